@@ -1,0 +1,36 @@
+import type { BodyType, Headers } from '../protocol/commands.js';
+
+/** Default JMS priority. */
+export const DEFAULT_PRIORITY = 4;
+
+/**
+ * A message inside the broker. Owned by exactly one queue (or one topic subscription's copy) at a time, so
+ * delivery state (`deliveryCount`) lives on it directly.
+ */
+export interface BrokerMessage {
+  /** Store sequence: unique, increasing; orders messages within a priority. 0 for messages never stored. */
+  seq: number;
+  id: string;
+  /** Canonical destination, `queue://NAME` or `topic://NAME`. */
+  dest: string;
+  body: Uint8Array;
+  bt: BodyType;
+  persistent: boolean;
+  priority: number;
+  timestamp: number;
+  /** Absolute expiry, ms since the epoch; 0: never. */
+  expires: number;
+  headers?: Headers;
+  correlationId?: string;
+  replyTo?: string;
+  /** Deliveries so far (JMSXDeliveryCount of the last delivery). */
+  deliveryCount: number;
+  /** Producer id and sequence, for the duplicate audit. */
+  pid?: string;
+  pseq?: number;
+}
+
+/** Approximate memory held by a message: its body plus a fixed overhead for the object and its strings. */
+export function messageSize(m: BrokerMessage): number {
+  return m.body.byteLength + 200;
+}

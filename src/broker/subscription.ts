@@ -1,0 +1,97 @@
+import type { AckMode } from '../protocol/commands.js';
+import type { BrokerMessage } from './message.js';
+
+/** Where a subscription's deliveries go: a protocol connection (native, STOMP) or a network bridge. */
+export interface DeliverySink {
+  deliver(sub: Subscription, msg: BrokerMessage, tag: number): void;
+}
+
+/** The message source a subscription consumes from (a queue, or a topic subscription's own queue). */
+export interface SubscriptionSource {
+  /** Messages acknowledged: forget them for good. */
+  acked(msgs: BrokerMessage[]): void;
+  /** Messages given back (NACK, consumer gone): deliver them again. */
+  requeue(msgs: BrokerMessage[], nacked: boolean): void;
+  /** Credit became free: try to dispatch. */
+  dispatch(): void;
+  removeConsumer(sub: Subscription): void;
+}
+
+/**
+ * One consumer: a connection's subscription to a destination. Holds up to `prefetch` unacknowledged deliveries;
+ * each delivery gets a tag, increasing per subscription, that ACK and NACK name.
+ */
+export class Subscription {
+  /** Unacknowledged deliveries by tag, in delivery order (Map keeps insertion order). */
+  readonly unacked = new Map<number, BrokerMessage>();
+  private nextTag = 1;
+  closed = false;
+  source!: SubscriptionSource;
+
+  constructor(
+    readonly sid: number,
+    readonly dest: string,
+    readonly ackMode: AckMode,
+    readonly prefetch: number,
+    readonly sink: DeliverySink,
+  ) {}
+
+  get credit(): number {
+    return this.prefetch - this.unacked.size;
+  }
+
+  deliver(msg: BrokerMessage): void {
+    msg.deliveryCount++;
+    const tag = this.nextTag++;
+    this.unacked.set(tag, msg);
+    this.sink.deliver(this, msg, tag);
+  }
+
+  /**
+   * Acknowledge one delivery, or every delivery up to `tag` (client mode, batched auto acks).
+   * @returns false when `tag` names no outstanding delivery (already acked, or never sent).
+   */
+  ack(tag: number, upto: boolean): boolean {
+    const done = this.take(tag, upto);
+    if (done.length === 0) return false;
+    this.source.acked(done);
+    this.source.dispatch();
+    return true;
+  }
+
+  /** Give one delivery back for redelivery. @returns false when the tag names no outstanding delivery. */
+  nack(tag: number, upto: boolean): boolean {
+    const done = this.take(tag, upto);
+    if (done.length === 0) return false;
+    this.source.requeue(done, true);
+    return true;
+  }
+
+  /** Stop: every unacked delivery goes back to the source for redelivery. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.source.removeConsumer(this);
+    if (this.unacked.size > 0) {
+      const back = [...this.unacked.values()];
+      this.unacked.clear();
+      this.source.requeue(back, false);
+    }
+  }
+
+  private take(tag: number, upto: boolean): BrokerMessage[] {
+    if (!upto) {
+      const m = this.unacked.get(tag);
+      if (m === undefined) return [];
+      this.unacked.delete(tag);
+      return [m];
+    }
+    const out: BrokerMessage[] = [];
+    for (const [t, m] of this.unacked) {
+      if (t > tag) break;
+      out.push(m);
+      this.unacked.delete(t);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,78 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { type ConfigOverrides, defaultConfig, loadConfigFile } from '../config/config.js';
+import { FerryError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { FerryNode } from '../node/ferry-node.js';
+import { collect, parseIntOption } from './util.js';
+
+/** The shipped single-node config, used when --conf is not given. */
+const DEFAULT_CONF = fileURLToPath(new URL('../../conf/single.xml', import.meta.url));
+
+interface StartOptions {
+  conf?: string;
+  name?: string;
+  transport: string[];
+  data?: string;
+  consolePort?: number;
+  console: boolean;
+}
+
+/** `ferrymq start`: run a broker node until SIGINT/SIGTERM. */
+export function registerStart(program: Command): void {
+  program
+    .command('start')
+    .description('run a broker node in the foreground (stop it with Ctrl-C or SIGTERM)')
+    .option('--conf <file>', 'broker config in ActiveMQ vocabulary (default: conf/single.xml of the package)')
+    .option('--name <name>', 'broker name (overrides brokerName)')
+    .option('--transport <uri>', 'transport connector URI, repeatable; replaces the config file\'s connectors', collect, [])
+    .option('--data <dir>', 'data directory (overrides dataDirectory)')
+    .option('--console-port <n>', 'web console port', parseIntOption('--console-port', 0, 65535))
+    .option('--no-console', 'do not start the web console')
+    .action(async (opts: StartOptions) => {
+      const log = createLogger();
+      const overrides: ConfigOverrides = {};
+      if (opts.name !== undefined) overrides.brokerName = opts.name;
+      if (opts.data !== undefined) overrides.dataDirectory = opts.data;
+      if (opts.transport.length > 0) overrides.transports = opts.transport;
+      if (opts.consolePort !== undefined) overrides.consolePort = opts.consolePort;
+      if (!opts.console) overrides.console = false;
+      let node: FerryNode;
+      try {
+        const conf = opts.conf ?? (existsSync(DEFAULT_CONF) ? DEFAULT_CONF : undefined);
+        const { config, warnings } = conf !== undefined ? loadConfigFile(conf, overrides) : defaultConfig(overrides);
+        for (const w of warnings) log.warn({ file: w.file }, w.message);
+        node = new FerryNode(config, log);
+      } catch (err) {
+        process.stderr.write(`ferrymq: ${(err as Error).message}\n`);
+        process.exit(2);
+      }
+      let stopping = false;
+      const stop = (signal: string): void => {
+        if (stopping) return;
+        stopping = true;
+        log.info({ signal }, 'stopping on %s', signal);
+        node.stop().then(
+          () => {
+            log.flush?.();
+            process.exit(0);
+          },
+          (err) => {
+            log.error({ err }, 'stop failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      try {
+        await node.start();
+      } catch (err) {
+        const msg = err instanceof FerryError || (err as NodeJS.ErrnoException).code ? (err as Error).message : String(err);
+        log.error({ err }, 'broker failed to start: %s', msg);
+        process.stderr.write(`ferrymq: broker failed to start: ${msg}\n`);
+        process.exit(1);
+      }
+    });
+}

@@ -1,0 +1,464 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import {
+  ConnectionClosedError,
+  errorFromCode,
+  type FerryError,
+  FrameTooLargeError,
+  TimeoutError,
+} from '../errors.js';
+import type { BrokerCommand, BrowsedMessage, DestinationStats, Headers, SendCmd } from '../protocol/commands.js';
+import { type ClientUri, type EndpointUri, parseClientUri } from '../transport/uri.js';
+import { packCommand } from '../transport/writer.js';
+import { type Body, encodeBody } from './message.js';
+import { type SubscribeOptions, Subscription, type SubscriptionOwner } from './subscription.js';
+import { ClientTransport } from './transport.js';
+
+/** Options of {@link connect}. */
+export interface ConnectOptions {
+  /** Client id; durable subscriptions are keyed by it. Kept across reconnects. */
+  clientId?: string;
+  user?: string;
+  password?: string;
+  /** Inactivity duration to ask for, ms (the broker's setting is a ceiling). @default the broker's */
+  heartbeatMs?: number;
+  /** Time for one dial plus handshake, ms. @default 10000 */
+  connectTimeoutMs?: number;
+}
+
+/** Options of {@link Connection.send}. */
+export interface SendOptions {
+  /** Stored before the send resolves; survives a broker crash. @default true */
+  persistent?: boolean;
+  headers?: Headers;
+  /** 0–9. @default 4 */
+  priority?: number;
+  /** Time to live, ms; 0: never expires. @default 0 */
+  ttl?: number;
+  correlationId?: string;
+  replyTo?: string;
+}
+
+/** Status events, as ActiveMQ's TransportListener reports them. */
+export type ConnectionStatus =
+  | { type: 'interrupted'; url: string; error: Error }
+  | { type: 'reconnecting'; attempt: number; delayMs: number; url: string }
+  | { type: 'resumed'; url: string }
+  | { type: 'failed'; error: Error };
+
+/** @default 10000 */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** A non-persistent send waits for the socket to drain above this many buffered bytes. */
+const WRITE_HIGH_WATER_BYTES = 1 << 20;
+
+interface Pending {
+  cmd: { rid: number } & Record<string, unknown>;
+  resolve: (data: unknown) => void;
+  reject: (err: Error) => void;
+  /** Written on the current transport (else waiting for one). */
+  sent: boolean;
+  timer: NodeJS.Timeout | null;
+}
+
+/**
+ * A client connection. With a `failover:` URL it survives the loss of its broker: it reconnects (one dial loop,
+ * back-off capped at maxReconnectDelay), restores its subscriptions and resends every request that had no
+ * receipt yet; the broker's duplicate audit stores a resent message once.
+ *
+ * Events: `status` ({@link ConnectionStatus}), and `interrupted` / `reconnecting` / `resumed` / `failed` with
+ * the same payloads; `error` for an ERROR frame that answers no request (only when a listener is attached).
+ */
+export class Connection extends EventEmitter {
+  private transport: ClientTransport | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private readonly subs = new Map<number, Subscription>();
+  private readonly owner: SubscriptionOwner;
+  private readonly waitingForTransport = new Set<() => void>();
+  private nextRid = 1;
+  private nextSid = 1;
+  private seq = 0;
+  /** Increases with every transport: deliveries of an older one cannot be acked on a newer one. */
+  private epoch = 0;
+  private closing = false;
+  private failed: Error | null = null;
+  private dialing = false;
+  private sleepCancel: (() => void) | null = null;
+  /** Producer id of this connection: (pid, seq) makes every send recognisable when resent. */
+  readonly producerId = `P-${randomBytes(8).toString('hex')}`;
+  readonly clientId: string;
+
+  private constructor(
+    readonly uri: ClientUri,
+    private readonly opts: ConnectOptions,
+  ) {
+    super();
+    this.clientId = opts.clientId ?? `C-${randomBytes(6).toString('hex')}`;
+    this.owner = {
+      sendAck: (sid, tag, epoch, kind, upto) => {
+        if (epoch !== this.epoch || this.transport === null) return; // redelivered by the broker anyway
+        this.transport.writer.write(upto ? { t: kind, sid, tag, upto } : { t: kind, sid, tag });
+      },
+      unsubscribe: (sub) => this.unsubscribe(sub),
+    };
+  }
+
+  /** @internal use {@link connect}. */
+  static async open(url: string, opts: ConnectOptions = {}): Promise<Connection> {
+    const c = new Connection(parseClientUri(url), opts);
+    const t = await c.dial(true);
+    c.install(t, false);
+    return c;
+  }
+
+  /** Where this connection is now, e.g. `tcp://127.0.0.1:61616`; null while reconnecting. */
+  get connectedUrl(): string | null {
+    return this.transport?.url ?? null;
+  }
+
+  /** Name of the broker connected to. */
+  get brokerName(): string | null {
+    return this.transport?.connected.broker ?? null;
+  }
+
+  /** The broker's wireFormat.maxFrameSize. */
+  get maxFrameSize(): number {
+    return this.transport?.connected.maxFrameSize ?? 0xffffffff;
+  }
+
+  get isClosed(): boolean {
+    return this.closing || this.failed !== null;
+  }
+
+  /**
+   * Send a message. Resolves when the broker has it: for a persistent message (the default), once it is on
+   * the broker's disk. Rejects with a typed error (FrameTooLargeError, BrokerError, TimeoutError, ...).
+   */
+  async send(destination: string, body: Body, options: SendOptions = {}): Promise<void> {
+    this.checkOpen();
+    const { bytes, bt } = encodeBody(body);
+    const persistent = options.persistent !== false;
+    const cmd: SendCmd = { t: 'SEND', dest: destination, body: bytes, bt, persistent, pid: this.producerId, seq: ++this.seq };
+    if (options.headers !== undefined) cmd.headers = options.headers;
+    if (options.priority !== undefined) cmd.priority = options.priority;
+    if (options.ttl !== undefined && options.ttl > 0) cmd.ttl = options.ttl;
+    if (options.correlationId !== undefined) cmd.correlationId = options.correlationId;
+    if (options.replyTo !== undefined) cmd.replyTo = options.replyTo;
+    if (persistent) {
+      cmd.rid = this.nextRid++;
+      await this.request(cmd as unknown as { rid: number; t: string });
+      return;
+    }
+    if (this.transport === null) await this.waitForTransport();
+    const t = this.transport!;
+    t.writer.writePacked(this.checkSize(packCommand(cmd)));
+    if (t.writer.backlog > WRITE_HIGH_WATER_BYTES) await this.drained(t);
+  }
+
+  /** Subscribe; resolves once the broker has the subscription. */
+  async subscribe(destination: string, options: SubscribeOptions = {}): Promise<Subscription> {
+    this.checkOpen();
+    const sid = this.nextSid++;
+    const sub = new Subscription(sid, destination, options.ack ?? 'auto', options.prefetch ?? 1000, this.owner);
+    this.subs.set(sid, sub);
+    try {
+      await this.request({ t: 'SUBSCRIBE', rid: this.nextRid++, sid, dest: destination, ack: sub.ackMode, prefetch: sub.prefetch });
+    } catch (err) {
+      this.subs.delete(sid);
+      sub.end();
+      throw err;
+    }
+    return sub;
+  }
+
+  /** Statistics of every destination on the broker (dstat). */
+  async stats(): Promise<DestinationStats[]> {
+    return (await this.request({ t: 'STATS', rid: this.nextRid++ })) as DestinationStats[];
+  }
+
+  /** Up to `max` waiting messages of a queue, left where they are. */
+  async browse(destination: string, max = 1000): Promise<BrowsedMessage[]> {
+    return (await this.request({ t: 'BROWSE', rid: this.nextRid++, dest: destination, max })) as BrowsedMessage[];
+  }
+
+  /** Drop a queue's waiting messages; resolves to how many. */
+  async purge(destination: string): Promise<number> {
+    return (await this.request({ t: 'PURGE', rid: this.nextRid++, dest: destination })) as number;
+  }
+
+  /** Close: DISCONNECT, then the socket. Unacknowledged messages are redelivered to other consumers. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const t = this.transport;
+    if (t !== null && this.failed === null) {
+      try {
+        const rid = this.nextRid++;
+        const done = this.request({ t: 'DISCONNECT', rid });
+        const timer = new Promise((resolve) => setTimeout(resolve, 2000).unref());
+        await Promise.race([done, timer]);
+      } catch {
+        // closing anyway
+      }
+    }
+    this.sleepCancel?.();
+    this.shutdown(new ConnectionClosedError('connection closed'));
+  }
+
+  private async unsubscribe(sub: Subscription): Promise<void> {
+    this.subs.delete(sub.sid);
+    sub.end();
+    if (this.transport !== null && !this.isClosed) {
+      await this.request({ t: 'UNSUBSCRIBE', rid: this.nextRid++, sid: sub.sid }).catch(() => {});
+    }
+  }
+
+  private request(cmd: { rid: number; t: string } & Record<string, unknown>): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      if (this.failed !== null) return reject(this.failed);
+      const p: Pending = { cmd, resolve, reject, sent: false, timer: null };
+      if (this.transport !== null) {
+        // Check the size before registering, so an oversized send fails without side effects.
+        const packed = packCommand(cmd);
+        try {
+          this.checkSize(packed);
+        } catch (err) {
+          return reject(err);
+        }
+        this.pending.set(cmd.rid, p);
+        this.transport.writer.writePacked(packed);
+        p.sent = true;
+        return;
+      }
+      this.pending.set(cmd.rid, p);
+      const timeout = this.uri.options.timeoutMs;
+      if (timeout >= 0) {
+        p.timer = setTimeout(() => {
+          if (p.sent) return;
+          this.pending.delete(cmd.rid);
+          reject(new TimeoutError(`${cmd.t} not sent: disconnected for longer than timeout=${timeout} ms`));
+        }, timeout);
+      }
+    });
+  }
+
+  private checkSize(packed: Buffer): Buffer {
+    if (packed.length > this.maxFrameSize) {
+      throw new FrameTooLargeError(
+        `frame of ${packed.length} bytes exceeds the broker's wireFormat.maxFrameSize=${this.maxFrameSize}`,
+      );
+    }
+    return packed;
+  }
+
+  private checkOpen(): void {
+    if (this.failed !== null) throw this.failed;
+    if (this.closing) throw new ConnectionClosedError('connection closed');
+  }
+
+  private waitForTransport(): Promise<void> {
+    const timeout = this.uri.options.timeoutMs;
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | null = null;
+      const done = (): void => {
+        if (timer) clearTimeout(timer);
+        this.waitingForTransport.delete(done);
+        if (this.failed !== null) reject(this.failed);
+        else if (this.closing) reject(new ConnectionClosedError('connection closed'));
+        else resolve();
+      };
+      this.waitingForTransport.add(done);
+      if (timeout >= 0) {
+        timer = setTimeout(() => {
+          this.waitingForTransport.delete(done);
+          reject(new TimeoutError(`send not possible: disconnected for longer than timeout=${timeout} ms`));
+        }, timeout);
+      }
+    });
+  }
+
+  private drained(t: ClientTransport): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        t.socket.off('drain', done);
+        t.socket.off('close', done);
+        resolve();
+      };
+      t.socket.on('drain', done);
+      t.socket.on('close', done);
+    });
+  }
+
+  /** The dial loop: passes over the URI list with capped exponential back-off between passes. */
+  private async dial(startup: boolean): Promise<ClientTransport> {
+    const o = this.uri.options;
+    const limit = startup ? o.startupMaxReconnectAttempts : o.maxReconnectAttempts;
+    let delay = o.initialReconnectDelayMs;
+    let pass = 0;
+    let order = this.order();
+    let lastErr: Error | null = null;
+    for (;;) {
+      for (const ep of order) {
+        if (this.closing) throw new ConnectionClosedError('connection closed while reconnecting');
+        try {
+          return await ClientTransport.open(ep, this.connectInfo(), this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+        } catch (err) {
+          lastErr = err as Error;
+        }
+      }
+      pass++;
+      if (limit >= 0 && pass > limit) {
+        const list = this.uri.endpoints.map((e) => e.raw).join(', ');
+        throw new ConnectionClosedError(
+          `cannot connect to ${list} after ${pass} pass${pass === 1 ? '' : 'es'}: ${lastErr?.message ?? 'no endpoint'}`,
+          { cause: lastErr },
+        );
+      }
+      order = this.order();
+      this.status({ type: 'reconnecting', attempt: pass + 1, delayMs: delay, url: order[0]!.raw });
+      await this.sleep(delay);
+      if (o.useExponentialBackOff) delay = Math.min(delay * o.backOffMultiplier, o.maxReconnectDelayMs);
+      else delay = Math.min(delay, o.maxReconnectDelayMs);
+    }
+  }
+
+  private order(): EndpointUri[] {
+    const list = [...this.uri.endpoints];
+    if (this.uri.options.randomize) {
+      for (let i = list.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [list[i], list[j]] = [list[j]!, list[i]!];
+      }
+    }
+    return list;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.sleepCancel = null;
+        resolve();
+      }, ms);
+      this.sleepCancel = () => {
+        clearTimeout(timer);
+        this.sleepCancel = null;
+        resolve();
+      };
+    });
+  }
+
+  private connectInfo(): { clientId: string; user?: string; password?: string; heartbeat?: number } {
+    const info: { clientId: string; user?: string; password?: string; heartbeat?: number } = { clientId: this.clientId };
+    if (this.opts.user !== undefined) info.user = this.opts.user;
+    if (this.opts.password !== undefined) info.password = this.opts.password;
+    if (this.opts.heartbeatMs !== undefined) info.heartbeat = this.opts.heartbeatMs;
+    return info;
+  }
+
+  /** Make `t` the live transport: restore subscriptions, resend what has no receipt, wake blocked sends. */
+  private install(t: ClientTransport, resumed: boolean): void {
+    this.epoch++;
+    this.transport = t;
+    const epoch = this.epoch;
+    t.attach({
+      onCommand: (cmd) => this.onCommand(cmd, epoch),
+      onClose: (err) => this.onTransportLost(t, err),
+    });
+    for (const sub of this.subs.values()) {
+      t.writer.write({ t: 'SUBSCRIBE', sid: sub.sid, dest: sub.destination, ack: sub.ackMode, prefetch: sub.prefetch });
+    }
+    for (const p of [...this.pending.values()].sort((a, b) => a.cmd.rid - b.cmd.rid)) {
+      if (p.timer) clearTimeout(p.timer);
+      p.timer = null;
+      t.writer.write(p.cmd);
+      p.sent = true;
+    }
+    for (const w of [...this.waitingForTransport]) w();
+    if (resumed) this.status({ type: 'resumed', url: t.url });
+  }
+
+  private onCommand(cmd: BrokerCommand, epoch: number): void {
+    switch (cmd.t) {
+      case 'MESSAGE':
+        this.subs.get(cmd.sid)?.push(cmd, epoch);
+        return;
+      case 'RECEIPT': {
+        const p = this.pending.get(cmd.rid);
+        if (p === undefined) return;
+        this.pending.delete(cmd.rid);
+        p.resolve(cmd.data);
+        return;
+      }
+      case 'ERROR': {
+        const err = errorFromCode(cmd.code, cmd.message);
+        const p = cmd.rid !== undefined ? this.pending.get(cmd.rid) : undefined;
+        if (p !== undefined) {
+          this.pending.delete(cmd.rid!);
+          p.reject(err);
+        } else if (this.listenerCount('error') > 0) this.emit('error', err);
+        return;
+      }
+      case 'PING':
+        this.transport?.writer.write({ t: 'PONG' });
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onTransportLost(t: ClientTransport, err: FerryError): void {
+    if (this.transport !== t) return;
+    this.transport = null;
+    for (const p of this.pending.values()) p.sent = false;
+    for (const sub of this.subs.values()) sub.interrupted();
+    if (this.closing) return;
+    if (!this.uri.failover || this.uri.options.maxReconnectAttempts === 0) {
+      this.shutdown(err);
+      this.status({ type: 'failed', error: err });
+      return;
+    }
+    this.status({ type: 'interrupted', url: t.url, error: err });
+    if (this.dialing) return;
+    this.dialing = true;
+    this.dial(false).then(
+      (next) => {
+        this.dialing = false;
+        if (this.closing) next.close();
+        else this.install(next, true);
+      },
+      (e: Error) => {
+        this.dialing = false;
+        if (this.closing) return;
+        this.shutdown(e);
+        this.status({ type: 'failed', error: e });
+      },
+    );
+  }
+
+  /** Fail everything outstanding with `err` and end every subscription. */
+  private shutdown(err: Error): void {
+    if (!this.closing) this.failed = err;
+    this.transport?.close();
+    this.transport = null;
+    for (const p of this.pending.values()) {
+      if (p.timer) clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+    for (const sub of this.subs.values()) sub.end();
+    this.subs.clear();
+    for (const w of [...this.waitingForTransport]) w();
+  }
+
+  private status(s: ConnectionStatus): void {
+    this.emit(s.type, s);
+    this.emit('status', s);
+  }
+}
+
+/**
+ * Connect to a broker: `tcp://host:port`, or `failover:(tcp://a:61616,tcp://b:61617)?randomize=false&…` to ride
+ * through a broker's death.
+ */
+export function connect(url: string, options: ConnectOptions = {}): Promise<Connection> {
+  return Connection.open(url, options);
+}

@@ -1,0 +1,98 @@
+import { BodyType, type Headers, type MessageCmd } from '../protocol/commands.js';
+import { packValue, unpackValue } from '../protocol/codec.js';
+
+/** What a message body may be: text, bytes, or any msgpack-able value. */
+export type Body = string | Uint8Array | unknown;
+
+/** Encode a body for the wire, remembering its kind so the receiver gets the same kind back. */
+export function encodeBody(body: Body): { bytes: Uint8Array; bt: BodyType } {
+  if (typeof body === 'string') return { bytes: Buffer.from(body, 'utf8'), bt: BodyType.Text };
+  if (body instanceof Uint8Array) return { bytes: body, bt: BodyType.Bytes };
+  return { bytes: packValue(body), bt: BodyType.Value };
+}
+
+/** Internal: what a subscription does when the application acks or nacks. */
+export interface AckTarget {
+  ackMessage(m: Message): void;
+  nackMessage(m: Message): void;
+}
+
+/** A received message. The body is decoded on first access. */
+export class Message {
+  readonly id: string;
+  readonly destination: string;
+  /** The body exactly as it crossed the wire. */
+  readonly bytes: Uint8Array;
+  readonly bodyType: BodyType;
+  readonly headers: Headers;
+  readonly redelivered: boolean;
+  readonly deliveryCount: number;
+  readonly timestamp: number;
+  readonly priority: number;
+  readonly persistent: boolean;
+  /** Absolute expiry, ms since the epoch; 0: never. */
+  readonly expires: number;
+  readonly correlationId: string | undefined;
+  readonly replyTo: string | undefined;
+  /** @internal delivery tag and the connection epoch it belongs to. */
+  readonly tag: number;
+  /** @internal */
+  readonly epoch: number;
+  private decoded: { v: unknown } | null = null;
+
+  constructor(
+    cmd: MessageCmd,
+    epoch: number,
+    private readonly target: AckTarget,
+  ) {
+    this.id = cmd.id;
+    this.destination = cmd.dest;
+    this.bytes = cmd.body;
+    this.bodyType = cmd.bt;
+    this.headers = cmd.headers ?? {};
+    this.redelivered = cmd.redelivered;
+    this.deliveryCount = cmd.deliveryCount;
+    this.timestamp = cmd.timestamp;
+    this.priority = cmd.priority;
+    this.persistent = cmd.persistent;
+    this.expires = cmd.expires;
+    this.correlationId = cmd.correlationId;
+    this.replyTo = cmd.replyTo;
+    this.tag = cmd.tag;
+    this.epoch = epoch;
+  }
+
+  /** The body as sent: a string, a Buffer, or the decoded value. */
+  get body(): unknown {
+    if (this.decoded === null) {
+      const b = this.bytes;
+      const v =
+        this.bodyType === BodyType.Text
+          ? Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8')
+          : this.bodyType === BodyType.Value
+            ? unpackValue(b)
+            : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+      this.decoded = { v };
+    }
+    return this.decoded.v;
+  }
+
+  /** The body as text (bytes decoded as UTF-8). */
+  get text(): string {
+    const b = this.bytes;
+    return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
+  }
+
+  /**
+   * Acknowledge. In `client` mode this acknowledges every message received before it on the subscription too
+   * (JMS CLIENT_ACKNOWLEDGE); in `individual` mode only this one; in `auto` mode it does nothing.
+   */
+  ack(): void {
+    this.target.ackMessage(this);
+  }
+
+  /** Give the message back for redelivery (after maximumRedeliveries it goes to the dead-letter queue). */
+  nack(): void {
+    this.target.nackMessage(this);
+  }
+}

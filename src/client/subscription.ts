@@ -1,0 +1,169 @@
+import { Deque } from '../broker/deque.js';
+
+import type { AckMode, MessageCmd } from '../protocol/commands.js';
+import { type AckTarget, Message } from './message.js';
+
+/** Ids of acknowledged messages remembered per subscription, to drop their redeliveries after a failover. */
+const ACKED_MEMORY = 16_384;
+
+/** What a subscription needs from its connection. */
+export interface SubscriptionOwner {
+  /** Send an ACK or NACK now, if the delivery's connection epoch is still the current one. */
+  sendAck(sid: number, tag: number, epoch: number, kind: 'ACK' | 'NACK', upto: boolean): void;
+  unsubscribe(sub: Subscription): Promise<void>;
+}
+
+export interface SubscribeOptions {
+  /** @default 'auto' */
+  ack?: AckMode;
+  /** Deliveries the broker may have in flight to this subscription. @default 1000 */
+  prefetch?: number;
+}
+
+/**
+ * A subscription: an async iterable of messages. In `auto` mode a message counts as acknowledged once the
+ * application asks for the next one (or leaves the loop); acks are batched, one per event-loop turn.
+ */
+export class Subscription implements AsyncIterable<Message>, AckTarget {
+  private readonly buffer = new Deque<Message>();
+  private waiter: ((m: Message | null) => void) | null = null;
+  private waiterTimer: NodeJS.Timeout | null = null;
+  private lastHanded: Message | null = null;
+  private autoAckTag = 0;
+  private autoAckEpoch = 0;
+  private autoAckScheduled = false;
+  private readonly acked = new Set<string>();
+  closed = false;
+  /** Redeliveries of already-acknowledged messages dropped here. */
+  droppedDuplicates = 0;
+
+  constructor(
+    readonly sid: number,
+    readonly destination: string,
+    readonly ackMode: AckMode,
+    readonly prefetch: number,
+    private readonly owner: SubscriptionOwner,
+  ) {}
+
+  /** @internal a MESSAGE frame for this subscription. */
+  push(cmd: MessageCmd, epoch: number): void {
+    if (this.closed) return;
+    if (cmd.redelivered && this.acked.has(cmd.id)) {
+      // Acked before a failover, redelivered after it: ack it again, never show it twice.
+      this.droppedDuplicates++;
+      this.owner.sendAck(this.sid, cmd.tag, epoch, 'ACK', false);
+      return;
+    }
+    const m = new Message(cmd, epoch, this);
+    const w = this.waiter;
+    if (w !== null) {
+      this.waiter = null;
+      if (this.waiterTimer) clearTimeout(this.waiterTimer);
+      this.hand(m);
+      w(m);
+    } else this.buffer.push(m);
+  }
+
+  /** @internal the connection was lost: undelivered messages will come again from the broker. */
+  interrupted(): void {
+    this.buffer.clear();
+    this.flushAutoAck();
+  }
+
+  /** @internal */
+  end(): void {
+    this.closed = true;
+    this.buffer.clear();
+    const w = this.waiter;
+    this.waiter = null;
+    if (this.waiterTimer) clearTimeout(this.waiterTimer);
+    w?.(null);
+  }
+
+  /**
+   * The next message, or null when `timeoutMs` passes first or the subscription closes.
+   * In `auto` mode, asking for the next message acknowledges the previous one.
+   */
+  receive(timeoutMs?: number): Promise<Message | null> {
+    this.autoAckPrevious();
+    const m = this.buffer.shift();
+    if (m !== undefined) {
+      this.hand(m);
+      return Promise.resolve(m);
+    }
+    if (this.closed) return Promise.resolve(null);
+    if (this.waiter !== null) return Promise.reject(new Error('receive() is already waiting on this subscription'));
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+      if (timeoutMs !== undefined && timeoutMs >= 0) {
+        this.waiterTimer = setTimeout(() => {
+          this.waiter = null;
+          resolve(null);
+        }, timeoutMs);
+      }
+    });
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
+    try {
+      for (;;) {
+        const m = await this.receive();
+        if (m === null) return;
+        yield m;
+      }
+    } finally {
+      this.autoAckPrevious();
+    }
+  }
+
+  /** Stop the subscription; unacknowledged messages go back to the broker for redelivery. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.autoAckPrevious();
+    this.flushAutoAck();
+    await this.owner.unsubscribe(this);
+  }
+
+  ackMessage(m: Message): void {
+    if (this.ackMode === 'auto') return;
+    this.remember(m.id);
+    this.owner.sendAck(this.sid, m.tag, m.epoch, 'ACK', this.ackMode === 'client');
+  }
+
+  nackMessage(m: Message): void {
+    if (this.ackMode === 'auto' && this.lastHanded === m) this.lastHanded = null;
+    this.owner.sendAck(this.sid, m.tag, m.epoch, 'NACK', false);
+  }
+
+  private hand(m: Message): void {
+    if (this.ackMode === 'auto') this.lastHanded = m;
+  }
+
+  private autoAckPrevious(): void {
+    const m = this.lastHanded;
+    if (m === null) return;
+    this.lastHanded = null;
+    this.remember(m.id);
+    if (m.epoch !== this.autoAckEpoch) this.flushAutoAck();
+    this.autoAckTag = m.tag;
+    this.autoAckEpoch = m.epoch;
+    if (!this.autoAckScheduled) {
+      this.autoAckScheduled = true;
+      setImmediate(() => this.flushAutoAck());
+    }
+  }
+
+  private flushAutoAck(): void {
+    this.autoAckScheduled = false;
+    if (this.autoAckTag === 0) return;
+    const tag = this.autoAckTag;
+    this.autoAckTag = 0;
+    this.owner.sendAck(this.sid, tag, this.autoAckEpoch, 'ACK', true);
+  }
+
+  private remember(id: string): void {
+    this.acked.add(id);
+    if (this.acked.size > ACKED_MEMORY) this.acked.delete(this.acked.values().next().value as string);
+  }
+}
+

@@ -1,0 +1,131 @@
+import { connect as netConnect, type Socket } from 'node:net';
+import { ConnectionClosedError, errorFromCode, type FerryError, ProtocolError, TimeoutError } from '../errors.js';
+import type { BrokerCommand, ConnectCmd, ConnectedCmd } from '../protocol/commands.js';
+import { PROTOCOL_VERSIONS } from '../protocol/commands.js';
+import { decodeBody } from '../protocol/codec.js';
+import { FrameDecoder } from '../protocol/frame.js';
+import { InactivityMonitor } from '../transport/inactivity.js';
+import type { EndpointUri } from '../transport/uri.js';
+import { FrameWriter } from '../transport/writer.js';
+
+/** Largest frame a client accepts from a broker (the broker has no reason to send more). */
+const CLIENT_MAX_INBOUND_FRAME = 0xffffffff;
+
+export interface TransportHandlers {
+  onCommand(cmd: BrokerCommand): void;
+  /** The socket closed or failed; called once. */
+  onClose(err: FerryError): void;
+}
+
+/**
+ * One socket to one broker, after a successful CONNECT/CONNECTED exchange. The failover logic above it
+ * replaces a dead transport with a new one.
+ */
+export class ClientTransport {
+  readonly writer: FrameWriter;
+  private readonly monitor = new InactivityMonitor();
+  private closed = false;
+  private handlers: TransportHandlers | null = null;
+
+  private constructor(
+    readonly socket: Socket,
+    readonly endpoint: EndpointUri,
+    readonly connected: ConnectedCmd,
+    private readonly decoder: FrameDecoder,
+  ) {
+    this.writer = new FrameWriter(socket);
+  }
+
+  get url(): string {
+    return `${this.endpoint.scheme}://${this.endpoint.host.includes(':') ? `[${this.endpoint.host}]` : this.endpoint.host}:${this.endpoint.port}`;
+  }
+
+  /** Dial, send CONNECT, wait for CONNECTED. Rejects with the broker's ERROR (e.g. too many connections). */
+  static open(endpoint: EndpointUri, connect: Omit<ConnectCmd, 't' | 'v'>, timeoutMs: number): Promise<ClientTransport> {
+    return new Promise((resolve, reject) => {
+      const socket = netConnect({ host: endpoint.host, port: endpoint.port, noDelay: true });
+      const decoder = new FrameDecoder(CLIENT_MAX_INBOUND_FRAME);
+      let done = false;
+      const finish = (err: Error | null, t?: ClientTransport): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        socket.off('data', onData);
+        if (err) {
+          socket.destroy();
+          reject(err);
+        } else resolve(t!);
+      };
+      const timer = setTimeout(
+        () => finish(new TimeoutError(`no CONNECTED from ${endpoint.raw} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      const onData = (chunk: Buffer): void => {
+        try {
+          decoder.push(chunk, (body) => {
+            if (done) return;
+            const cmd = decodeBody(body) as BrokerCommand;
+            if (cmd.t === 'CONNECTED') {
+              const t = new ClientTransport(socket, endpoint, cmd, decoder);
+              finish(null, t);
+            } else if (cmd.t === 'ERROR') finish(errorFromCode(cmd.code, cmd.message));
+            else finish(new ProtocolError('FERRY_PROTOCOL', `expected CONNECTED, got ${String(cmd.t)}`));
+          });
+        } catch (err) {
+          finish(err as Error);
+        }
+      };
+      socket.on('data', onData);
+      socket.once('error', (err) => finish(new ConnectionClosedError(`cannot connect to ${endpoint.raw}: ${err.message}`, { cause: err })));
+      socket.once('close', () => finish(new ConnectionClosedError(`connection to ${endpoint.raw} closed during handshake`)));
+      socket.once('connect', () => {
+        const w = new FrameWriter(socket);
+        w.write({ t: 'CONNECT', v: [...PROTOCOL_VERSIONS], ...connect });
+        w.flush();
+      });
+    });
+  }
+
+  /** Start reading commands (after the owner has set itself up). */
+  attach(handlers: TransportHandlers): void {
+    this.handlers = handlers;
+    const s = this.socket;
+    s.on('data', (chunk: Buffer) => {
+      this.monitor.lastRead = Date.now();
+      try {
+        this.decoder.push(chunk, (body) => {
+          if (!this.closed) handlers.onCommand(decodeBody(body) as BrokerCommand);
+        });
+      } catch (err) {
+        this.fail(err as FerryError);
+      }
+    });
+    s.on('error', (err) => this.fail(new ConnectionClosedError(`connection to ${this.url} failed: ${err.message}`, { cause: err })));
+    s.on('close', () => this.fail(new ConnectionClosedError(`connection to ${this.url} closed`)));
+    const hb = this.connected.heartbeat;
+    this.monitor.start(
+      hb,
+      () => this.writer.lastWrite,
+      () => this.writer.write({ t: 'PING' }),
+      (silent) => this.fail(new ConnectionClosedError(`broker ${this.url} silent for ${silent} ms (inactivity duration ${hb} ms)`)),
+    );
+  }
+
+  /** Close the socket; `onClose` is not called for a close asked for here. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.monitor.stop();
+    this.writer.flush();
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  private fail(err: FerryError): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.monitor.stop();
+    this.socket.destroy();
+    this.handlers?.onClose(err);
+  }
+}

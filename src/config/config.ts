@@ -1,0 +1,490 @@
+/**
+ * Broker configuration from XML in ActiveMQ's activemq.xml vocabulary, so users can bring the snippets they know.
+ * What ferrymq does not implement is reported as a warning naming the element, never silently dropped; a value
+ * that cannot work is a ConfigError on one line naming file, element, attribute, value and reason.
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { join, resolve } from 'node:path';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { ConfigError } from '../errors.js';
+import {
+  connectorOptions,
+  parseEndpointUri,
+  parseNetworkUri,
+  uriErrorReason,
+  type ConnectorOptions,
+  type EndpointUri,
+  type NetworkUri,
+} from '../transport/uri.js';
+
+/** A `<transportConnector>`: where clients connect. */
+export interface TransportConnectorConfig {
+  /** @default the uri, as in ActiveMQ */
+  name: string;
+  uri: string;
+  endpoint: EndpointUri;
+  options: ConnectorOptions;
+  /** e.g. `multicast://default`: advertise this connector by multicast discovery. */
+  discoveryUri?: string;
+}
+
+/** A `<networkConnector>`: a bridge to other brokers. */
+export interface NetworkConnectorConfig {
+  /** @default 'bridge' */
+  name: string;
+  uri: string;
+  network: NetworkUri;
+  /** @default false */
+  duplex: boolean;
+  /** Hops a message or consumer advertisement may travel. @default 1 */
+  networkTTL: number;
+  /** @default true */
+  conduitSubscriptions: boolean;
+  /** @default false */
+  dynamicOnly: boolean;
+  /** @default true */
+  decreaseNetworkConsumerPriority: boolean;
+  /** @default 1000 */
+  prefetchSize: number;
+}
+
+/** The whole broker configuration; deeply frozen. */
+export interface BrokerConfig {
+  /** @default 'localhost' */
+  brokerName: string;
+  /** Absolute; a relative path resolves against the working directory. @default '<cwd>/data' */
+  dataDirectory: string;
+  /** @default true */
+  persistent: boolean;
+  /** `kind` is 'memory' when persistent is false. @default { kind: 'levelDB', directory: '<dataDirectory>/leveldb' } */
+  store: { kind: 'levelDB' | 'memory'; directory: string };
+  /** @default [{ name: 'openwire', uri: 'tcp://127.0.0.1:61616' }] */
+  transportConnectors: TransportConnectorConfig[];
+  /** @default [] */
+  networkConnectors: NetworkConnectorConfig[];
+  /** @default { enabled: true, host: '127.0.0.1', port: 8161 } */
+  webConsole: { enabled: boolean; host: string; port: number };
+  /** Redeliveries before the dead-letter queue; -1 never dead-letters. @default 6 */
+  maximumRedeliveries: number;
+  /** The config file, or null when built from defaults or a string. */
+  source: string | null;
+}
+
+/** Command-line style overrides, applied after the file. */
+export interface ConfigOverrides {
+  brokerName?: string;
+  dataDirectory?: string;
+  /** Replace all transport connectors; they are named 'cli0', 'cli1', ... */
+  transports?: string[];
+  consolePort?: number;
+  console?: boolean;
+  persistent?: boolean;
+}
+
+/** Something in the config that ferrymq ignores or reinterprets. */
+export interface ConfigWarning {
+  file: string | null;
+  message: string;
+}
+
+type XNode = { [key: string]: unknown };
+/** ActiveMQ elements whose features ferrymq lacks or sets differently; named in a warning so nobody relies on them. */
+const IGNORED = new Set([
+  'destinationPolicy',
+  'managementContext',
+  'systemUsage',
+  'plugins',
+  'destinationInterceptors',
+]);
+
+/** Carries the file name, warnings and path resolution through the parse. */
+class Ctx {
+  readonly warnings: ConfigWarning[] = [];
+  readonly defaultData: string;
+  constructor(
+    readonly file: string | null,
+    readonly cwd: string,
+  ) {
+    this.defaultData = resolve(cwd, 'data');
+  }
+  warn(message: string): void {
+    this.warnings.push({ file: this.file, message });
+  }
+  fail(where: string, reason: string): never {
+    throw new ConfigError(`${this.file ?? '<config>'}: ${where}: ${reason}`.replace(/[\r\n]+/g, ' '));
+  }
+  failAttr(path: string, attr: string, value: string, reason: string): never {
+    return this.fail(`${path} attribute ${attr}=${JSON.stringify(value)}`, reason);
+  }
+}
+
+/** Child elements of a node, skipping attributes, text, and processing instructions. */
+function children(node: XNode): [string, XNode[]][] {
+  return Object.entries(node)
+    .filter(([k]) => k !== '@' && k !== '#text' && !k.startsWith('?'))
+    .map(([k, v]) => [k, (v as unknown[]).map((c) => (typeof c === 'object' && c !== null ? (c as XNode) : {}))]);
+}
+
+/** Typed attribute access for one element; warns once about each attribute it does not know. */
+class Attrs {
+  private readonly a: Record<string, string>;
+  constructor(
+    private readonly ctx: Ctx,
+    readonly path: string,
+    node: XNode,
+    known: readonly string[],
+  ) {
+    this.a = (node['@'] as Record<string, string> | undefined) ?? {};
+    for (const name of Object.keys(this.a)) {
+      // Namespace declarations and prefixed (xsi:...) attributes are Spring plumbing, not settings.
+      if (known.includes(name) || name === 'xmlns' || name.includes(':')) continue;
+      ctx.warn(`${path} attribute ${name} is not supported by ferrymq; ignored`);
+    }
+  }
+  str(name: string): string | undefined {
+    const raw = this.a[name];
+    if (raw === undefined) return undefined;
+    // ActiveMQ's start script sets activemq.data to ${activemq.base}/data; our base is the working directory.
+    const v = raw
+      .replace(/\$\{activemq\.data\}/g, this.ctx.defaultData)
+      .replace(/\$\{activemq\.base\}\/data(?=$|[/\\])/g, this.ctx.defaultData);
+    const ph = /\$\{[^}]*\}?/.exec(v);
+    if (ph) {
+      this.ctx.failAttr(this.path, name, raw, `unknown placeholder ${ph[0]} (only \${activemq.data} is understood)`);
+    }
+    return v;
+  }
+  nonEmpty(name: string): string | undefined {
+    const v = this.str(name);
+    if (v !== undefined && v.trim() === '') this.ctx.failAttr(this.path, name, v, 'must not be empty');
+    return v?.trim();
+  }
+  bool(name: string, def: boolean): boolean {
+    const v = this.str(name)?.trim();
+    if (v === undefined) return def;
+    if (v !== 'true' && v !== 'false') this.ctx.failAttr(this.path, name, v, 'must be true or false');
+    return v === 'true';
+  }
+  int(name: string, def: number, min: number, max: number): number {
+    const v = this.str(name)?.trim();
+    if (v === undefined) return def;
+    const n = /^-?\d{1,10}$/.test(v) ? Number(v) : NaN;
+    if (!(n >= min && n <= max)) this.ctx.failAttr(this.path, name, v, `must be an integer ${min}..${max}`);
+    return n;
+  }
+  /** A URI attribute: `parse` errors become ConfigErrors with the element path. */
+  uri<T>(name: string, parse: (u: string) => T): { raw: string; value: T } | undefined {
+    const raw = this.str(name);
+    if (raw === undefined) return undefined;
+    try {
+      return { raw, value: parse(raw) };
+    } catch (e) {
+      return this.ctx.failAttr(this.path, name, raw, uriErrorReason(e));
+    }
+  }
+}
+
+function transportEndpoint(u: string): { endpoint: EndpointUri; options: ConnectorOptions } {
+  const endpoint = parseEndpointUri(u);
+  return { endpoint, options: connectorOptions(endpoint) };
+}
+
+/** Everything read from the file, before overrides and defaults that depend on other fields. */
+interface Draft {
+  brokerName: string;
+  dataDirectory: string;
+  persistent: boolean;
+  storeDir: string | undefined;
+  transports: TransportConnectorConfig[] | undefined;
+  networks: NetworkConnectorConfig[];
+  webConsole: { enabled: boolean; host: string; port: number };
+  maximumRedeliveries: number;
+}
+
+function readTransport(ctx: Ctx, path: string, node: XNode): TransportConnectorConfig {
+  const a = new Attrs(ctx, path, node, ['name', 'uri', 'discoveryUri']);
+  const uri = a.uri('uri', transportEndpoint);
+  if (!uri) return ctx.fail(path, 'attribute uri is required, e.g. uri="tcp://127.0.0.1:61616"');
+  const disc = a.uri('discoveryUri', (u) => {
+    const n = parseNetworkUri(u);
+    if (n.kind !== 'multicast') throw new Error('discoveryUri must be multicast://<group>');
+    return n;
+  });
+  const tc: TransportConnectorConfig = { name: a.nonEmpty('name') ?? uri.raw, uri: uri.raw, ...uri.value };
+  if (disc) tc.discoveryUri = disc.raw;
+  return tc;
+}
+
+function readNetwork(ctx: Ctx, path: string, node: XNode): NetworkConnectorConfig {
+  const known = ['name', 'uri', 'duplex', 'networkTTL', 'conduitSubscriptions', 'dynamicOnly'];
+  const a = new Attrs(ctx, path, node, [...known, 'decreaseNetworkConsumerPriority', 'prefetchSize']);
+  const uri = a.uri('uri', parseNetworkUri);
+  if (!uri) return ctx.fail(path, 'attribute uri is required, e.g. uri="static:(tcp://127.0.0.1:61617)"');
+  for (const [name] of children(node)) {
+    ctx.warn(`${path}<${name}> is not supported by ferrymq; ignored (the bridge forwards every destination)`);
+  }
+  return {
+    name: a.nonEmpty('name') ?? 'bridge',
+    uri: uri.raw,
+    network: uri.value,
+    duplex: a.bool('duplex', false),
+    networkTTL: a.int('networkTTL', 1, 1, 255),
+    conduitSubscriptions: a.bool('conduitSubscriptions', true),
+    dynamicOnly: a.bool('dynamicOnly', false),
+    decreaseNetworkConsumerPriority: a.bool('decreaseNetworkConsumerPriority', true),
+    prefetchSize: a.int('prefetchSize', 1000, 1, 2147483647),
+  };
+}
+
+/** Tell tutorial users where the console port went instead of silently dropping their jetty.xml bean. */
+function beanHint(ctx: Ctx, path: string, node: XNode): boolean {
+  const cls = (node['@'] as Record<string, string> | undefined)?.['class'] ?? '';
+  if (!cls.endsWith('WebConsolePort')) return false;
+  ctx.warn(`${path} (${cls}) is ignored; set the console address with <webConsole host="127.0.0.1" port="8161"/>`);
+  return true;
+}
+
+function readStore(ctx: Ctx, path: string, node: XNode): string | undefined {
+  let dir: string | undefined;
+  let found = 0;
+  for (const [name, list] of children(node)) {
+    if (name !== 'levelDB' && name !== 'kahaDB') {
+      ctx.warn(`${path}<${name}> is not supported by ferrymq; ignored (the store is levelDB)`);
+      continue;
+    }
+    for (const n of list) {
+      if (++found > 1) ctx.fail(`${path}<${name}>`, 'only one store may be configured');
+      // kahaDB is accepted as a synonym: the tutorial uses it and ferrymq has one store format.
+      const d = new Attrs(ctx, `${path}<${name}>`, n, ['directory']).nonEmpty('directory');
+      if (d !== undefined && process.platform !== 'win32' && /^[A-Za-z]:[\\/]/.test(d)) {
+        ctx.warn(`${path}<${name}> directory "${d}" is a Windows path; here it is ${resolve(ctx.cwd, d)}`);
+      }
+      dir = d;
+    }
+  }
+  return dir;
+}
+
+function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
+  const a = new Attrs(ctx, path, node, ['brokerName', 'dataDirectory', 'persistent', 'maximumRedeliveries']);
+  const d: Draft = {
+    brokerName: a.nonEmpty('brokerName') ?? 'localhost',
+    dataDirectory: resolve(ctx.cwd, a.nonEmpty('dataDirectory') ?? ctx.defaultData),
+    persistent: a.bool('persistent', true),
+    storeDir: undefined,
+    transports: undefined,
+    networks: [],
+    webConsole: { enabled: true, host: '127.0.0.1', port: 8161 },
+    maximumRedeliveries: a.int('maximumRedeliveries', 6, -1, 2147483647),
+  };
+  for (const [name, list] of children(node)) {
+    const p = `${path}<${name}>`;
+    // The parser groups same-named siblings, so a repeat shows up as a longer list.
+    const single = name === 'persistenceAdapter' || name === 'webConsole';
+    if (single && list.length > 1) ctx.fail(p, 'may appear only once');
+    for (const n of list) {
+      if (name === 'transportConnectors') {
+        d.transports ??= [];
+        for (const [cn, cl] of children(n)) {
+          if (cn !== 'transportConnector') ctx.warn(`${p}<${cn}> is not a known element; ignored`);
+          else for (const c of cl) d.transports.push(readTransport(ctx, `${p}<${cn}>`, c));
+        }
+      } else if (name === 'networkConnectors' || name === 'networkConnections') {
+        if (name === 'networkConnections') ctx.warn(`${p} is read as <networkConnectors> (misspelt in the tutorial)`);
+        for (const [cn, cl] of children(n)) {
+          if (cn !== 'networkConnector' && cn !== 'networkConnection') {
+            ctx.warn(`${p}<${cn}> is not a known element; ignored`);
+            continue;
+          }
+          if (cn === 'networkConnection') ctx.warn(`${p}<${cn}> is read as <networkConnector>`);
+          for (const c of cl) d.networks.push(readNetwork(ctx, `${p}<${cn}>`, c));
+        }
+      } else if (name === 'persistenceAdapter') {
+        d.storeDir = readStore(ctx, p, n);
+        if (!d.persistent) ctx.warn(`${p} is ignored because persistent="false" (messages are kept in memory)`);
+      } else if (name === 'webConsole') {
+        const w = new Attrs(ctx, p, n, ['host', 'port', 'enabled']);
+        const host = w.nonEmpty('host') ?? d.webConsole.host;
+        if (isIP(host) === 0 && !/^[A-Za-z0-9_.-]+$/.test(host)) ctx.failAttr(p, 'host', host, 'not a host name or IP');
+        d.webConsole = { enabled: w.bool('enabled', true), host, port: w.int('port', 8161, 0, 65535) };
+      } else if (IGNORED.has(name)) {
+        ctx.warn(`${p} is ignored: ferrymq does not support it`);
+      } else if (!(name === 'bean' && beanHint(ctx, p, n))) {
+        ctx.warn(`${p} is not a known element; ignored`);
+      }
+    }
+  }
+  return d;
+}
+
+/** Undo the tutorial's `<networkConnections>…</networkConnection>` typo so its snippet loads (with a warning). */
+function repairTutorialTypo(ctx: Ctx, xml: string): string {
+  for (let i = 0; i < 16; i++) {
+    const r = XMLValidator.validate(xml);
+    if (r === true) return xml;
+    const m = /Expected closing tag 'networkConnections'.*instead of closing tag 'networkConnection'/.exec(r.err.msg);
+    const lineStart = xml.split('\n').slice(0, r.err.line - 1).join('\n').length + (r.err.line > 1 ? 1 : 0);
+    const at = lineStart + (r.err.col ?? 1) - 1;
+    const close = /^<\/networkConnection\s*>/.exec(xml.slice(at));
+    const where = `malformed XML at line ${r.err.line}${r.err.col ? `, column ${r.err.col}` : ''}`;
+    if (!m || !close) ctx.fail(where, r.err.msg);
+    ctx.warn(`line ${r.err.line}: </networkConnection> closes <networkConnections>; read as </networkConnections>`);
+    xml = xml.slice(0, at) + '</networkConnections>' + xml.slice(at + close[0].length);
+  }
+  return ctx.fail('malformed XML', 'too many mismatched closing tags');
+}
+
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: '',
+  attributesGroupName: '@', // keeps attributes apart from child elements of the same name
+  parseAttributeValue: false,
+  parseTagValue: false,
+  trimValues: true,
+  isArray: (_n: string, _p: unknown, _leaf: boolean, isAttr: boolean) => !isAttr, // so repeats are visible
+});
+
+/** The config is a tree (no cycles); already-frozen parts are still descended into in case their children are not. */
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null) {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
+}
+
+function applyOverrides(ctx: Ctx, d: Draft, o: ConfigOverrides): void {
+  const bad = (what: string, value: unknown, reason: string): never => {
+    throw new ConfigError(`<overrides>: ${what}=${JSON.stringify(value)}: ${reason}`);
+  };
+  if (o.brokerName !== undefined) {
+    if (typeof o.brokerName !== 'string' || o.brokerName.trim() === '') bad('brokerName', o.brokerName, 'empty');
+    d.brokerName = o.brokerName.trim();
+  }
+  if (o.dataDirectory !== undefined) {
+    if (typeof o.dataDirectory !== 'string' || o.dataDirectory.trim() === '') {
+      bad('dataDirectory', o.dataDirectory, 'empty');
+    }
+    d.dataDirectory = resolve(ctx.cwd, o.dataDirectory);
+  }
+  if (o.transports !== undefined) {
+    d.transports = o.transports.map((uri, i) => {
+      try {
+        return { name: `cli${i}`, uri, ...transportEndpoint(uri) };
+      } catch (e) {
+        return bad(`transports[${i}]`, uri, uriErrorReason(e));
+      }
+    });
+  }
+  if (o.consolePort !== undefined) {
+    const p = o.consolePort;
+    if (!Number.isInteger(p) || p < 0 || p > 65535) bad('consolePort', p, 'must be an integer 0..65535');
+    d.webConsole.port = p;
+  }
+  if (o.console !== undefined) d.webConsole.enabled = o.console;
+  if (o.persistent !== undefined) d.persistent = o.persistent;
+}
+
+/** Duplicate names would make two connectors indistinguishable in logs and the console; same address can't bind. */
+function checkUnique(ctx: Ctx, transports: TransportConnectorConfig[], networks: NetworkConnectorConfig[]): void {
+  const names = new Set<string>();
+  const addrs = new Map<string, string>();
+  for (const t of transports) {
+    if (names.has(t.name)) ctx.fail('<transportConnector>', `duplicate name "${t.name}"`);
+    names.add(t.name);
+    const addr = `${t.endpoint.host}:${t.endpoint.port}`;
+    const other = addrs.get(addr);
+    if (t.endpoint.port !== 0 && other !== undefined) {
+      ctx.fail(`<transportConnector name="${t.name}">`, `listens on ${addr} like connector "${other}"`);
+    }
+    addrs.set(addr, t.name);
+  }
+  names.clear();
+  for (const n of networks) {
+    if (names.has(n.name)) {
+      ctx.fail('<networkConnector>', `duplicate name "${n.name}" (default is "bridge"; give each a distinct name)`);
+    }
+    names.add(n.name);
+  }
+}
+
+/**
+ * Parse an activemq.xml-style config. The root is `<broker>` or `<beans>` wrapping one `<broker>` (other children
+ * of `<beans>` are Spring beans and ignored). Overrides are applied after the file.
+ * @throws ConfigError with one line naming file, element, attribute, value and reason
+ */
+export function parseConfig(
+  xml: string,
+  opts: { file?: string | null; overrides?: ConfigOverrides; cwd?: string } = {},
+): { config: BrokerConfig; warnings: ConfigWarning[] } {
+  const ctx = new Ctx(opts.file ?? null, resolve(opts.cwd ?? process.cwd()));
+  if (typeof xml !== 'string') ctx.fail('config', 'XML text must be a string');
+  let doc: XNode;
+  try {
+    doc = parser.parse(repairTutorialTypo(ctx, xml)) as XNode;
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    return ctx.fail('malformed XML', e instanceof Error ? e.message : String(e));
+  }
+  const roots = children(doc);
+  const names = roots.flatMap(([n, l]) => l.map(() => `<${n}>`));
+  if (names.length !== 1 || (names[0] !== '<broker>' && names[0] !== '<beans>')) {
+    if (names.filter((n) => n === '<broker>').length > 1) ctx.fail('<broker>', 'only one <broker> is allowed');
+    ctx.fail('root', `expected one <broker> or <beans> root element, found ${names.join(', ') || 'none'}`);
+  }
+  let draft: Draft;
+  if (names[0] === '<broker>') {
+    draft = readBroker(ctx, '<broker>', roots[0]![1][0]!);
+  } else {
+    const inner = children(roots[0]![1][0]!);
+    const brokers = inner.filter(([n]) => n === 'broker').flatMap(([, l]) => l);
+    if (brokers.length !== 1) ctx.fail('<beans>', `must contain exactly one <broker>, found ${brokers.length}`);
+    for (const [n, l] of inner) if (n === 'bean') l.forEach((b) => beanHint(ctx, '<beans><bean>', b));
+    draft = readBroker(ctx, '<beans><broker>', brokers[0]!);
+  }
+  applyOverrides(ctx, draft, opts.overrides ?? {});
+  const def = 'tcp://127.0.0.1:61616';
+  const transports = draft.transports ?? [{ name: 'openwire', uri: def, ...transportEndpoint(def) }];
+  checkUnique(ctx, transports, draft.networks);
+  const config: BrokerConfig = {
+    brokerName: draft.brokerName,
+    dataDirectory: draft.dataDirectory,
+    persistent: draft.persistent,
+    store: {
+      kind: draft.persistent ? 'levelDB' : 'memory',
+      directory: draft.storeDir !== undefined ? resolve(ctx.cwd, draft.storeDir) : join(draft.dataDirectory, 'leveldb'),
+    },
+    transportConnectors: transports,
+    networkConnectors: draft.networks,
+    webConsole: draft.webConsole,
+    maximumRedeliveries: draft.maximumRedeliveries,
+    source: opts.file ?? null,
+  };
+  return { config: deepFreeze(config), warnings: ctx.warnings };
+}
+
+/**
+ * Read and parse a config file. Relative paths inside it resolve against `opts.cwd` (default: process.cwd()).
+ * @throws ConfigError when the file cannot be read or is invalid
+ */
+export function loadConfigFile(
+  path: string,
+  overrides?: ConfigOverrides,
+  opts: { cwd?: string } = {},
+): { config: BrokerConfig; warnings: ConfigWarning[] } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
+    throw new ConfigError(`${path}: cannot read config file: ${why}`, { cause: e });
+  }
+  return parseConfig(text, { file: path, overrides, cwd: opts.cwd });
+}
+
+/** The configuration with no file: every default, then the overrides. */
+export function defaultConfig(overrides?: ConfigOverrides): { config: BrokerConfig; warnings: ConfigWarning[] } {
+  return parseConfig('<broker/>', { overrides });
+}

@@ -1,0 +1,223 @@
+/**
+ * The typed command set of ferrymq's native protocol (docs/PROTOCOL.md). Every frame body is one msgpack map
+ * with a string field `t` naming the command. Broker-side validation lives in validate.ts.
+ */
+
+/** Native protocol versions this build speaks; CONNECT lists the client's, CONNECTED names the one chosen. */
+export const PROTOCOL_VERSIONS: readonly number[] = [1];
+
+export type AckMode = 'auto' | 'client' | 'individual';
+export const ACK_MODES: readonly AckMode[] = ['auto', 'client', 'individual'];
+
+/** How a message body was produced, so the receiver can give back the same kind of value. */
+export const enum BodyType {
+  Bytes = 0,
+  Text = 1,
+  /** Any other value, msgpack-encoded by the sending client. The broker never decodes it. */
+  Value = 2,
+}
+
+export type HeaderValue = string | number | boolean | null;
+export type Headers = Record<string, HeaderValue>;
+
+// ---- client -> broker ------------------------------------------------------------------------------------------
+
+export interface ConnectCmd {
+  t: 'CONNECT';
+  /** Protocol versions the client speaks. */
+  v: number[];
+  clientId?: string;
+  user?: string;
+  password?: string;
+  /** Inactivity duration the client asks for, ms; 0 disables. The smaller non-zero side wins. */
+  heartbeat?: number;
+}
+
+export interface SendCmd {
+  t: 'SEND';
+  dest: string;
+  body: Uint8Array;
+  bt?: BodyType;
+  persistent?: boolean;
+  /** Producer id and sequence: the broker stores a (pid, seq) pair once, even when it is sent again. */
+  pid?: string;
+  seq?: number;
+  /** Ask for a RECEIPT; for a persistent message it comes once the message is on disk. */
+  rid?: number;
+  headers?: Headers;
+  priority?: number;
+  /** Time to live, ms; 0 or absent: never expires. */
+  ttl?: number;
+  correlationId?: string;
+  replyTo?: string;
+  tx?: string;
+}
+
+export interface SubscribeCmd {
+  t: 'SUBSCRIBE';
+  rid?: number;
+  /** Client-chosen subscription id, unique on the connection. */
+  sid: number;
+  dest: string;
+  ack?: AckMode;
+  prefetch?: number;
+  selector?: string;
+  durable?: string;
+}
+
+export interface UnsubscribeCmd {
+  t: 'UNSUBSCRIBE';
+  rid?: number;
+  sid: number;
+}
+
+export interface AckCmd {
+  t: 'ACK';
+  rid?: number;
+  sid: number;
+  /** Delivery tag of the message acked. */
+  tag: number;
+  /** Ack every delivery on the subscription up to and including `tag` (client ack mode, batched auto acks). */
+  upto?: boolean;
+  tx?: string;
+}
+
+export interface NackCmd {
+  t: 'NACK';
+  rid?: number;
+  sid: number;
+  tag: number;
+  tx?: string;
+}
+
+export interface TxCmd {
+  t: 'BEGIN' | 'COMMIT' | 'ABORT';
+  rid?: number;
+  tx: string;
+}
+
+export interface DisconnectCmd {
+  t: 'DISCONNECT';
+  rid?: number;
+}
+
+export interface PingCmd {
+  t: 'PING';
+}
+
+/** Administrative request: statistics of every destination. */
+export interface StatsCmd {
+  t: 'STATS';
+  rid: number;
+}
+
+/** Administrative request: a non-destructive look at up to `max` messages of a queue. */
+export interface BrowseCmd {
+  t: 'BROWSE';
+  rid: number;
+  dest: string;
+  max?: number;
+}
+
+/** Administrative request: drop every message of a queue that is not in flight to a consumer. */
+export interface PurgeCmd {
+  t: 'PURGE';
+  rid: number;
+  dest: string;
+}
+
+export type ClientCommand =
+  | ConnectCmd
+  | SendCmd
+  | SubscribeCmd
+  | UnsubscribeCmd
+  | AckCmd
+  | NackCmd
+  | TxCmd
+  | DisconnectCmd
+  | PingCmd
+  | StatsCmd
+  | BrowseCmd
+  | PurgeCmd;
+
+// ---- broker -> client ------------------------------------------------------------------------------------------
+
+export interface ConnectedCmd {
+  t: 'CONNECTED';
+  v: number;
+  broker: string;
+  version: string;
+  maxFrameSize: number;
+  /** Negotiated inactivity duration, ms; 0: none. */
+  heartbeat: number;
+  /** Broker-assigned connection id. */
+  session: string;
+}
+
+export interface MessageCmd {
+  t: 'MESSAGE';
+  sid: number;
+  tag: number;
+  id: string;
+  dest: string;
+  body: Uint8Array;
+  bt: BodyType;
+  persistent: boolean;
+  priority: number;
+  timestamp: number;
+  /** Absolute expiry time, ms since the epoch; 0: never. */
+  expires: number;
+  deliveryCount: number;
+  redelivered: boolean;
+  headers?: Headers;
+  correlationId?: string;
+  replyTo?: string;
+}
+
+export interface ReceiptCmd {
+  t: 'RECEIPT';
+  rid: number;
+  data?: unknown;
+}
+
+export interface ErrorCmd {
+  t: 'ERROR';
+  rid?: number;
+  code: string;
+  message: string;
+  /** The broker closes the connection after a fatal error. */
+  fatal?: boolean;
+}
+
+export interface PongCmd {
+  t: 'PONG';
+}
+
+export type BrokerCommand = ConnectedCmd | MessageCmd | ReceiptCmd | ErrorCmd | PongCmd | PingCmd;
+
+/** One destination's counters, as STATS returns them (ActiveMQ's dstat columns). */
+export interface DestinationStats {
+  name: string;
+  kind: 'queue' | 'topic';
+  queueSize: number;
+  inflight: number;
+  producerCount: number;
+  consumerCount: number;
+  enqueueCount: number;
+  dequeueCount: number;
+  memoryBytes: number;
+}
+
+/** A message as BROWSE returns it. */
+export interface BrowsedMessage {
+  id: string;
+  dest: string;
+  body: Uint8Array;
+  bt: BodyType;
+  persistent: boolean;
+  priority: number;
+  timestamp: number;
+  expires: number;
+  deliveryCount: number;
+  headers?: Headers;
+}

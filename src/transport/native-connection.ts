@@ -1,0 +1,314 @@
+import type { Socket } from 'node:net';
+import type { Broker } from '../broker/broker.js';
+import type { BrokerMessage } from '../broker/message.js';
+import type { Session } from '../broker/session.js';
+import type { DeliverySink, Subscription } from '../broker/subscription.js';
+import { FerryError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type {
+  AckCmd,
+  BrowseCmd,
+  ClientCommand,
+  ConnectCmd,
+  MessageCmd,
+  NackCmd,
+  PurgeCmd,
+  SendCmd,
+  SubscribeCmd,
+} from '../protocol/commands.js';
+import { PROTOCOL_VERSIONS } from '../protocol/commands.js';
+import { decodeBody } from '../protocol/codec.js';
+import { FrameDecoder } from '../protocol/frame.js';
+import { validateClientCommand } from '../protocol/validate.js';
+import { InactivityMonitor, negotiateInactivity } from './inactivity.js';
+import type { ConnectorOptions } from './uri.js';
+import { FrameWriter } from './writer.js';
+import { VERSION } from '../version.js';
+
+/** Prefetch when SUBSCRIBE names none (ActiveMQ's queue prefetch). */
+export const DEFAULT_PREFETCH = 1000;
+/** A connection that has not sent CONNECT within this long is closed. */
+export const CONNECT_TIMEOUT_MS = 10_000;
+/** Stop reading a producer's socket while this many of its sends wait for the store; resume at a quarter. */
+const MAX_PENDING_SENDS = 8192;
+
+type State = 'connecting' | 'open' | 'closed';
+
+/**
+ * One native-protocol connection on the broker side: frames in, calls on a core {@link Session}, frames out.
+ * Everything that goes wrong here is this connection's problem: it gets an ERROR frame, and at worst is closed.
+ */
+export class NativeConnection implements DeliverySink {
+  private state: State = 'connecting';
+  private readonly decoder: FrameDecoder;
+  private readonly writer: FrameWriter;
+  private readonly monitor = new InactivityMonitor();
+  private session: Session | null = null;
+  private connectTimer: NodeJS.Timeout | null;
+  private pendingSends = 0;
+  private paused = false;
+  private readonly log: Logger;
+  readonly remote: string;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly broker: Broker,
+    private readonly options: ConnectorOptions,
+    logger: Logger,
+    private readonly onClosed: (c: NativeConnection) => void,
+  ) {
+    this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.log = logger.child({ conn: this.remote });
+    this.decoder = new FrameDecoder(options.maxFrameSize);
+    this.writer = new FrameWriter(socket);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.log.debug({ err }, 'socket error'));
+    socket.on('close', () => this.cleanup());
+    this.connectTimer = setTimeout(() => this.fail('FERRY_PROTOCOL', `no CONNECT within ${CONNECT_TIMEOUT_MS} ms`), CONNECT_TIMEOUT_MS);
+    this.connectTimer.unref();
+  }
+
+  /** Close with an ERROR frame first, so the peer knows why. */
+  fail(code: string, message: string, rid?: number): void {
+    if (this.state === 'closed') return;
+    this.log.info({ code }, message);
+    this.writer.write(rid === undefined ? { t: 'ERROR', code, message, fatal: true } : { t: 'ERROR', rid, code, message, fatal: true });
+    this.writer.flush();
+    this.socket.end();
+    this.cleanup();
+    // A peer that will not read its ERROR must not hold the socket open.
+    setTimeout(() => this.socket.destroy(), 2000).unref();
+  }
+
+  /** Close quietly (broker stopping). */
+  close(): void {
+    this.writer.flush();
+    this.socket.end();
+    this.cleanup();
+  }
+
+  deliver(sub: Subscription, m: BrokerMessage, tag: number): void {
+    const cmd: MessageCmd = {
+      t: 'MESSAGE',
+      sid: sub.sid,
+      tag,
+      id: m.id,
+      dest: m.dest,
+      body: m.body,
+      bt: m.bt,
+      persistent: m.persistent,
+      priority: m.priority,
+      timestamp: m.timestamp,
+      expires: m.expires,
+      deliveryCount: m.deliveryCount,
+      redelivered: m.deliveryCount > 1,
+    };
+    if (m.headers !== undefined) cmd.headers = m.headers;
+    if (m.correlationId !== undefined) cmd.correlationId = m.correlationId;
+    if (m.replyTo !== undefined) cmd.replyTo = m.replyTo;
+    this.writer.write(cmd);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.monitor.lastRead = Date.now();
+    try {
+      this.decoder.push(chunk, (body) => this.onFrame(body));
+    } catch (err) {
+      // Only the decoder throws here: an oversize frame. Its body is never buffered.
+      const e = err as FerryError;
+      this.fail(e.code ?? 'FERRY_MALFORMED_FRAME', e.message);
+    }
+  }
+
+  private onFrame(body: Buffer): void {
+    if (this.state === 'closed') return;
+    let cmd: ClientCommand;
+    try {
+      cmd = validateClientCommand(decodeBody(body));
+    } catch (err) {
+      const e = err as FerryError;
+      if (this.state === 'connecting') this.fail(e.code, e.message);
+      else this.writer.write({ t: 'ERROR', code: e.code, message: e.message });
+      return;
+    }
+    try {
+      this.handle(cmd);
+    } catch (err) {
+      const e = err instanceof FerryError ? err : new FerryError('FERRY_INTERNAL', String((err as Error)?.message ?? err));
+      if (!(err instanceof FerryError)) this.log.error({ err }, 'internal error handling %s', cmd.t);
+      const rid = (cmd as { rid?: number }).rid;
+      this.writer.write(rid === undefined ? { t: 'ERROR', code: e.code, message: e.message } : { t: 'ERROR', rid, code: e.code, message: e.message });
+    }
+  }
+
+  /** Dispatch one command; connection state is enforced here (PROTOCOL.md §3: CONNECT first, once). */
+  private handle(cmd: ClientCommand): void {
+    if (this.state === 'connecting') {
+      if (cmd.t !== 'CONNECT') return this.fail('FERRY_NOT_CONNECTED', `${cmd.t} before CONNECT`);
+      return this.onConnect(cmd);
+    }
+    const s = this.session!;
+    switch (cmd.t) {
+      case 'SEND':
+        return this.onSend(s, cmd);
+      case 'ACK':
+        return this.onAck(s, cmd);
+      case 'NACK':
+        return this.onNack(s, cmd);
+      case 'SUBSCRIBE':
+        return this.onSubscribe(s, cmd);
+      case 'UNSUBSCRIBE':
+        s.unsubscribe(cmd.sid);
+        return this.receipt(cmd.rid);
+      case 'PING':
+        return this.writer.write({ t: 'PONG' });
+      case 'DISCONNECT':
+        this.receipt(cmd.rid);
+        return this.close();
+      case 'CONNECT':
+        return this.fail('FERRY_ALREADY_CONNECTED', 'second CONNECT on one connection');
+      case 'BEGIN':
+      case 'COMMIT':
+      case 'ABORT':
+        throw new FerryError('FERRY_NOT_SUPPORTED', `${cmd.t}: transactions are not supported yet`);
+      case 'STATS':
+        return this.receipt(cmd.rid, this.broker.stats());
+      case 'BROWSE':
+        return this.onBrowse(cmd);
+      case 'PURGE':
+        return this.onPurge(cmd);
+    }
+  }
+
+  private onConnect(cmd: ConnectCmd): void {
+    const v = Math.max(...cmd.v.filter((x) => PROTOCOL_VERSIONS.includes(x)));
+    if (!Number.isFinite(v)) {
+      return this.fail('FERRY_VERSION', `no common protocol version: client speaks ${cmd.v.join(',')}, broker ${PROTOCOL_VERSIONS.join(',')}`);
+    }
+    this.session = this.broker.createSession({ clientId: cmd.clientId, remote: this.remote }, this);
+    this.state = 'open';
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.connectTimer = null;
+    const heartbeat = negotiateInactivity(this.options.maxInactivityDurationMs, cmd.heartbeat);
+    this.writer.write({
+      t: 'CONNECTED',
+      v,
+      broker: this.broker.name,
+      version: VERSION,
+      maxFrameSize: this.options.maxFrameSize,
+      heartbeat,
+      session: `${this.broker.id}:${this.remote}`,
+    });
+    this.monitor.start(
+      heartbeat,
+      () => this.writer.lastWrite,
+      () => this.writer.write({ t: 'PING' }),
+      (silent) => this.fail('FERRY_INACTIVITY', `no frame from the client for ${silent} ms (inactivity duration ${heartbeat} ms)`),
+    );
+    this.log.debug({ clientId: cmd.clientId, heartbeat }, 'connected');
+  }
+
+  private onSend(s: Session, cmd: SendCmd): void {
+    const rid = cmd.rid;
+    const input = {
+      dest: cmd.dest,
+      body: cmd.body,
+      bt: cmd.bt ?? 0,
+      persistent: cmd.persistent === true,
+      pid: cmd.pid,
+      seq: cmd.seq,
+      headers: cmd.headers ?? undefined,
+      priority: cmd.priority,
+      ttl: cmd.ttl,
+      correlationId: cmd.correlationId,
+      replyTo: cmd.replyTo,
+    };
+    if (cmd.tx !== undefined) throw new FerryError('FERRY_NOT_SUPPORTED', 'SEND in a transaction: transactions are not supported yet');
+    this.pendingSends++;
+    if (this.pendingSends >= MAX_PENDING_SENDS && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+    try {
+      s.send(input, (err) => this.sendDone(rid, err));
+    } catch (err) {
+      this.pendingSends--;
+      throw err;
+    }
+  }
+
+  private sendDone(rid: number | undefined, err: Error | undefined): void {
+    this.pendingSends--;
+    if (this.paused && this.pendingSends <= MAX_PENDING_SENDS / 4) {
+      this.paused = false;
+      this.socket.resume();
+    }
+    if (this.state === 'closed') return;
+    if (err) {
+      const code = (err as FerryError).code ?? 'FERRY_STORE';
+      this.writer.write(rid === undefined ? { t: 'ERROR', code, message: err.message } : { t: 'ERROR', rid, code, message: err.message });
+    } else if (rid !== undefined) {
+      this.writer.write({ t: 'RECEIPT', rid });
+    }
+  }
+
+  private onSubscribe(s: Session, cmd: SubscribeCmd): void {
+    if (cmd.selector !== undefined) throw new FerryError('FERRY_NOT_SUPPORTED', 'selectors are not supported yet');
+    if (cmd.durable !== undefined) throw new FerryError('FERRY_NOT_SUPPORTED', 'durable subscriptions are not supported yet');
+    // The receipt goes out before any delivery the subscription triggers, so the client knows the sid.
+    const rid = cmd.rid;
+    if (rid !== undefined) this.writer.write({ t: 'RECEIPT', rid });
+    s.subscribe({ sid: cmd.sid, dest: cmd.dest, ack: cmd.ack ?? 'auto', prefetch: cmd.prefetch ?? DEFAULT_PREFETCH });
+  }
+
+  private onAck(s: Session, cmd: AckCmd): void {
+    if (cmd.tx !== undefined) throw new FerryError('FERRY_NOT_SUPPORTED', 'ACK in a transaction: transactions are not supported yet');
+    s.ack(cmd.sid, cmd.tag, cmd.upto === true);
+    this.receipt(cmd.rid);
+  }
+
+  private onNack(s: Session, cmd: NackCmd): void {
+    if (cmd.tx !== undefined) throw new FerryError('FERRY_NOT_SUPPORTED', 'NACK in a transaction: transactions are not supported yet');
+    s.nack(cmd.sid, cmd.tag, false);
+    this.receipt(cmd.rid);
+  }
+
+  private onBrowse(cmd: BrowseCmd): void {
+    const d = this.broker.destination(cmd.dest);
+    if (!('browse' in d)) throw new FerryError('FERRY_INVALID_DESTINATION', `BROWSE needs a queue, got ${cmd.dest}`);
+    const msgs = d.browse(cmd.max ?? 1000).map((m) => ({
+      id: m.id,
+      dest: m.dest,
+      body: m.body,
+      bt: m.bt,
+      persistent: m.persistent,
+      priority: m.priority,
+      timestamp: m.timestamp,
+      expires: m.expires,
+      deliveryCount: m.deliveryCount,
+      ...(m.headers !== undefined ? { headers: m.headers } : {}),
+    }));
+    this.receipt(cmd.rid, msgs);
+  }
+
+  private onPurge(cmd: PurgeCmd): void {
+    const d = this.broker.destination(cmd.dest);
+    if (!('purge' in d)) throw new FerryError('FERRY_INVALID_DESTINATION', `PURGE needs a queue, got ${cmd.dest}`);
+    this.receipt(cmd.rid, d.purge());
+  }
+
+  private receipt(rid: number | undefined, data?: unknown): void {
+    if (rid === undefined) return;
+    this.writer.write(data === undefined ? { t: 'RECEIPT', rid } : { t: 'RECEIPT', rid, data });
+  }
+
+  private cleanup(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.monitor.stop();
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.session?.close();
+    this.onClosed(this);
+  }
+}

@@ -1,0 +1,106 @@
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import type { Broker } from '../broker/broker.js';
+import type { Logger } from '../log.js';
+import { encodeFrame } from '../protocol/codec.js';
+import { NativeConnection } from './native-connection.js';
+import type { ConnectorOptions, EndpointUri } from './uri.js';
+
+/**
+ * A transport connector (`<transportConnector name=… uri="tcp://host:port?…"/>`): accepts sockets, enforces
+ * maximumConnections, and hands each socket to a protocol connection.
+ */
+export class TcpTransportServer {
+  private server: Server | null = null;
+  private readonly conns = new Set<NativeConnection>();
+  private readonly log: Logger;
+  private refused = 0;
+  private lastRefusalLog = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly endpoint: EndpointUri,
+    private readonly options: ConnectorOptions,
+    private readonly broker: Broker,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ module: 'transport', connector: name });
+  }
+
+  get connectionCount(): number {
+    return this.conns.size;
+  }
+
+  /** The port actually bound (the configured one, or the kernel's choice for port 0). */
+  get port(): number {
+    return (this.server?.address() as AddressInfo | null)?.port ?? this.endpoint.port;
+  }
+
+  /** The URI clients use to reach this connector. */
+  get url(): string {
+    const host = this.endpoint.host.includes(':') ? `[${this.endpoint.host}]` : this.endpoint.host;
+    return `${this.endpoint.scheme}://${host}:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    if (this.server) return;
+    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: this.endpoint.host, port: this.endpoint.port }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.log.error({ err }, 'server error'));
+    this.server = server;
+    this.log.info(
+      { url: this.url, maximumConnections: this.options.maximumConnections, maxFrameSize: this.options.maxFrameSize },
+      'transport connector %s listening on %s',
+      this.name,
+      this.url,
+    );
+  }
+
+  /** Stop accepting and close every connection. Idempotent. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = null;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const c of [...this.conns]) c.close();
+    await closed;
+  }
+
+  private accept(socket: Socket): void {
+    if (this.conns.size >= this.options.maximumConnections) {
+      this.refuse(socket);
+      return;
+    }
+    const conn = new NativeConnection(socket, this.broker, this.options, this.log, (c) => this.conns.delete(c));
+    this.conns.add(conn);
+  }
+
+  private refuse(socket: Socket): void {
+    this.refused++;
+    const now = Date.now();
+    // One line per second at most: a connection storm must not become a log storm.
+    if (now - this.lastRefusalLog > 1000) {
+      this.lastRefusalLog = now;
+      this.log.warn(
+        { refused: this.refused, remote: socket.remoteAddress },
+        'connection refused: maximumConnections=%d reached',
+        this.options.maximumConnections,
+      );
+    }
+    socket.on('error', () => {});
+    socket.end(
+      encodeFrame({
+        t: 'ERROR',
+        code: 'FERRY_TOO_MANY_CONNECTIONS',
+        message: `connector ${this.name} has reached maximumConnections=${this.options.maximumConnections}`,
+        fatal: true,
+      }),
+    );
+    setTimeout(() => socket.destroy(), 2000).unref();
+  }
+}

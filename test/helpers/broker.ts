@@ -1,0 +1,128 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const BIN = join(ROOT, 'bin', 'ferrymq');
+
+/** Anything with a teardown hook: tap's `t`. */
+export interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+export interface BrokerProcess {
+  proc: ChildProcess;
+  /** tcp://127.0.0.1:PORT of its first connector. */
+  url: string;
+  port: number;
+  dataDir: string;
+  /** Every log line (parsed JSON) so far. */
+  logs: Record<string, unknown>[];
+  /** Resolves with the first log line matching. */
+  waitForLog(pred: (l: Record<string, unknown>) => boolean, what: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+export interface StartOptions {
+  /** Port to bind; 0 (default) lets the kernel choose. Pin the first run's port before a restart. */
+  port?: number;
+  dataDir?: string;
+  args?: string[];
+  /** Extra transport URI query, e.g. `maximumConnections=2`. */
+  query?: string;
+  env?: Record<string, string>;
+  /** Do not wait for "started" (for config-error tests). */
+  noWait?: boolean;
+}
+
+/** A fresh temporary data directory, removed at teardown. */
+export function tempDir(t: Teardown, prefix = 'ferrymq-'): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+/**
+ * Start a real broker process (`bin/ferrymq start`) on 127.0.0.1, wait until it logs that it started, and read
+ * its port back from the log. The process is SIGKILLed at teardown if still running.
+ */
+export async function startBroker(t: Teardown, opts: StartOptions = {}): Promise<BrokerProcess> {
+  const dataDir = opts.dataDir ?? tempDir(t);
+  const q = opts.query ? `?${opts.query}` : '';
+  const args = [BIN, 'start', '--no-console', '--data', dataDir, '--transport', `tcp://127.0.0.1:${opts.port ?? 0}${q}`, ...(opts.args ?? [])];
+  const proc = spawn(process.execPath, args, {
+    cwd: dataDir,
+    env: { ...process.env, FERRYMQ_LOG_LEVEL: 'info', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  createInterface({ input: proc.stdout! }).on('line', (line) => {
+    let l: Record<string, unknown>;
+    try {
+      l = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      l = { msg: line };
+    }
+    logs.push(l);
+    for (const w of [...waiters]) {
+      if (w.pred(l)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(l);
+      }
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  let alive = true;
+  void exited.then(() => (alive = false));
+  t.teardown(async () => {
+    if (alive) {
+      proc.kill('SIGKILL');
+      await exited;
+    }
+  });
+  const waitForLog = (pred: (l: Record<string, unknown>) => boolean, what: string, timeoutMs = 15_000): Promise<Record<string, unknown>> => {
+    const hit = logs.find(pred);
+    if (hit) return Promise.resolve(hit);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`broker: no log line "${what}" within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
+      const w = {
+        pred,
+        resolve: (l: Record<string, unknown>) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      };
+      waiters.push(w);
+      void exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`broker exited (code ${code}) before "${what}"; stderr: ${stderr}`));
+      });
+    });
+  };
+  const b: BrokerProcess = {
+    proc,
+    url: '',
+    port: 0,
+    dataDir,
+    logs,
+    waitForLog,
+    exited,
+    kill: async (signal = 'SIGKILL') => {
+      if (alive) proc.kill(signal);
+      return exited;
+    },
+  };
+  if (opts.noWait) return b;
+  const listening = await waitForLog((l) => typeof l['url'] === 'string' && String(l['msg']).includes('listening'), 'listening');
+  await waitForLog((l) => String(l['msg']).includes('started'), 'started');
+  b.url = listening['url'] as string;
+  b.port = Number(new URL(b.url).port);
+  return b;
+}
