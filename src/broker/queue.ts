@@ -8,7 +8,7 @@ const PRIORITIES = 10;
 /** What a queue needs from the broker around it. */
 export interface QueueContext {
   store: MessageStore;
-  /** Redeliveries allowed after the first delivery before a NACKed message goes to the dead-letter queue. */
+  /** Redeliveries allowed after the first delivery before a NACKed message goes to the dead-letter queue; -1: never. */
   maximumRedeliveries: number;
   /** Take a message that cannot be delivered (expired, poison) out of its queue. */
   deadLetter(msg: BrokerMessage, reason: string): void;
@@ -94,7 +94,7 @@ export class Queue implements SubscriptionSource {
     // Back to the front, in their original order, so a redelivery keeps the queue's order.
     for (let i = msgs.length - 1; i >= 0; i--) {
       const m = msgs[i]!;
-      if (nacked && m.deliveryCount > this.ctx.maximumRedeliveries) {
+      if (nacked && this.ctx.maximumRedeliveries >= 0 && m.deliveryCount > this.ctx.maximumRedeliveries) {
         this.memoryBytes -= messageSize(m);
         this.counters.dequeued++;
         this.ctx.deadLetter(m, `delivered ${m.deliveryCount} times, maximumRedeliveries=${this.ctx.maximumRedeliveries}`);

@@ -307,6 +307,8 @@ export class Connection extends EventEmitter {
       }
       pass++;
       if (limit >= 0 && pass > limit) {
+        // A plain tcp:// URL reports what went wrong as it is (refused, too many connections, ...).
+        if (!this.uri.failover && lastErr !== null) throw lastErr;
         const list = this.uri.endpoints.map((e) => e.raw).join(', ');
         throw new ConnectionClosedError(
           `cannot connect to ${list} after ${pass} pass${pass === 1 ? '' : 'es'}: ${lastErr?.message ?? 'no endpoint'}`,

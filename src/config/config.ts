@@ -74,6 +74,7 @@ export interface BrokerConfig {
 /** Command-line style overrides, applied after the file. */
 export interface ConfigOverrides {
   brokerName?: string;
+  /** Moves the store too: it goes to `<dataDirectory>/leveldb` even where the file names a directory. */
   dataDirectory?: string;
   /** Replace all transport connectors; they are named 'cli0', 'cli1', ... */
   transports?: string[];
@@ -367,6 +368,8 @@ function applyOverrides(ctx: Ctx, d: Draft, o: ConfigOverrides): void {
       bad('dataDirectory', o.dataDirectory, 'empty');
     }
     d.dataDirectory = resolve(ctx.cwd, o.dataDirectory);
+    // `--data DIR` moves everything the node writes, the store included, like ActiveMQ's activemq.data.
+    d.storeDir = undefined;
   }
   if (o.transports !== undefined) {
     d.transports = o.transports.map((uri, i) => {

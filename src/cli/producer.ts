@@ -1,0 +1,161 @@
+import { randomBytes } from 'node:crypto';
+import cliProgress from 'cli-progress';
+import { type Command, Option } from 'commander';
+import type { SendOptions } from '../client/connection.js';
+import type { Headers } from '../protocol/commands.js';
+import {
+  collectHeader,
+  DEFAULT_DESTINATION,
+  DEFAULT_URL,
+  parseDestinationOption,
+  parseHeaders,
+  parseIntOption,
+  oneLine,
+  parseUrlOption,
+  ratePerSecond,
+  roundSeconds,
+  RUN_HEADER,
+  SEQ_HEADER,
+  sizedBody,
+  URL_HELP,
+  Window,
+  withConnection,
+} from './util.js';
+
+interface ProducerOptions {
+  url: string;
+  destination: string;
+  count: number;
+  size?: number;
+  message?: string;
+  persistent?: boolean;
+  priority?: number;
+  ttl?: number;
+  header: string[];
+  window: number;
+  json?: boolean;
+}
+
+/** Body size when neither --size nor --message is given. */
+const DEFAULT_SIZE = 1024;
+/** A progress bar only for runs longer than this. */
+const PROGRESS_MIN_COUNT = 1000;
+
+/** `ferrymq producer`: send --count messages and report the rate. */
+export function registerProducer(program: Command): void {
+  program
+    .command('producer')
+    .description(
+      'send messages to a destination and report the rate; every message carries the headers ' +
+        `${RUN_HEADER} (an id of this run) and ${SEQ_HEADER} (1..count)`,
+    )
+    .option('--url <url>', URL_HELP, parseUrlOption, DEFAULT_URL)
+    .option('--destination <dest>', 'queue://NAME, topic://NAME, or NAME (a queue)', parseDestinationOption, DEFAULT_DESTINATION)
+    .option('--count <n>', 'number of messages to send', parseIntOption('--count', 1, Number.MAX_SAFE_INTEGER), 1000)
+    .addOption(
+      new Option('--size <bytes>', `text body of exactly this many bytes: "<seq>:xxxx…" (default: ${DEFAULT_SIZE})`)
+        .argParser(parseIntOption('--size', 0, 1 << 30))
+        .conflicts('message'),
+    )
+    .addOption(new Option('--message <text>', 'send this text as the body of every message').conflicts('size'))
+    .option('--persistent', 'persistent messages: each send completes once the broker has it on disk (default)')
+    .option('--no-persistent', 'non-persistent messages: kept in broker memory only')
+    .option('--priority <p>', 'message priority 0-9 (default: 4)', parseIntOption('--priority', 0, 9))
+    .option('--ttl <ms>', 'time to live in ms; 0: never expires (default: 0)', parseIntOption('--ttl', 0, Number.MAX_SAFE_INTEGER))
+    .option(
+      '--header <name=value>',
+      'extra message header, repeatable; numeric values are sent as numbers, true/false as booleans, others as text',
+      collectHeader([RUN_HEADER, SEQ_HEADER]),
+      [],
+    )
+    .option(
+      '--window <n>',
+      'sends in flight at once (persistent sends waiting for the broker\'s receipt)',
+      parseIntOption('--window', 1, 1_000_000),
+      1000,
+    )
+    .option('--json', 'print the result as JSON on the last stdout line: {"sent":N,"seconds":S,"rate":R}')
+    .addHelpText(
+      'after',
+      '\nStatus events of the connection (interrupted, reconnecting, resumed, failed) are printed on stderr.\n' +
+        'Exit status: 0 when every message was sent, 1 on any failure.',
+    )
+    .action(async (opts: ProducerOptions) => {
+      // Already checked by the option parser; validated before connecting, so a bad header never half-sends a run.
+      const userHeaders = parseHeaders(opts.header, [RUN_HEADER, SEQ_HEADER]);
+      await produce(opts, userHeaders);
+    });
+}
+
+async function produce(opts: ProducerOptions, userHeaders: Headers): Promise<void> {
+  const persistent = opts.persistent !== false;
+  const run = randomBytes(8).toString('hex');
+  const size = opts.size ?? DEFAULT_SIZE;
+  const filler = opts.message === undefined ? 'x'.repeat(size) : '';
+  const bar =
+    !opts.json && process.stderr.isTTY && opts.count > PROGRESS_MIN_COUNT
+      ? new cliProgress.SingleBar(
+          {
+            format: 'sending [{bar}] {percentage}% | {value}/{total} | {rate} msg/s | ETA {eta_formatted}',
+            stream: process.stderr,
+            hideCursor: true,
+          },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
+  // A status line must not land in the middle of the bar: clear the bar's line first; it redraws below.
+  const statusLine = (line: string): void => {
+    process.stderr.write(bar !== null ? `\r\x1b[2K${line}\n` : `${line}\n`);
+  };
+
+  let sent = 0;
+  let ms = 0;
+  let connected = false;
+  try {
+    await withConnection(
+      opts.url,
+      async (conn) => {
+        connected = true;
+        const window = new Window(opts.window);
+        const base: SendOptions = { persistent };
+        if (opts.priority !== undefined) base.priority = opts.priority;
+        if (opts.ttl !== undefined && opts.ttl > 0) base.ttl = opts.ttl;
+        bar?.start(opts.count, 0, { rate: 0 });
+        const start = performance.now();
+        let lastBar = start;
+        for (let seq = 1; seq <= opts.count; seq++) {
+          const body = opts.message ?? sizedBody(seq, size, filler);
+          const headers: Headers = { ...userHeaders, [RUN_HEADER]: run, [SEQ_HEADER]: seq };
+          await window.add(conn.send(opts.destination, body, { ...base, headers }).then(() => void sent++));
+          if (bar !== null) {
+            const now = performance.now();
+            if (now - lastBar >= 100) {
+              lastBar = now;
+              bar.update(sent, { rate: ratePerSecond(sent, (now - start) / 1000) });
+            }
+          }
+        }
+        await window.drain();
+        // A non-persistent send completes once written; one round trip after the last makes sure the broker has
+        // them all (it handles a connection's frames in order) before the clock stops.
+        if (!persistent) await conn.stats();
+        ms = performance.now() - start;
+        bar?.update(sent, { rate: ratePerSecond(sent, ms / 1000) });
+        bar?.stop();
+      },
+      statusLine,
+    );
+  } catch (err) {
+    bar?.stop();
+    if (!connected) throw new Error(oneLine(err));
+    throw new Error(`failed after ${sent} of ${opts.count} messages sent: ${oneLine(err)}`);
+  }
+  const seconds = roundSeconds(ms);
+  const rate = ratePerSecond(sent, ms / 1000);
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify({ sent, seconds, rate })}\n`);
+  } else {
+    const kind = persistent ? 'persistent' : 'non-persistent';
+    process.stdout.write(`sent ${sent} ${kind} messages to ${opts.destination} in ${seconds.toFixed(3)} s (${rate} msg/s)\n`);
+  }
+}

@@ -1,0 +1,156 @@
+import fc from 'fast-check';
+import t from 'tap';
+import { connect, FrameTooLargeError } from '../../src/index.js';
+import { encodeFrame } from '../../src/protocol/codec.js';
+import { startBroker } from '../helpers/broker.js';
+import { RawPeer } from '../helpers/raw.js';
+
+t.test('oversize frame: ERROR naming the limit, then close; others unaffected', async (t) => {
+  const b = await startBroker(t, { query: 'wireFormat.maxFrameSize=4096' });
+  const good = await connect(b.url);
+  t.teardown(() => good.close());
+  const sub = await good.subscribe('queue://ok');
+  const bad = await RawPeer.connected(b.port);
+  const h = Buffer.alloc(4);
+  h.writeUInt32BE(1_000_000);
+  bad.write(h); // header only: the broker must answer without waiting for the body
+  const err = await bad.waitFor((c) => c['t'] === 'ERROR', 'ERROR');
+  t.equal(err['code'], 'FERRY_FRAME_TOO_LARGE');
+  t.match(err['message'], /1000000 bytes exceeds wireFormat\.maxFrameSize=4096/);
+  await bad.waitClosed('after oversize frame');
+  await good.send('queue://ok', 'still fine');
+  t.equal((await sub.receive(5000))?.text, 'still fine', 'another client keeps working');
+});
+
+t.test('client refuses a message larger than the broker maxFrameSize', async (t) => {
+  const b = await startBroker(t, { query: 'wireFormat.maxFrameSize=4096' });
+  const c = await connect(b.url);
+  t.teardown(() => c.close());
+  t.equal(c.maxFrameSize, 4096, 'CONNECTED advertises the limit');
+  await t.rejects(c.send('queue://big', Buffer.alloc(10_000)), FrameTooLargeError);
+  await t.rejects(c.send('queue://big', Buffer.alloc(10_000), { persistent: false }), /exceeds the broker's wireFormat\.maxFrameSize=4096/);
+  await c.send('queue://big', 'small');
+  const s = await c.subscribe('queue://big');
+  t.equal((await s.receive(5000))?.text, 'small', 'the connection lives on; only the small one was sent');
+  t.equal(await s.receive(200), null);
+});
+
+t.test('maximumConnections: the extra connection gets an ERROR saying so', async (t) => {
+  const b = await startBroker(t, { query: 'maximumConnections=2' });
+  const a1 = await RawPeer.connected(b.port);
+  const a2 = await RawPeer.connected(b.port);
+  const extra = await RawPeer.open(b.port);
+  const err = await extra.waitFor((c) => c['t'] === 'ERROR', 'ERROR');
+  t.equal(err['code'], 'FERRY_TOO_MANY_CONNECTIONS');
+  t.match(err['message'], /maximumConnections=2/);
+  await extra.waitClosed('refused connection');
+  await t.rejects(connect(b.url), { code: 'FERRY_TOO_MANY_CONNECTIONS' }, 'the client surfaces the refusal');
+  a1.destroy();
+  await a1.done;
+  // The freed slot is usable again (the broker notices the close asynchronously).
+  let ok = false;
+  for (let i = 0; i < 50 && !ok; i++) {
+    try {
+      const c = await connect(b.url);
+      await c.close();
+      ok = true;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  t.ok(ok, 'a freed slot accepts a new connection');
+  a2.destroy();
+});
+
+t.test('protocol state: nothing before CONNECT, one CONNECT only, unknown commands', async (t) => {
+  const b = await startBroker(t);
+  const p = await RawPeer.open(b.port);
+  p.send({ t: 'SEND', dest: 'q', body: Buffer.from('x') });
+  const e1 = await p.waitFor((c) => c['t'] === 'ERROR', 'ERROR');
+  t.equal(e1['code'], 'FERRY_NOT_CONNECTED');
+  await p.waitClosed('SEND before CONNECT');
+
+  const q = await RawPeer.connected(b.port);
+  q.send({ t: 'TELEPORT', rid: 5 });
+  const e2 = await q.waitFor((c) => c['t'] === 'ERROR', 'ERROR');
+  t.equal(e2['code'], 'FERRY_UNKNOWN_COMMAND');
+  t.notOk(q.closed, 'an unknown command is not fatal');
+  q.send({ t: 'SEND', dest: 'q', body: 'not binary', rid: 9 });
+  const e3 = await q.waitFor((c) => c['t'] === 'ERROR' && c['code'] === 'FERRY_INVALID_COMMAND', 'invalid SEND');
+  t.match(e3['message'], /SEND\.body must be binary/);
+  q.send({ t: 'PING' });
+  await q.waitFor((c) => c['t'] === 'PONG', 'PONG');
+  q.send({ t: 'CONNECT', v: [1] });
+  const e4 = await q.waitFor((c) => c['code'] === 'FERRY_ALREADY_CONNECTED', 'second CONNECT');
+  t.ok(e4['fatal'], 'second CONNECT is fatal');
+  await q.waitClosed('second CONNECT');
+
+  const v = await RawPeer.open(b.port);
+  v.send({ t: 'CONNECT', v: [99] });
+  const e5 = await v.waitFor((c) => c['t'] === 'ERROR', 'version ERROR');
+  t.equal(e5['code'], 'FERRY_VERSION');
+});
+
+t.test('inactivity: a silent peer is closed soon after the deadline', async (t) => {
+  const b = await startBroker(t, { query: 'wireFormat.maxInactivityDuration=600' });
+  const p = await RawPeer.connected(b.port);
+  const connected = p.received.find((c) => c['t'] === 'CONNECTED')!;
+  t.equal(connected['heartbeat'], 600, 'negotiated inactivity duration');
+  const start = Date.now();
+  const err = await p.waitFor((c) => c['code'] === 'FERRY_INACTIVITY', 'inactivity ERROR', 5000);
+  const took = Date.now() - start;
+  t.ok(took >= 600 && took < 3000, `closed after ${took} ms`);
+  t.match(err['message'], /no frame from the client/);
+  t.ok(p.received.some((c) => c['t'] === 'PING'), 'broker pinged the idle peer first');
+  // A client that answers keeps its connection: the bundled client pings on its own.
+  const c = await connect(b.url);
+  t.teardown(() => c.close());
+  await new Promise((r) => setTimeout(r, 1500));
+  await c.send('queue://alive', 'x');
+  t.pass('bundled client stays connected across 2.5 inactivity durations');
+});
+
+t.test('fuzz: random bytes and wrong-typed commands never hurt a normal client', async (t) => {
+  const b = await startBroker(t, { query: 'wireFormat.maxFrameSize=65536' });
+  const good = await connect(b.url);
+  t.teardown(() => good.close());
+  const sub = await good.subscribe('queue://fuzz-ok');
+  const cmd = fc.record(
+    {
+      t: fc.constantFrom('SEND', 'SUBSCRIBE', 'ACK', 'NACK', 'UNSUBSCRIBE', 'BROWSE', 'PURGE', 'STATS', 'CONNECT', 'X'),
+      dest: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
+      body: fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.string()),
+      sid: fc.oneof(fc.integer(), fc.double(), fc.string()),
+      tag: fc.oneof(fc.integer(), fc.string()),
+      rid: fc.oneof(fc.nat(), fc.string()),
+      headers: fc.oneof(fc.dictionary(fc.string(), fc.jsonValue()), fc.constant(null)),
+      prefetch: fc.integer(),
+      priority: fc.integer(),
+    },
+    { requiredKeys: ['t'] },
+  );
+  let sent = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.oneof(cmd.map((c) => encodeFrame(c)), fc.uint8Array({ minLength: 1, maxLength: 200 })), { minLength: 1, maxLength: 20 }),
+      fc.boolean(),
+      fc.nat(100),
+      async (chunks, connectFirst, cut) => {
+        const p = connectFirst ? await RawPeer.connected(b.port) : await RawPeer.open(b.port);
+        const all = Buffer.concat(chunks);
+        p.write(cut > 0 ? all.subarray(0, Math.max(1, all.length - cut)) : all); // sometimes truncated
+        p.destroy();
+        await p.done;
+        // After every case the normal client still round-trips a message.
+        sent++;
+        await good.send('queue://fuzz-ok', `ok${sent}`, { persistent: false });
+        const m = await sub.receive(5000);
+        return m?.text === `ok${sent}`;
+      },
+    ),
+    { numRuns: 150 },
+  );
+  t.pass(`${sent} fuzz cases, the normal client kept working after each`);
+  const stats = await good.stats();
+  t.ok(Array.isArray(stats), 'broker still answers STATS');
+});
