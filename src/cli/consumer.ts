@@ -41,6 +41,7 @@ type StopReason = 'count' | 'idle' | 'signal' | 'failed';
 export function registerConsumer(program: Command): void {
   program
     .command('consumer')
+    .summary('receive messages, count duplicates and report the rate')
     .description(
       'receive messages from a destination and report counts and the rate; messages are told apart by the ' +
         `${RUN_HEADER} and ${SEQ_HEADER} headers of "ferrymq producer" (else by message id) to count duplicates`,

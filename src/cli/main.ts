@@ -1,5 +1,10 @@
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
+import { registerBrowse } from './browse.js';
+import { registerConsumer } from './consumer.js';
+import { registerDstat } from './dstat.js';
+import { registerProducer } from './producer.js';
+import { registerPurge } from './purge.js';
 import { registerStart } from './start.js';
 
 const program = new Command();
@@ -9,6 +14,11 @@ program
   .version(VERSION)
   .showHelpAfterError();
 registerStart(program);
+registerProducer(program);
+registerConsumer(program);
+registerDstat(program);
+registerBrowse(program);
+registerPurge(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`ferrymq: ${err.message}\n`);

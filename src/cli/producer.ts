@@ -45,6 +45,7 @@ const PROGRESS_MIN_COUNT = 1000;
 export function registerProducer(program: Command): void {
   program
     .command('producer')
+    .summary('send messages and report the rate')
     .description(
       'send messages to a destination and report the rate; every message carries the headers ' +
         `${RUN_HEADER} (an id of this run) and ${SEQ_HEADER} (1..count)`,
@@ -62,11 +63,13 @@ export function registerProducer(program: Command): void {
     .option('--no-persistent', 'non-persistent messages: kept in broker memory only')
     .option('--priority <p>', 'message priority 0-9 (default: 4)', parseIntOption('--priority', 0, 9))
     .option('--ttl <ms>', 'time to live in ms; 0: never expires (default: 0)', parseIntOption('--ttl', 0, Number.MAX_SAFE_INTEGER))
-    .option(
-      '--header <name=value>',
-      'extra message header, repeatable; numeric values are sent as numbers, true/false as booleans, others as text',
-      collectHeader([RUN_HEADER, SEQ_HEADER]),
-      [],
+    .addOption(
+      new Option(
+        '--header <name=value>',
+        'extra message header, repeatable; numeric values are sent as numbers, true/false as booleans, others as text',
+      )
+        .argParser(collectHeader([RUN_HEADER, SEQ_HEADER]))
+        .default([], 'none'),
     )
     .option(
       '--window <n>',
@@ -78,7 +81,8 @@ export function registerProducer(program: Command): void {
     .addHelpText(
       'after',
       '\nStatus events of the connection (interrupted, reconnecting, resumed, failed) are printed on stderr.\n' +
-        'Exit status: 0 when every message was sent, 1 on any failure.',
+        'Exit status: 0 when every message was sent; 1 on any failure (the summary, with the messages confirmed\n' +
+        'sent so far, is still printed once connected).',
     )
     .action(async (opts: ProducerOptions) => {
       // Already checked by the option parser; validated before connecting, so a bad header never half-sends a run.
@@ -111,6 +115,8 @@ async function produce(opts: ProducerOptions, userHeaders: Headers): Promise<voi
   let sent = 0;
   let ms = 0;
   let connected = false;
+  let failure: unknown = null;
+  let start = 0;
   try {
     await withConnection(
       opts.url,
@@ -121,7 +127,7 @@ async function produce(opts: ProducerOptions, userHeaders: Headers): Promise<voi
         if (opts.priority !== undefined) base.priority = opts.priority;
         if (opts.ttl !== undefined && opts.ttl > 0) base.ttl = opts.ttl;
         bar?.start(opts.count, 0, { rate: 0 });
-        const start = performance.now();
+        start = performance.now();
         let lastBar = start;
         for (let seq = 1; seq <= opts.count; seq++) {
           const body = opts.message ?? sizedBody(seq, size, filler);
@@ -141,15 +147,17 @@ async function produce(opts: ProducerOptions, userHeaders: Headers): Promise<voi
         if (!persistent) await conn.stats();
         ms = performance.now() - start;
         bar?.update(sent, { rate: ratePerSecond(sent, ms / 1000) });
-        bar?.stop();
       },
       statusLine,
     );
   } catch (err) {
-    bar?.stop();
     if (!connected) throw new Error(oneLine(err));
-    throw new Error(`failed after ${sent} of ${opts.count} messages sent: ${oneLine(err)}`);
+    failure = err;
+    ms = start > 0 ? performance.now() - start : 0;
+  } finally {
+    bar?.stop();
   }
+  // The summary also after a failure (with what was confirmed sent), so scripts can read how far it got.
   const seconds = roundSeconds(ms);
   const rate = ratePerSecond(sent, ms / 1000);
   if (opts.json) {
@@ -158,4 +166,5 @@ async function produce(opts: ProducerOptions, userHeaders: Headers): Promise<voi
     const kind = persistent ? 'persistent' : 'non-persistent';
     process.stdout.write(`sent ${sent} ${kind} messages to ${opts.destination} in ${seconds.toFixed(3)} s (${rate} msg/s)\n`);
   }
+  if (failure !== null) throw new Error(`failed after ${sent} of ${opts.count} messages sent: ${oneLine(failure)}`);
 }

@@ -137,9 +137,9 @@ export function ratePerSecond(count: number, seconds: number): number {
   return seconds > 0 ? Math.round(count / seconds) : 0;
 }
 
-/** Seconds, rounded to milliseconds. */
+/** Milliseconds as seconds, rounded to microseconds. */
 export function roundSeconds(ms: number): number {
-  return Math.round(ms) / 1000;
+  return Math.round(ms * 1000) / 1e6;
 }
 
 /** An error as a single line (for stderr). */

@@ -83,6 +83,7 @@ export class Connection extends EventEmitter {
   private failed: Error | null = null;
   private dialing = false;
   private sleepCancel: (() => void) | null = null;
+  private priorityTimer: NodeJS.Timeout | null = null;
   /** Producer id of this connection: (pid, seq) makes every send recognisable when resent. */
   readonly producerId = `P-${randomBytes(8).toString('hex')}`;
   readonly clientId: string;
@@ -201,6 +202,7 @@ export class Connection extends EventEmitter {
       }
     }
     this.sleepCancel?.();
+    if (this.priorityTimer !== null) clearTimeout(this.priorityTimer);
     this.shutdown(new ConnectionClosedError('connection closed'));
   }
 
@@ -376,6 +378,46 @@ export class Connection extends EventEmitter {
     }
     for (const w of [...this.waitingForTransport]) w();
     if (resumed) this.status({ type: 'resumed', url: t.url });
+    if (this.uri.options.priorityBackup && t.endpoint !== this.uri.endpoints[0]) this.returnToPriority();
+  }
+
+  /**
+   * priorityBackup: while connected elsewhere, keep trying the first URI (with the usual back-off) and move
+   * back to it when it answers. The move waits for a moment with no request awaiting a receipt, so nothing
+   * in doubt is sent to two brokers.
+   */
+  private returnToPriority(): void {
+    if (this.priorityTimer !== null) return;
+    const primary = this.uri.endpoints[0]!;
+    const o = this.uri.options;
+    let delay = o.initialReconnectDelayMs;
+    const attempt = (): void => {
+      this.priorityTimer = null;
+      const current = this.transport;
+      if (this.isClosed || current === null || current.endpoint === primary) return;
+      ClientTransport.open(primary, this.connectInfo(), this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS).then(
+        (next) => {
+          if (this.isClosed || this.transport !== current) return next.close();
+          if (this.pending.size > 0) {
+            next.close();
+            return schedule(10);
+          }
+          current.close();
+          // What the old broker had delivered but not seen acked goes back to its queue there.
+          for (const sub of this.subs.values()) sub.interrupted();
+          this.install(next, true);
+        },
+        () => {
+          delay = o.useExponentialBackOff ? Math.min(delay * o.backOffMultiplier, o.maxReconnectDelayMs) : delay;
+          schedule(delay);
+        },
+      );
+    };
+    const schedule = (ms: number): void => {
+      this.priorityTimer = setTimeout(attempt, ms);
+      this.priorityTimer.unref();
+    };
+    schedule(delay);
   }
 
   private onCommand(cmd: BrokerCommand, epoch: number): void {

@@ -39,10 +39,31 @@ export interface StartOptions {
   noWait?: boolean;
 }
 
-/** A fresh temporary data directory, removed at teardown. */
+/** What one test started: every process is killed before any directory is removed. */
+interface Started {
+  kills: (() => Promise<unknown>)[];
+  dirs: string[];
+}
+const started = new WeakMap<Teardown, Started>();
+
+function registry(t: Teardown): Started {
+  let s = started.get(t);
+  if (s === undefined) {
+    const st: Started = { kills: [], dirs: [] };
+    started.set(t, st);
+    t.teardown(async () => {
+      await Promise.all(st.kills.map((k) => k()));
+      for (const d of st.dirs) rmSync(d, { recursive: true, force: true, maxRetries: 5 });
+    });
+    s = st;
+  }
+  return s;
+}
+
+/** A fresh temporary data directory, removed at teardown (after the test's brokers are dead). */
 export function tempDir(t: Teardown, prefix = 'ferrymq-'): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
-  t.teardown(() => rmSync(d, { recursive: true, force: true }));
+  registry(t).dirs.push(d);
   return d;
 }
 
@@ -81,7 +102,7 @@ export async function startBroker(t: Teardown, opts: StartOptions = {}): Promise
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   let alive = true;
   void exited.then(() => (alive = false));
-  t.teardown(async () => {
+  registry(t).kills.push(async () => {
     if (alive) {
       proc.kill('SIGKILL');
       await exited;

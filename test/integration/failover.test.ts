@@ -1,0 +1,147 @@
+import { createServer } from 'node:net';
+import t from 'tap';
+import { connect, type ConnectionStatus } from '../../src/index.js';
+import { startBroker } from '../helpers/broker.js';
+
+/** A port nothing listens on (bound, read back, released). */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+t.test('5000 persistent sends across a kill -9 and restart: 5000 unique received, 0 duplicates', async (t) => {
+  const a = await startBroker(t);
+  const bPort = await freePort(); // the second broker of the list is down for the whole test
+  const url = `failover:(tcp://127.0.0.1:${a.port},tcp://127.0.0.1:${bPort})?randomize=false&initialReconnectDelay=10&maxReconnectDelay=200`;
+  const producer = await connect(url);
+  const consumer = await connect(url);
+  t.teardown(() => Promise.all([producer.close(), consumer.close()]));
+  const events: ConnectionStatus[] = [];
+  producer.on('status', (s: ConnectionStatus) => events.push(s));
+  const sub = await consumer.subscribe('queue://fo', { prefetch: 100 });
+
+  const N = 5000;
+  const seen = new Map<string, number>();
+  let redeliveredDuplicates = 0;
+  const consuming = (async () => {
+    while (seen.size < N) {
+      const m = await sub.receive(20_000);
+      if (m === null) break;
+      const prev = seen.get(m.text) ?? 0;
+      if (prev > 0 && m.redelivered) redeliveredDuplicates++;
+      seen.set(m.text, prev + 1);
+    }
+  })();
+
+  let restarted: Promise<unknown> | null = null;
+  let window: Promise<void>[] = [];
+  for (let i = 0; i < N; i++) {
+    window.push(producer.send('queue://fo', `m${i}`));
+    if (i === 2000) {
+      // Kill the broker mid-stream with sends in flight, and bring it back on the same port.
+      restarted = a.kill('SIGKILL').then(() => startBroker(t, { dataDir: a.dataDir, port: a.port }));
+    }
+    if (window.length >= 100) {
+      await Promise.all(window);
+      window = [];
+    }
+  }
+  await Promise.all(window);
+  await restarted;
+  await consuming;
+  const dup = [...seen.values()].filter((n) => n > 1).length;
+  t.equal(seen.size, N, `consumer received ${N} unique`);
+  t.equal(dup - redeliveredDuplicates, 0, 'no duplicates beyond flagged redeliveries');
+  t.equal(dup, 0, 'no duplicates at all: redeliveries of acked messages are dropped by the client');
+  t.ok(events.some((e) => e.type === 'interrupted'), 'producer saw interrupted');
+  t.ok(events.some((e) => e.type === 'resumed'), 'producer saw resumed');
+  t.equal(producer.connectedUrl, `tcp://127.0.0.1:${a.port}`, 'connectedUrl names the broker');
+});
+
+t.test('startupMaxReconnectAttempts and back-off growing to its cap', async (t) => {
+  const port = await freePort();
+  const started: number[] = [];
+  const delays: number[] = [];
+  const attempt = connect(
+    `failover:(tcp://127.0.0.1:${port})?startupMaxReconnectAttempts=5&initialReconnectDelay=20&maxReconnectDelay=100&backOffMultiplier=2`,
+  );
+  // The connection object is not ours until it connects; count passes through the time they take instead.
+  const t0 = Date.now();
+  await t.rejects(attempt, /after 6 passes/, 'gives up after the first pass plus 5 reconnect passes');
+  const took = Date.now() - t0;
+  // Waits: 20 + 40 + 80 + 100 + 100 = 340 ms (capped at 100).
+  t.ok(took >= 330, `took ${took} ms, at least the capped back-off sum`);
+  t.ok(took < 5000, `took ${took} ms`);
+  void started;
+  void delays;
+});
+
+t.test('reconnecting events: delays grow by the multiplier and are capped; maxReconnectAttempts surfaces failed', async (t) => {
+  const a = await startBroker(t);
+  const c = await connect(
+    `failover:(tcp://127.0.0.1:${a.port})?initialReconnectDelay=20&maxReconnectDelay=80&maxReconnectAttempts=4`,
+  );
+  const events: (ConnectionStatus & { at: number })[] = [];
+  c.on('status', (s: ConnectionStatus) => events.push({ ...s, at: Date.now() }));
+  const failed = new Promise<ConnectionStatus>((resolve) => c.on('failed', resolve));
+  await a.kill('SIGKILL');
+  const f = await failed;
+  t.equal(f.type, 'failed');
+  const rec = events.filter((e) => e.type === 'reconnecting') as ({ type: 'reconnecting'; delayMs: number; at: number })[];
+  t.same(
+    rec.map((e) => e.delayMs),
+    [20, 40, 80, 80],
+    'delays 20, 40, 80, then capped at 80',
+  );
+  for (let i = 1; i < rec.length; i++) {
+    const gap = rec[i]!.at - rec[i - 1]!.at;
+    t.ok(gap >= rec[i - 1]!.delayMs - 2, `pass ${i + 1} started ${gap} ms after the previous (waited ${rec[i - 1]!.delayMs})`);
+  }
+  await t.rejects(c.send('queue://x', 'late'), /cannot connect|closed/, 'sends fail once the attempts are used up');
+});
+
+t.test('timeout: a send while disconnected fails after timeout ms, the connection lives on', async (t) => {
+  const a = await startBroker(t);
+  const c = await connect(`failover:(tcp://127.0.0.1:${a.port})?timeout=300&initialReconnectDelay=10&maxReconnectDelay=50`);
+  t.teardown(() => c.close());
+  const interrupted = new Promise((resolve) => c.once('interrupted', resolve));
+  await a.kill('SIGKILL');
+  await interrupted;
+  const t0 = Date.now();
+  await t.rejects(c.send('queue://tm', 'x'), { code: 'FERRY_TIMEOUT' });
+  const took = Date.now() - t0;
+  t.ok(took >= 290 && took < 3000, `failed after ${took} ms`);
+  const resumed = new Promise((resolve) => c.once('resumed', resolve));
+  await startBroker(t, { dataDir: a.dataDir, port: a.port });
+  await resumed;
+  await c.send('queue://tm', 'after');
+  const s = await c.subscribe('queue://tm');
+  t.equal((await s.receive(5000))?.text, 'after', 'the same connection sends again once the broker is back');
+});
+
+t.test('randomize=false tries the list in order; priorityBackup returns to the first URI', async (t) => {
+  const a = await startBroker(t);
+  const b = await startBroker(t);
+  const list = `tcp://127.0.0.1:${a.port},tcp://127.0.0.1:${b.port}`;
+  for (let i = 0; i < 5; i++) {
+    const c = await connect(`failover:(${list})?randomize=false`);
+    t.equal(c.connectedUrl, `tcp://127.0.0.1:${a.port}`, `connect ${i + 1} goes to the first URI`);
+    await c.close();
+  }
+  const c = await connect(`failover:(${list})?randomize=false&priorityBackup=true&initialReconnectDelay=20&maxReconnectDelay=100`);
+  t.teardown(() => c.close());
+  const sub = await c.subscribe('queue://pb');
+  const toB = new Promise((resolve) => c.once('resumed', resolve));
+  await a.kill('SIGKILL');
+  await toB;
+  t.equal(c.connectedUrl, `tcp://127.0.0.1:${b.port}`, 'moved to the backup');
+  const back = new Promise((resolve) => c.once('resumed', resolve));
+  await startBroker(t, { dataDir: a.dataDir, port: a.port });
+  await back;
+  t.equal(c.connectedUrl, `tcp://127.0.0.1:${a.port}`, 'returned to the priority URI');
+  await c.send('queue://pb', 'home');
+  t.equal((await sub.receive(5000))?.text, 'home', 'subscription restored on the priority broker');
+});
