@@ -215,7 +215,7 @@ export class Window {
 
   /** Start tracking `p`; resolves once there is room for another. */
   async add(p: Promise<unknown>): Promise<void> {
-    this.check();
+    // Track `p` before anything can throw, so its rejection is never left unhandled.
     this.inFlight++;
     p.then(
       () => this.settle(),
@@ -224,6 +224,7 @@ export class Window {
         this.settle();
       },
     );
+    this.check();
     while (this.inFlight >= this.size && this.failure === null) {
       await new Promise<void>((resolve) => (this.wake = resolve));
     }
