@@ -24,6 +24,10 @@ export type ErrorCode =
   | 'FERRY_INVALID_URI'
   | 'FERRY_CONFIG'
   | 'FERRY_BROKER_STOPPING'
+  | 'FERRY_INVALID_SELECTOR'
+  | 'FERRY_DURABLE_IN_USE'
+  | 'FERRY_UNKNOWN_TRANSACTION'
+  | 'FERRY_RESOURCE_EXHAUSTED'
   | 'FERRY_INTERNAL';
 
 export class FerryError extends Error {

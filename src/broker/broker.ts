@@ -3,12 +3,13 @@ import { FerryError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AckMode, BodyType, DestinationStats, Headers } from '../protocol/commands.js';
 import type { MessageStore } from '../store/store.js';
-import { parseDestination } from './destination.js';
+import { isWildcard, parseDestination, wildcardMatch } from './destination.js';
+import { selectorFilter } from './filters.js';
 import { type BrokerMessage, DEFAULT_PRIORITY } from './message.js';
-import { Queue, type QueueContext } from './queue.js';
+import { DEFAULT_PAGE_BYTES, DEFAULT_PAGE_MESSAGES, Queue, type QueueContext } from './queue.js';
 import { Session } from './session.js';
-import type { DeliverySink } from './subscription.js';
-import { Topic } from './topic.js';
+import type { DeliverySink, Subscription } from './subscription.js';
+import { SubscriberQueue, Topic, type TopicSubscriber } from './topic.js';
 
 /** ActiveMQ's dead-letter queue. */
 export const DLQ = 'queue://ActiveMQ.DLQ';
@@ -16,6 +17,9 @@ export const DLQ = 'queue://ActiveMQ.DLQ';
 export const DEFAULT_MAXIMUM_REDELIVERIES = 6;
 /** Producers whose last sequence the duplicate audit remembers (ActiveMQ: 64 producers per connection). */
 export const DEFAULT_AUDIT_PRODUCERS = 65_536;
+/** Memory for messages held in memory, all destinations together (ActiveMQ's systemUsage memoryUsage). */
+export const DEFAULT_MEMORY_LIMIT_BYTES = 128 * 1024 * 1024;
+const DURABLE_PREFIX = 'durable://';
 
 export interface BrokerOptions {
   name: string;
@@ -25,6 +29,14 @@ export interface BrokerOptions {
   maximumRedeliveries?: number;
   /** @default 65536 */
   auditProducers?: number;
+  /** @default 128 MiB */
+  memoryLimitBytes?: number;
+  /** A send held by flow control fails after this many ms; -1 waits. @default -1 */
+  sendFailIfNoSpaceAfterTimeoutMs?: number;
+  /** @default 5000 */
+  pageMessages?: number;
+  /** @default 16 MiB */
+  pageBytes?: number;
 }
 
 /** A message as a protocol hands it to the broker. */
@@ -33,13 +45,13 @@ export interface SendInput {
   body: Uint8Array;
   bt: BodyType;
   persistent: boolean;
-  pid?: string;
-  seq?: number;
-  headers?: Headers;
-  priority?: number;
-  ttl?: number;
-  correlationId?: string;
-  replyTo?: string;
+  pid?: string | undefined;
+  seq?: number | undefined;
+  headers?: Headers | undefined;
+  priority?: number | undefined;
+  ttl?: number | undefined;
+  correlationId?: string | undefined;
+  replyTo?: string | undefined;
 }
 
 export interface SubscribeInput {
@@ -47,6 +59,22 @@ export interface SubscribeInput {
   dest: string;
   ack: AckMode;
   prefetch: number;
+  selector?: string | undefined;
+  /** Durable subscription name (topics only); needs a client id. */
+  durable?: string | undefined;
+}
+
+interface WildcardSubscriber {
+  pattern: string;
+  subscriber: TopicSubscriber;
+}
+
+interface Durable {
+  clientId: string;
+  name: string;
+  topic: string;
+  selector?: string;
+  subscriber: TopicSubscriber;
 }
 
 /**
@@ -57,9 +85,12 @@ export class Broker {
   readonly name: string;
   readonly id = randomBytes(6).toString('hex');
   readonly store: MessageStore;
-  private readonly log: Logger;
+  readonly log: Logger;
   private readonly queues = new Map<string, Queue>();
   private readonly topics = new Map<string, Topic>();
+  private readonly wildcards = new Set<WildcardSubscriber>();
+  private readonly durables = new Map<string, Durable>();
+  private readonly tempOwners = new Map<string, Session>();
   private readonly sessions = new Set<Session>();
   /** Highest sequence seen per producer id, least recently used first. */
   private readonly audit = new Map<string, number>();
@@ -68,6 +99,11 @@ export class Broker {
   private nextSeq = 1;
   private nextMessageId = 1;
   private started = false;
+  /** Bytes of messages held in memory, all queues together. */
+  memoryUsage = 0;
+  readonly memoryLimit: number;
+  readonly sendFailIfNoSpaceAfterTimeoutMs: number;
+  private memoryWaiters: (() => void)[] = [];
   /** Sends recognised as duplicates and dropped. */
   duplicates = 0;
 
@@ -76,22 +112,34 @@ export class Broker {
     this.store = opts.store;
     this.log = opts.logger.child({ module: 'broker' });
     this.auditProducers = opts.auditProducers ?? DEFAULT_AUDIT_PRODUCERS;
+    this.memoryLimit = opts.memoryLimitBytes ?? DEFAULT_MEMORY_LIMIT_BYTES;
+    this.sendFailIfNoSpaceAfterTimeoutMs = opts.sendFailIfNoSpaceAfterTimeoutMs ?? -1;
     this.ctx = {
       store: opts.store,
       maximumRedeliveries: opts.maximumRedeliveries ?? DEFAULT_MAXIMUM_REDELIVERIES,
       deadLetter: (msg, reason) => this.deadLetter(msg, reason),
+      lastSeq: () => this.nextSeq - 1,
+      memoryChanged: (delta) => this.memoryChanged(delta),
+      pageMessages: opts.pageMessages ?? DEFAULT_PAGE_MESSAGES,
+      pageBytes: opts.pageBytes ?? DEFAULT_PAGE_BYTES,
+      onError: (err, what) => this.log.error({ err }, 'store error while %s', what),
     };
   }
 
-  /** Open the store and put every stored message back on its queue. */
+  /** Open the store, restore durable subscriptions, and let every queue page its stored backlog in. */
   async start(): Promise<{ recovered: number }> {
     if (this.started) return { recovered: 0 };
     const state = await this.store.open();
     this.nextSeq = state.nextSeq;
     for (const [pid, seq] of state.producers) this.audit.set(pid, seq);
-    for (const m of state.messages) this.queue(m.dest).restore(m);
+    for (const rec of state.durables) this.durableFor(rec.clientId, rec.name, rec.topic, rec.selector);
+    let recovered = 0;
+    for (const [dest, d] of state.destinations) {
+      recovered += d.count;
+      this.queue(dest).recover(d.count);
+    }
     this.started = true;
-    return { recovered: state.messages.length };
+    return { recovered };
   }
 
   /** Close every session (their unacked messages stay stored) and the store. */
@@ -99,13 +147,14 @@ export class Broker {
     if (!this.started) return;
     this.started = false;
     for (const s of [...this.sessions]) s.close();
+    for (const w of this.memoryWaiters.splice(0)) w();
     await this.store.close();
   }
 
   /** A session for one connection (or bridge). */
-  createSession(info: { clientId?: string; remote?: string }, sink: DeliverySink): Session {
+  createSession(info: { clientId?: string | undefined; remote?: string }, sink: DeliverySink): Session {
     if (!this.started) throw new FerryError('FERRY_BROKER_STOPPING', 'broker is not running');
-    const s = new Session(this, info.clientId ?? null, info.remote ?? null, sink, () => this.sessions.delete(s));
+    const s = new Session(this, info.clientId ?? null, info.remote ?? null, sink, () => this.sessionClosed(s));
     this.sessions.add(s);
     return s;
   }
@@ -114,6 +163,7 @@ export class Broker {
     return this.sessions.size;
   }
 
+  /** The queue named (canonical), created on first use (ActiveMQ's auto-creation). */
   queue(canonical: string): Queue {
     let q = this.queues.get(canonical);
     if (q === undefined) {
@@ -126,21 +176,55 @@ export class Broker {
   topic(canonical: string): Topic {
     let t = this.topics.get(canonical);
     if (t === undefined) {
-      t = new Topic(canonical, this.ctx);
+      t = new Topic(canonical);
+      for (const w of this.wildcards) if (wildcardMatch(w.pattern, t.canonical.slice(8))) t.subscribers.add(w.subscriber);
       this.topics.set(canonical, t);
     }
     return t;
   }
 
-  /** The queue or topic named, created on first use (ActiveMQ's auto-creation). */
+  /**
+   * The destination a producer names, created on first use; a temporary queue must exist already.
+   * @throws FerryError FERRY_INVALID_DESTINATION
+   */
   destination(raw: string): Queue | Topic {
     const d = parseDestination(raw);
-    return d.kind === 'queue' ? this.queue(d.canonical) : this.topic(d.canonical);
+    if (d.kind === 'topic') {
+      if (isWildcard(d.name)) throw new FerryError('FERRY_INVALID_DESTINATION', `cannot send to a wildcard: ${raw}`);
+      return this.topic(d.canonical);
+    }
+    if (d.temporary && !this.queues.has(d.canonical)) {
+      throw new FerryError('FERRY_INVALID_DESTINATION', `temporary queue ${raw} does not exist (its connection has closed)`);
+    }
+    return this.queue(d.canonical);
+  }
+
+  /** An existing destination, or undefined (admin commands must not create what they look at). */
+  findDestination(raw: string): Queue | Topic | undefined {
+    const d = parseDestination(raw);
+    return d.kind === 'queue' ? this.queues.get(d.canonical) : this.topics.get(d.canonical);
+  }
+
+  /** Remove a queue and everything in it, or a topic with no subscribers. @returns messages dropped. */
+  async deleteDestination(raw: string): Promise<number> {
+    const d = parseDestination(raw);
+    if (d.kind === 'queue') {
+      const q = this.queues.get(d.canonical);
+      if (q === undefined) return 0;
+      this.queues.delete(d.canonical);
+      this.tempOwners.delete(d.canonical);
+      return q.delete();
+    }
+    const t = this.topics.get(d.canonical);
+    if (t === undefined) return 0;
+    if (t.consumerCount > 0) throw new FerryError('FERRY_INVALID_DESTINATION', `topic ${raw} has active subscribers`);
+    this.topics.delete(d.canonical);
+    return 0;
   }
 
   /**
-   * Route one message. `cb` fires once the broker has it (on disk, for a persistent message to a queue).
-   * A (pid, seq) the audit has seen is acknowledged again, not stored twice.
+   * Route one message. `cb` fires once the broker has it (on disk, for a persistent message to a queue or to
+   * a durable subscriber). A (pid, seq) the audit has seen is acknowledged again, not stored twice.
    */
   send(input: SendInput, dest: Queue | Topic, cb: (err?: Error) => void): void {
     const { pid, seq } = input;
@@ -177,8 +261,7 @@ export class Broker {
       msg.pseq = seq;
     }
     if (dest instanceof Topic) {
-      dest.publish(msg);
-      cb();
+      dest.publish(msg, dest.subscribers, this, cb);
       return;
     }
     if (msg.persistent) {
@@ -193,40 +276,165 @@ export class Broker {
     }
   }
 
-  subscribe(input: SubscribeInput, sub: import('./subscription.js').Subscription): void {
-    const d = this.destination(input.dest);
-    d.addConsumer(sub);
+  /** Store a durable subscriber's copy of a persistent message (Topic.publish calls back here). */
+  storeCopy(copy: BrokerMessage, done: (err?: Error) => void): void {
+    copy.seq = this.nextSeq++;
+    this.store.add(copy, done);
+  }
+
+  /**
+   * Attach a consumer. For a durable subscription the client id and name find (or create) its stored queue.
+   * @throws FerryError FERRY_INVALID_DESTINATION, FERRY_INVALID_SELECTOR, FERRY_DURABLE_IN_USE
+   */
+  subscribe(session: Session, input: SubscribeInput, sub: Subscription): void {
+    const d = parseDestination(input.dest);
+    const filter = input.selector !== undefined && input.selector.trim() !== '' ? this.compile(input.selector) : null;
+    if (input.durable !== undefined) {
+      if (d.kind !== 'topic') throw new FerryError('FERRY_INVALID_DESTINATION', `a durable subscription needs a topic, got ${input.dest}`);
+      if (session.clientId === null) throw new FerryError('FERRY_INVALID_COMMAND', 'a durable subscription needs a clientId on CONNECT');
+      const durable = this.durableFor(session.clientId, input.durable, d.canonical, input.selector);
+      if (durable.subscriber.queue.consumerCount > 0) {
+        throw new FerryError('FERRY_DURABLE_IN_USE', `durable subscription ${input.durable} of client ${session.clientId} is already active`);
+      }
+      durable.subscriber.queue.addConsumer(sub);
+      return;
+    }
+    if (d.kind === 'queue') {
+      if (d.temporary) {
+        const owner = this.tempOwners.get(d.canonical);
+        if (owner === undefined) {
+          this.tempOwners.set(d.canonical, session);
+          session.ownTemporary(d.canonical);
+        } else if (owner !== session) {
+          throw new FerryError('FERRY_INVALID_DESTINATION', `temporary queue ${input.dest} belongs to another connection`);
+        }
+      }
+      sub.filter = filter;
+      this.queue(d.canonical).addConsumer(sub);
+      return;
+    }
+    // A non-durable topic subscription: a private buffer, registered on every topic it matches.
+    const subscriber: TopicSubscriber = { queue: null as unknown as Queue, filter, durable: false };
+    const wildcard = isWildcard(d.name) ? { pattern: d.name, subscriber } : null;
+    subscriber.queue = new SubscriberQueue(d.canonical, this.ctx, () => {
+      if (wildcard) {
+        this.wildcards.delete(wildcard);
+        for (const t of this.topics.values()) t.subscribers.delete(subscriber);
+      } else this.topics.get(d.canonical)?.subscribers.delete(subscriber);
+    });
+    if (wildcard) {
+      this.wildcards.add(wildcard);
+      for (const t of this.topics.values()) if (wildcardMatch(d.name, t.canonical.slice(8))) t.subscribers.add(subscriber);
+    } else this.topic(d.canonical).subscribers.add(subscriber);
+    subscriber.queue.addConsumer(sub);
+  }
+
+  /** Remove a durable subscription and its stored backlog. @throws FerryError when it is active or unknown */
+  async unsubscribeDurable(clientId: string, name: string): Promise<void> {
+    const key = `${clientId}\x00${name}`;
+    const d = this.durables.get(key);
+    if (d === undefined) throw new FerryError('FERRY_UNKNOWN_SUBSCRIPTION', `no durable subscription ${name} for client ${clientId}`);
+    if (d.subscriber.queue.consumerCount > 0) {
+      throw new FerryError('FERRY_DURABLE_IN_USE', `durable subscription ${name} of client ${clientId} is active`);
+    }
+    this.durables.delete(key);
+    this.detachTopicSubscriber(d.subscriber, d.topic);
+    this.queues.delete(d.subscriber.queue.canonical);
+    this.store.removeDurable(clientId, name);
+    await d.subscriber.queue.delete();
   }
 
   stats(): DestinationStats[] {
     const out: DestinationStats[] = [];
-    for (const [name, q] of this.queues) {
-      out.push({
-        name,
-        kind: 'queue',
-        queueSize: q.size + q.inflight,
-        inflight: q.inflight,
-        producerCount: q.counters.producers,
-        consumerCount: q.consumerCount,
-        enqueueCount: q.counters.enqueued,
-        dequeueCount: q.counters.dequeued,
-        memoryBytes: q.memoryBytes,
-      });
-    }
-    for (const [name, t] of this.topics) {
-      out.push({
-        name,
-        kind: 'topic',
-        queueSize: t.size + t.inflight,
-        inflight: t.inflight,
-        producerCount: t.counters.producers,
-        consumerCount: t.consumerCount,
-        enqueueCount: t.counters.enqueued,
-        dequeueCount: t.counters.dequeued,
-        memoryBytes: t.memoryBytes,
-      });
-    }
+    const row = (name: string, kind: 'queue' | 'topic', d: Queue | Topic): DestinationStats => ({
+      name,
+      kind,
+      queueSize: d.size + d.inflight,
+      inflight: d.inflight,
+      producerCount: d.counters.producers,
+      consumerCount: d.consumerCount,
+      enqueueCount: d.counters.enqueued,
+      dequeueCount: d.counters.dequeued,
+      memoryBytes: d.memoryBytes,
+    });
+    for (const [name, q] of this.queues) out.push(row(name, 'queue', q));
+    for (const [name, t] of this.topics) out.push(row(name, 'topic', t));
     return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** True while held messages exceed the memory limit: producers must wait (producer flow control). */
+  get memoryFull(): boolean {
+    return this.memoryUsage >= this.memoryLimit;
+  }
+
+  /** `fn` once memory use is back under the limit (at once if it is). */
+  whenMemoryAvailable(fn: () => void): void {
+    if (!this.memoryFull) fn();
+    else this.memoryWaiters.push(fn);
+  }
+
+  private memoryChanged(delta: number): void {
+    const wasFull = this.memoryFull;
+    this.memoryUsage += delta;
+    if (wasFull && !this.memoryFull && this.memoryWaiters.length > 0) {
+      const ws = this.memoryWaiters.splice(0);
+      for (const w of ws) w();
+    }
+  }
+
+  private compile(selector: string): (m: BrokerMessage) => boolean {
+    try {
+      return selectorFilter(selector);
+    } catch (err) {
+      throw new FerryError('FERRY_INVALID_SELECTOR', (err as Error).message, { cause: err });
+    }
+  }
+
+  private durableFor(clientId: string, name: string, topic: string, selector: string | undefined): Durable {
+    const key = `${clientId}\x00${name}`;
+    const existing = this.durables.get(key);
+    if (existing !== undefined && existing.topic === topic && existing.selector === selector) return existing;
+    if (existing !== undefined) {
+      // Same name, different topic or selector: JMS says the old subscription is replaced.
+      this.detachTopicSubscriber(existing.subscriber, existing.topic);
+      this.queues.delete(existing.subscriber.queue.canonical);
+      void existing.subscriber.queue.delete();
+    }
+    const canonical = `${DURABLE_PREFIX}${clientId}:${name}`;
+    const filter = selector !== undefined && selector.trim() !== '' ? this.compile(selector) : null;
+    const subscriber: TopicSubscriber = { queue: this.queue(canonical), filter, durable: true };
+    const d: Durable = { clientId, name, topic, subscriber };
+    if (selector !== undefined) d.selector = selector;
+    this.durables.set(key, d);
+    const pattern = topic.slice(8);
+    if (isWildcard(pattern)) {
+      this.wildcards.add({ pattern, subscriber });
+      for (const t of this.topics.values()) if (wildcardMatch(pattern, t.canonical.slice(8))) t.subscribers.add(subscriber);
+    } else this.topic(topic).subscribers.add(subscriber);
+    if (existing === undefined || existing.topic !== topic || existing.selector !== selector) {
+      const rec = { clientId, name, topic, ...(selector !== undefined ? { selector } : {}) };
+      this.store.putDurable(rec, (err) => {
+        if (err) this.log.error({ err, clientId, name }, 'durable subscription record not stored');
+      });
+    }
+    return d;
+  }
+
+  private detachTopicSubscriber(subscriber: TopicSubscriber, topic: string): void {
+    for (const w of this.wildcards) if (w.subscriber === subscriber) this.wildcards.delete(w);
+    for (const t of this.topics.values()) t.subscribers.delete(subscriber);
+    void topic;
+  }
+
+  private sessionClosed(s: Session): void {
+    this.sessions.delete(s);
+    for (const name of s.temporaries) {
+      if (this.tempOwners.get(name) !== s) continue;
+      this.tempOwners.delete(name);
+      const q = this.queues.get(name);
+      this.queues.delete(name);
+      if (q) void q.delete();
+    }
   }
 
   private rememberProducer(pid: string, seq: number): void {
@@ -241,7 +449,7 @@ export class Broker {
   }
 
   private deadLetter(msg: BrokerMessage, reason: string): void {
-    if (msg.seq > 0) this.store.remove(msg.seq, msg.dest);
+    if (msg.seq > 0) this.store.remove(msg.seq, msg.home ?? msg.dest);
     if (msg.dest === DLQ) {
       this.log.warn({ id: msg.id, reason }, 'message dropped from the dead-letter queue');
       return;
@@ -250,6 +458,7 @@ export class Broker {
     const dead: BrokerMessage = { ...msg, seq: 0, dest: DLQ, headers, expires: 0, deliveryCount: 0 };
     delete dead.pid;
     delete dead.pseq;
+    delete dead.home;
     this.log.info({ id: msg.id, from: msg.dest, reason }, 'message moved to the dead-letter queue');
     const dlq = this.queue(DLQ);
     if (dead.persistent) {

@@ -2,11 +2,15 @@ import { FerryError } from '../errors.js';
 
 export type DestinationKind = 'queue' | 'topic';
 
+/** Prefix of temporary queues: they live as long as the connection that created them. */
+export const TEMP_QUEUE_PREFIX = 'temp-queue://';
+
 export interface DestinationName {
   kind: DestinationKind;
   name: string;
-  /** `queue://NAME` or `topic://NAME`: the key everything else uses. */
+  /** `queue://NAME`, `topic://NAME` or `temp-queue://NAME`: the key everything else uses. */
   canonical: string;
+  temporary: boolean;
 }
 
 const PREFIXES: ReadonlyArray<[string, DestinationKind]> = [
@@ -19,7 +23,7 @@ const PREFIXES: ReadonlyArray<[string, DestinationKind]> = [
 const cache = new Map<string, DestinationName>();
 
 /**
- * Parse `queue://NAME`, `topic://NAME` (also STOMP's `/queue/NAME`, `/topic/NAME`); a bare name is a queue, as
+ * Parse `queue://NAME`, `topic://NAME`, `temp-queue://NAME` (also STOMP's `/queue/NAME`, `/topic/NAME`); a bare name is a queue, as
  * in ActiveMQ's tools. Names are 1–1024 characters without NUL or control characters.
  * @throws FerryError FERRY_INVALID_DESTINATION
  */
@@ -42,7 +46,33 @@ export function parseDestination(raw: string): DestinationName {
   if (/[\x00-\x1f\x7f]/.test(name)) {
     throw new FerryError('FERRY_INVALID_DESTINATION', `destination ${JSON.stringify(raw)} contains a control character`);
   }
-  const d: DestinationName = { kind, name, canonical: `${kind}://${name}` };
+  if (raw.startsWith(TEMP_QUEUE_PREFIX)) {
+    kind = 'queue';
+    name = raw.slice(TEMP_QUEUE_PREFIX.length);
+  }
+  const canonical = raw.startsWith(TEMP_QUEUE_PREFIX) ? raw : `${kind}://${name}`;
+  const d: DestinationName = { kind, name, canonical, temporary: raw.startsWith(TEMP_QUEUE_PREFIX) };
   if (cache.size < 10_000) cache.set(raw, d);
   return d;
+}
+
+/** True when a name uses `*` (one element) or `>` (the rest) as an element. */
+export function isWildcard(name: string): boolean {
+  return name.split('.').some((e) => e === '*' || e === '>');
+}
+
+/**
+ * ActiveMQ's destination wildcards: `.` separates elements, `*` matches one element, `>` matches the rest
+ * (one or more elements). `PRICE.>` matches `PRICE.STOCK.NYSE`; `PRICE.*.NYSE` matches `PRICE.STOCK.NYSE`.
+ */
+export function wildcardMatch(pattern: string, name: string): boolean {
+  const p = pattern.split('.');
+  const n = name.split('.');
+  for (let i = 0; i < p.length; i++) {
+    const e = p[i]!;
+    if (e === '>') return n.length > i;
+    if (i >= n.length) return false;
+    if (e !== '*' && e !== n[i]) return false;
+  }
+  return p.length === n.length;
 }

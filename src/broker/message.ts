@@ -25,6 +25,8 @@ export interface BrokerMessage {
   replyTo?: string;
   /** Deliveries so far (JMSXDeliveryCount of the last delivery). */
   deliveryCount: number;
+  /** The queue that holds (and stores) it, when not `dest`: a durable subscription's queue. */
+  home?: string;
   /** Producer id and sequence, for the duplicate audit. */
   pid?: string;
   pseq?: number;
@@ -33,4 +35,9 @@ export interface BrokerMessage {
 /** Approximate memory held by a message: its body plus a fixed overhead for the object and its strings. */
 export function messageSize(m: BrokerMessage): number {
   return m.body.byteLength + 200;
+}
+
+/** The queue a message is stored under. */
+export function homeOf(m: BrokerMessage): string {
+  return m.home ?? m.dest;
 }

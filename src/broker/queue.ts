@@ -1,9 +1,15 @@
 import type { MessageStore } from '../store/store.js';
 import { Deque } from './deque.js';
-import { type BrokerMessage, messageSize } from './message.js';
+import { type BrokerMessage, homeOf, messageSize } from './message.js';
 import type { Subscription, SubscriptionSource } from './subscription.js';
 
 const PRIORITIES = 10;
+/** Messages a queue keeps in memory before new persistent ones stay on disk only (ActiveMQ's maxPageSize, scaled). */
+export const DEFAULT_PAGE_MESSAGES = 5000;
+/** Bytes of message bodies a queue keeps in memory before paging. */
+export const DEFAULT_PAGE_BYTES = 16 * 1024 * 1024;
+/** With selector consumers, how many waiting messages one dispatch pass looks at, at most. */
+const MAX_SELECTOR_SCAN = 10_000;
 
 /** What a queue needs from the broker around it. */
 export interface QueueContext {
@@ -12,6 +18,13 @@ export interface QueueContext {
   maximumRedeliveries: number;
   /** Take a message that cannot be delivered (expired, poison) out of its queue. */
   deadLetter(msg: BrokerMessage, reason: string): void;
+  /** The highest store sequence handed out so far. */
+  lastSeq(): number;
+  /** Memory held by a queue changed by `delta` bytes (producer flow control watches the total). */
+  memoryChanged(delta: number): void;
+  pageMessages: number;
+  pageBytes: number;
+  onError(err: unknown, what: string): void;
 }
 
 /** Counters of one destination, as dstat shows them. */
@@ -24,7 +37,11 @@ export class DestinationCounters {
 
 /**
  * A queue: competing consumers, highest priority first, FIFO within a priority, round-robin over the consumers
- * that have prefetch credit. Also used, unstored and with one consumer, as a topic subscription's buffer.
+ * that have prefetch credit (and whose selector accepts the message).
+ *
+ * Deeper than memory: once `pageMessages` or `pageBytes` are held, new persistent messages stay on disk only and
+ * are paged in, in store order, as consumers drain the queue. Also used, unstored and with one consumer, as a
+ * topic subscription's buffer, and, stored, as a durable subscription's backlog.
  */
 export class Queue implements SubscriptionSource {
   private readonly buckets: Deque<BrokerMessage>[] = [];
@@ -32,6 +49,12 @@ export class Queue implements SubscriptionSource {
   private readonly consumers: Subscription[] = [];
   private rr = 0;
   private dispatching = false;
+  /** Persistent messages on disk and not in memory. */
+  private stored = 0;
+  /** Highest store sequence that is (or was) in memory: paging resumes above it. */
+  private cursor = 0;
+  private loading = false;
+  private deleted = false;
   /** Deliveries in flight to consumers (not acked yet). */
   inflight = 0;
   memoryBytes = 0;
@@ -39,14 +62,19 @@ export class Queue implements SubscriptionSource {
 
   constructor(
     readonly canonical: string,
-    private readonly ctx: QueueContext,
+    protected readonly ctx: QueueContext,
   ) {
     for (let i = 0; i < PRIORITIES; i++) this.buckets.push(new Deque<BrokerMessage>());
   }
 
-  /** Messages waiting for a consumer (not counting those in flight). */
+  /** Messages waiting for a consumer, in memory and on disk (not counting those in flight). */
   get size(): number {
-    return this.pending;
+    return this.pending + this.stored;
+  }
+
+  /** Messages waiting on disk only. */
+  get paged(): number {
+    return this.stored;
   }
 
   get consumerCount(): number {
@@ -54,23 +82,26 @@ export class Queue implements SubscriptionSource {
   }
 
   enqueue(msg: BrokerMessage): void {
-    this.buckets[msg.priority]!.push(msg);
-    this.pending++;
-    this.memoryBytes += messageSize(msg);
     this.counters.enqueued++;
+    if (msg.seq > 0 && (this.stored > 0 || this.pending >= this.ctx.pageMessages || this.memoryBytes >= this.ctx.pageBytes)) {
+      // Paging: the store has it; it comes into memory when the queue drains down to it.
+      this.stored++;
+      return;
+    }
+    this.hold(msg);
     if (this.consumers.length > 0) this.dispatch();
   }
 
-  /** Put recovered messages back without counting them as new enqueues. */
-  restore(msg: BrokerMessage): void {
-    this.buckets[msg.priority]!.push(msg);
-    this.pending++;
-    this.memoryBytes += messageSize(msg);
+  /** A stored backlog found at open: page it in from the start. */
+  recover(count: number): void {
+    this.stored += count;
+    this.pageIn();
   }
 
   addConsumer(sub: Subscription): void {
     sub.source = this;
     this.consumers.push(sub);
+    sub.attached();
     this.dispatch();
   }
 
@@ -81,10 +112,12 @@ export class Queue implements SubscriptionSource {
   }
 
   acked(msgs: BrokerMessage[]): void {
+    let bytes = 0;
     for (const m of msgs) {
-      if (m.seq > 0) this.ctx.store.remove(m.seq, m.dest);
-      this.memoryBytes -= messageSize(m);
+      if (m.seq > 0) this.ctx.store.remove(m.seq, homeOf(m));
+      bytes += messageSize(m);
     }
+    this.release(bytes);
     this.inflight -= msgs.length;
     this.counters.dequeued += msgs.length;
   }
@@ -95,7 +128,7 @@ export class Queue implements SubscriptionSource {
     for (let i = msgs.length - 1; i >= 0; i--) {
       const m = msgs[i]!;
       if (nacked && this.ctx.maximumRedeliveries >= 0 && m.deliveryCount > this.ctx.maximumRedeliveries) {
-        this.memoryBytes -= messageSize(m);
+        this.release(messageSize(m));
         this.counters.dequeued++;
         this.ctx.deadLetter(m, `delivered ${m.deliveryCount} times, maximumRedeliveries=${this.ctx.maximumRedeliveries}`);
         continue;
@@ -107,27 +140,20 @@ export class Queue implements SubscriptionSource {
   }
 
   dispatch(): void {
-    if (this.dispatching || this.pending === 0 || this.consumers.length === 0) return;
+    if (this.dispatching || this.consumers.length === 0) return;
     this.dispatching = true;
     try {
-      const now = Date.now();
-      while (this.pending > 0) {
-        const sub = this.nextConsumer();
-        if (sub === undefined) break;
-        const msg = this.take()!;
-        if (msg.expires !== 0 && msg.expires <= now) {
-          this.expire(msg);
-          continue;
-        }
-        this.inflight++;
-        sub.deliver(msg);
+      if (this.pending > 0) {
+        if (this.consumers.some((c) => c.filter !== null)) this.dispatchSelective();
+        else this.dispatchAll();
       }
     } finally {
       this.dispatching = false;
     }
+    this.pageIn();
   }
 
-  /** A non-destructive look at up to `max` waiting messages, in dispatch order. */
+  /** A non-destructive look at up to `max` waiting messages in memory, in dispatch order. */
   browse(max: number): BrokerMessage[] {
     const out: BrokerMessage[] = [];
     for (let p = PRIORITIES - 1; p >= 0 && out.length < max; p--) {
@@ -139,26 +165,126 @@ export class Queue implements SubscriptionSource {
     return out;
   }
 
-  /** Drop every waiting message (not those in flight). @returns how many. */
-  purge(): number {
+  /** Drop every waiting message, in memory and on disk (not those in flight). @returns how many. */
+  async purge(): Promise<number> {
     let n = 0;
+    let bytes = 0;
     for (const bucket of this.buckets) {
       for (const m of bucket.clear()) {
-        if (m.seq > 0) this.ctx.store.remove(m.seq, m.dest);
-        this.memoryBytes -= messageSize(m);
+        if (m.seq > 0) this.ctx.store.remove(m.seq, homeOf(m));
+        bytes += messageSize(m);
         n++;
       }
     }
     this.pending = 0;
+    this.release(bytes);
+    if (this.stored > 0) {
+      const upTo = this.ctx.lastSeq();
+      const removed = await this.ctx.store.removeRange(this.canonical, this.cursor, upTo);
+      this.stored = Math.max(0, this.stored - removed);
+      this.cursor = Math.max(this.cursor, upTo);
+      n += removed;
+    }
     this.counters.dequeued += n;
     return n;
   }
 
-  /** Close every consumer and give back what they held; used when the destination is removed. */
-  closeConsumers(): Subscription[] {
+  /** Remove the queue: consumers closed, every message dropped. */
+  async delete(): Promise<number> {
     const subs = [...this.consumers];
     for (const s of subs) s.close();
-    return subs;
+    const n = await this.purge();
+    this.deleted = true;
+    return n;
+  }
+
+  private hold(msg: BrokerMessage): void {
+    this.buckets[msg.priority]!.push(msg);
+    this.pending++;
+    if (msg.seq > this.cursor) this.cursor = msg.seq;
+    const size = messageSize(msg);
+    this.memoryBytes += size;
+    this.ctx.memoryChanged(size);
+  }
+
+  private release(bytes: number): void {
+    this.memoryBytes -= bytes;
+    this.ctx.memoryChanged(-bytes);
+  }
+
+  private dispatchAll(): void {
+    const now = Date.now();
+    while (this.pending > 0) {
+      const sub = this.nextConsumer(null);
+      if (sub === undefined) break;
+      const msg = this.take()!;
+      if (msg.expires !== 0 && msg.expires <= now) {
+        this.expire(msg);
+        continue;
+      }
+      this.inflight++;
+      sub.deliver(msg);
+    }
+  }
+
+  /** With selector consumers: each message goes to the next consumer with credit that accepts it. */
+  private dispatchSelective(): void {
+    const now = Date.now();
+    let scanned = 0;
+    for (let p = PRIORITIES - 1; p >= 0; p--) {
+      const bucket = this.buckets[p]!;
+      const keep = new Deque<BrokerMessage>();
+      let m: BrokerMessage | undefined;
+      while ((m = bucket.shift()) !== undefined) {
+        if (scanned++ >= MAX_SELECTOR_SCAN || !this.consumers.some((c) => c.credit > 0)) {
+          keep.push(m);
+          continue;
+        }
+        if (m.expires !== 0 && m.expires <= now) {
+          this.pending--;
+          this.expire(m);
+          continue;
+        }
+        const sub = this.nextConsumer(m);
+        if (sub === undefined) {
+          keep.push(m);
+          continue;
+        }
+        this.pending--;
+        this.inflight++;
+        sub.deliver(m);
+      }
+      for (const k of keep) bucket.push(k);
+    }
+  }
+
+  /** Bring stored messages into memory when the queue has drained below half its page. */
+  private pageIn(): void {
+    if (this.loading || this.deleted || this.stored === 0 || this.pending >= this.ctx.pageMessages / 2) return;
+    this.loading = true;
+    const limit = this.ctx.pageMessages - this.pending;
+    // Everything queued for the store before now must be readable before we look.
+    this.ctx.store.barrier(() => {
+      this.ctx.store.load(this.canonical, this.cursor, limit).then(
+        (msgs) => {
+          this.loading = false;
+          if (this.deleted) return;
+          for (const m of msgs) {
+            if (m.seq <= this.cursor) continue;
+            this.stored--;
+            this.hold(m);
+          }
+          // A count that disagrees with the disk (removed behind our back) must not make us spin.
+          if (msgs.length === 0) this.stored = 0;
+          if (this.stored < 0) this.stored = 0;
+          this.dispatch();
+        },
+        (err: unknown) => {
+          this.loading = false;
+          this.ctx.onError(err, `paging in ${this.canonical}`);
+        },
+      );
+    });
   }
 
   private take(): BrokerMessage | undefined {
@@ -172,12 +298,12 @@ export class Queue implements SubscriptionSource {
     return undefined;
   }
 
-  private nextConsumer(): Subscription | undefined {
+  private nextConsumer(msg: BrokerMessage | null): Subscription | undefined {
     const n = this.consumers.length;
     for (let i = 0; i < n; i++) {
       const idx = (this.rr + i) % n;
       const sub = this.consumers[idx]!;
-      if (sub.credit > 0) {
+      if (sub.credit > 0 && (msg === null || sub.filter === null || sub.filter(msg))) {
         this.rr = (idx + 1) % n;
         return sub;
       }
@@ -186,10 +312,10 @@ export class Queue implements SubscriptionSource {
   }
 
   private expire(msg: BrokerMessage): void {
-    this.memoryBytes -= messageSize(msg);
+    this.release(messageSize(msg));
     this.counters.expired++;
     this.counters.dequeued++;
     if (msg.persistent) this.ctx.deadLetter(msg, 'expired');
-    else if (msg.seq > 0) this.ctx.store.remove(msg.seq, msg.dest);
+    else if (msg.seq > 0) this.ctx.store.remove(msg.seq, homeOf(msg));
   }
 }

@@ -27,6 +27,10 @@ export class Subscription {
   private nextTag = 1;
   closed = false;
   source!: SubscriptionSource;
+  /** Called once, when the subscription is attached to its source and before its first delivery. */
+  onAttach: (() => void) | null = null;
+  /** The compiled selector, or null for every message. */
+  filter: ((m: BrokerMessage) => boolean) | null = null;
 
   constructor(
     readonly sid: number,
@@ -36,8 +40,20 @@ export class Subscription {
     readonly sink: DeliverySink,
   ) {}
 
+  /** True when `tag` names an outstanding delivery. */
+  has(tag: number): boolean {
+    return this.unacked.has(tag);
+  }
+
   get credit(): number {
     return this.prefetch - this.unacked.size;
+  }
+
+  /** @internal the source calls this from addConsumer, before dispatching to it. */
+  attached(): void {
+    const f = this.onAttach;
+    this.onAttach = null;
+    f?.();
   }
 
   deliver(msg: BrokerMessage): void {

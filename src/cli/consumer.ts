@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { connect, type Connection } from '../client/connection.js';
+import type { Connection } from '../client/connection.js';
 import type { Subscription } from '../client/subscription.js';
 import type { AckMode } from '../protocol/commands.js';
 import {
@@ -13,7 +13,7 @@ import {
   parseIntOption,
   parseUrlOption,
   ratePerSecond,
-  reportStatus,
+  connectReporting,
   roundSeconds,
   RUN_HEADER,
   SEQ_HEADER,
@@ -102,11 +102,10 @@ async function consume(opts: ConsumerOptions): Promise<void> {
   let reason: StopReason;
   try {
     try {
-      conn = await connect(opts.url);
+      conn = await connectReporting(opts.url);
     } catch (err) {
       throw new Error(oneLine(err));
     }
-    reportStatus(conn);
     conn.on('failed', (s: { error: Error }) => {
       failure = s.error;
     });

@@ -159,12 +159,21 @@ export function formatStatus(s: ConnectionStatus): string {
       return `ferrymq: connection resumed on ${s.url}`;
     case 'failed':
       return `ferrymq: connection failed: ${oneLine(s.error)}`;
+    case 'blocked':
+      return `ferrymq: producer blocked by the broker on ${s.url} (memory limit reached; waiting)`;
+    case 'unblocked':
+      return `ferrymq: producer unblocked on ${s.url}`;
   }
 }
 
-/** Print every status event of `conn` as one line via `write` (default: stderr). */
-export function reportStatus(conn: Connection, write: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): void {
-  conn.on('status', (s: ConnectionStatus) => write(formatStatus(s)));
+const stderrLine = (l: string): void => void process.stderr.write(`${l}\n`);
+
+/**
+ * Connect, printing every status event as one line via `write` (default: stderr) from the first dial on, so a
+ * failover URL whose brokers are all down says so instead of waiting silently.
+ */
+export function connectReporting(url: string, write: (line: string) => void = stderrLine): Promise<Connection> {
+  return connect(url, { onStatus: (s: ConnectionStatus) => write(formatStatus(s)) });
 }
 
 /** Close without throwing (the connection may already have failed). */
@@ -186,8 +195,7 @@ export async function withConnection<T>(
   fn: (conn: Connection) => Promise<T>,
   write?: (line: string) => void,
 ): Promise<T> {
-  const conn = await connect(url);
-  reportStatus(conn, write);
+  const conn = await connectReporting(url, write);
   try {
     return await fn(conn);
   } finally {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
+  BrokerError,
   ConnectionClosedError,
   errorFromCode,
   type FerryError,
@@ -10,8 +11,9 @@ import {
 import type { BrokerCommand, BrowsedMessage, DestinationStats, Headers, SendCmd } from '../protocol/commands.js';
 import { type ClientUri, type EndpointUri, parseClientUri } from '../transport/uri.js';
 import { packCommand } from '../transport/writer.js';
-import { type Body, encodeBody } from './message.js';
+import { type Body, encodeBody, type Message } from './message.js';
 import { type SubscribeOptions, Subscription, type SubscriptionOwner } from './subscription.js';
+import { Transaction } from './transaction.js';
 import { ClientTransport } from './transport.js';
 
 /** Options of {@link connect}. */
@@ -24,6 +26,11 @@ export interface ConnectOptions {
   heartbeatMs?: number;
   /** Time for one dial plus handshake, ms. @default 10000 */
   connectTimeoutMs?: number;
+  /**
+   * Status events from the very first dial on (a failover URL may retry before `connect` resolves, when no
+   * listener can be attached yet). Later events also arrive as `status` events on the connection.
+   */
+  onStatus?: (status: ConnectionStatus) => void;
 }
 
 /** Options of {@link Connection.send}. */
@@ -42,6 +49,8 @@ export interface SendOptions {
 /** Status events, as ActiveMQ's TransportListener reports them. */
 export type ConnectionStatus =
   | { type: 'interrupted'; url: string; error: Error }
+  | { type: 'blocked'; url: string }
+  | { type: 'unblocked'; url: string }
   | { type: 'reconnecting'; attempt: number; delayMs: number; url: string }
   | { type: 'resumed'; url: string }
   | { type: 'failed'; error: Error };
@@ -84,6 +93,11 @@ export class Connection extends EventEmitter {
   private dialing = false;
   private sleepCancel: (() => void) | null = null;
   private priorityTimer: NodeJS.Timeout | null = null;
+  private nextTx = 0;
+  private nextTemp = 0;
+  private nextCorrelation = 0;
+  private replySub: Promise<string> | null = null;
+  private readonly replies = new Map<string, (m: Message) => void>();
   /** Producer id of this connection: (pid, seq) makes every send recognisable when resent. */
   readonly producerId = `P-${randomBytes(8).toString('hex')}`;
   readonly clientId: string;
@@ -99,7 +113,7 @@ export class Connection extends EventEmitter {
         if (epoch !== this.epoch || this.transport === null) return; // redelivered by the broker anyway
         this.transport.writer.write(upto ? { t: kind, sid, tag, upto } : { t: kind, sid, tag });
       },
-      unsubscribe: (sub) => this.unsubscribe(sub),
+      unsubscribe: (sub) => this.detach(sub),
     };
   }
 
@@ -134,19 +148,25 @@ export class Connection extends EventEmitter {
    * Send a message. Resolves when the broker has it: for a persistent message (the default), once it is on
    * the broker's disk. Rejects with a typed error (FrameTooLargeError, BrokerError, TimeoutError, ...).
    */
-  async send(destination: string, body: Body, options: SendOptions = {}): Promise<void> {
+  async send(destination: string, body: Body, options: SendOptions = {}, tx?: { tx: string; epoch: number }): Promise<void> {
     this.checkOpen();
     const { bytes, bt } = encodeBody(body);
     const persistent = options.persistent !== false;
     const cmd: SendCmd = { t: 'SEND', dest: destination, body: bytes, bt, persistent, pid: this.producerId, seq: ++this.seq };
+    if (tx !== undefined) {
+      cmd.tx = tx.tx;
+      // A transaction's sends are confirmed one by one, so that commit follows every one of them.
+      cmd.rid = this.nextRid++;
+      if (tx.epoch !== this.epoch) throw new BrokerError('FERRY_UNKNOWN_TRANSACTION', `transaction ${tx.tx} was rolled back by a failover`);
+    }
     if (options.headers !== undefined) cmd.headers = options.headers;
     if (options.priority !== undefined) cmd.priority = options.priority;
     if (options.ttl !== undefined && options.ttl > 0) cmd.ttl = options.ttl;
     if (options.correlationId !== undefined) cmd.correlationId = options.correlationId;
     if (options.replyTo !== undefined) cmd.replyTo = options.replyTo;
-    if (persistent) {
-      cmd.rid = this.nextRid++;
-      await this.request(cmd as unknown as { rid: number; t: string });
+    if (persistent || cmd.rid !== undefined) {
+      cmd.rid ??= this.nextRid++;
+      await this.call(cmd as unknown as { rid: number; t: string });
       return;
     }
     if (this.transport === null) await this.waitForTransport();
@@ -159,10 +179,10 @@ export class Connection extends EventEmitter {
   async subscribe(destination: string, options: SubscribeOptions = {}): Promise<Subscription> {
     this.checkOpen();
     const sid = this.nextSid++;
-    const sub = new Subscription(sid, destination, options.ack ?? 'auto', options.prefetch ?? 1000, this.owner);
+    const sub = new Subscription(sid, destination, options.ack ?? 'auto', options.prefetch ?? 1000, this.owner, options.selector, options.durable);
     this.subs.set(sid, sub);
     try {
-      await this.request({ t: 'SUBSCRIBE', rid: this.nextRid++, sid, dest: destination, ack: sub.ackMode, prefetch: sub.prefetch });
+      await this.call({ rid: this.nextRid++, ...subscribeCommand(sub) });
     } catch (err) {
       this.subs.delete(sid);
       sub.end();
@@ -173,17 +193,108 @@ export class Connection extends EventEmitter {
 
   /** Statistics of every destination on the broker (dstat). */
   async stats(): Promise<DestinationStats[]> {
-    return (await this.request({ t: 'STATS', rid: this.nextRid++ })) as DestinationStats[];
+    return (await this.call({ t: 'STATS', rid: this.nextRid++ })) as DestinationStats[];
   }
 
   /** Up to `max` waiting messages of a queue, left where they are. */
   async browse(destination: string, max = 1000): Promise<BrowsedMessage[]> {
-    return (await this.request({ t: 'BROWSE', rid: this.nextRid++, dest: destination, max })) as BrowsedMessage[];
+    return (await this.call({ t: 'BROWSE', rid: this.nextRid++, dest: destination, max })) as BrowsedMessage[];
   }
 
   /** Drop a queue's waiting messages; resolves to how many. */
   async purge(destination: string): Promise<number> {
-    return (await this.request({ t: 'PURGE', rid: this.nextRid++, dest: destination })) as number;
+    return (await this.call({ t: 'PURGE', rid: this.nextRid++, dest: destination })) as number;
+  }
+
+  /** Remove a queue and its messages (or a topic without subscribers); resolves to messages dropped. */
+  async deleteDestination(destination: string): Promise<number> {
+    return (await this.call({ t: 'DELETE', rid: this.nextRid++, dest: destination })) as number;
+  }
+
+  /** Remove this client id's durable subscription `name`, with the messages kept for it. */
+  async unsubscribe(name: string): Promise<void> {
+    this.checkOpen();
+    await this.call({ t: 'UNSUBSCRIBE', rid: this.nextRid++, durable: name });
+  }
+
+  /**
+   * Start a transaction: its sends appear, and its acks take effect, only at commit. A failover while it is open
+   * rolls it back (the broker aborts it with the old connection); commit then rejects.
+   */
+  async begin(): Promise<Transaction> {
+    this.checkOpen();
+    const id = `${this.producerId}-T${++this.nextTx}`;
+    await this.call({ t: 'BEGIN', rid: this.nextRid++, tx: id });
+    return new Transaction(this, id, this.epoch);
+  }
+
+  /** A temporary queue: it lives as long as this connection. Subscribe to it before anyone sends to it. */
+  createTemporaryQueue(): string {
+    return `temp-queue://${this.producerId}-${++this.nextTemp}`;
+  }
+
+  /**
+   * Request/reply: send with a fresh correlation id and `replyTo` set to this connection's reply queue, and
+   * resolve with the first reply carrying that correlation id.
+   * @throws TimeoutError when no reply comes within `timeout` ms (default 30000)
+   */
+  async request(destination: string, body: Body, options: SendOptions & { timeout?: number } = {}): Promise<Message> {
+    const replyTo = await this.replyQueue();
+    const correlationId = `${this.producerId}-R${++this.nextCorrelation}`;
+    const timeout = options.timeout ?? 30_000;
+    const reply = new Promise<Message>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.replies.delete(correlationId);
+        reject(new TimeoutError(`no reply to ${destination} within ${timeout} ms (correlationId ${correlationId})`));
+      }, timeout);
+      this.replies.set(correlationId, (m) => {
+        clearTimeout(timer);
+        resolve(m);
+      });
+    });
+    const { timeout: _t, ...sendOptions } = options;
+    await this.send(destination, body, { ...sendOptions, correlationId, replyTo });
+    return reply;
+  }
+
+  private async replyQueue(): Promise<string> {
+    if (this.replySub === null) {
+      const dest = this.createTemporaryQueue();
+      this.replySub = this.subscribe(dest).then((sub) => {
+        void (async () => {
+          for await (const m of sub) {
+            const r = m.correlationId !== undefined ? this.replies.get(m.correlationId) : undefined;
+            if (r) {
+              this.replies.delete(m.correlationId!);
+              r(m);
+            }
+          }
+        })();
+        return dest;
+      });
+    }
+    return this.replySub;
+  }
+
+  /** @internal a transaction's request, refused when a failover has happened since BEGIN. */
+  txRequest(cmd: { t: string; tx: string } & Record<string, unknown>, epoch: number): Promise<unknown> {
+    if (epoch !== this.epoch) {
+      return Promise.reject(
+        new BrokerError('FERRY_UNKNOWN_TRANSACTION', `transaction ${cmd.tx} was rolled back: the connection failed over since it began`),
+      );
+    }
+    return this.call({ ...cmd, rid: this.nextRid++ });
+  }
+
+  /** @internal */
+  txSend(tx: string, epoch: number, destination: string, body: Body, options: SendOptions): Promise<void> {
+    return this.send(destination, body, options, { tx, epoch });
+  }
+
+  /** @internal an ACK inside a transaction (written at once; it takes effect at COMMIT). */
+  txAck(tx: string, epoch: number, m: Message): void {
+    if (epoch !== this.epoch || m.epoch !== this.epoch || this.transport === null) return;
+    this.transport.writer.write({ t: 'ACK', sid: m.sid, tag: m.tag, tx });
   }
 
   /** Close: DISCONNECT, then the socket. Unacknowledged messages are redelivered to other consumers. */
@@ -194,7 +305,7 @@ export class Connection extends EventEmitter {
     if (t !== null && this.failed === null) {
       try {
         const rid = this.nextRid++;
-        const done = this.request({ t: 'DISCONNECT', rid });
+        const done = this.call({ t: 'DISCONNECT', rid });
         const timer = new Promise((resolve) => setTimeout(resolve, 2000).unref());
         await Promise.race([done, timer]);
       } catch {
@@ -206,15 +317,15 @@ export class Connection extends EventEmitter {
     this.shutdown(new ConnectionClosedError('connection closed'));
   }
 
-  private async unsubscribe(sub: Subscription): Promise<void> {
+  private async detach(sub: Subscription): Promise<void> {
     this.subs.delete(sub.sid);
     sub.end();
     if (this.transport !== null && !this.isClosed) {
-      await this.request({ t: 'UNSUBSCRIBE', rid: this.nextRid++, sid: sub.sid }).catch(() => {});
+      await this.call({ t: 'UNSUBSCRIBE', rid: this.nextRid++, sid: sub.sid }).catch(() => {});
     }
   }
 
-  private request(cmd: { rid: number; t: string } & Record<string, unknown>): Promise<unknown> {
+  private call(cmd: { rid: number; t: string } & Record<string, unknown>): Promise<unknown> {
     return new Promise((resolve, reject) => {
       if (this.failed !== null) return reject(this.failed);
       const p: Pending = { cmd, resolve, reject, sent: false, timer: null };
@@ -367,9 +478,7 @@ export class Connection extends EventEmitter {
       onCommand: (cmd) => this.onCommand(cmd, epoch),
       onClose: (err) => this.onTransportLost(t, err),
     });
-    for (const sub of this.subs.values()) {
-      t.writer.write({ t: 'SUBSCRIBE', sid: sub.sid, dest: sub.destination, ack: sub.ackMode, prefetch: sub.prefetch });
-    }
+    for (const sub of this.subs.values()) t.writer.write(subscribeCommand(sub));
     for (const p of [...this.pending.values()].sort((a, b) => a.cmd.rid - b.cmd.rid)) {
       if (p.timer) clearTimeout(p.timer);
       p.timer = null;
@@ -444,6 +553,9 @@ export class Connection extends EventEmitter {
       case 'PING':
         this.transport?.writer.write({ t: 'PONG' });
         return;
+      case 'FLOW':
+        this.status({ type: cmd.blocked ? 'blocked' : 'unblocked', url: this.connectedUrl ?? '' });
+        return;
       default:
         return;
     }
@@ -494,6 +606,7 @@ export class Connection extends EventEmitter {
   }
 
   private status(s: ConnectionStatus): void {
+    this.opts.onStatus?.(s);
     this.emit(s.type, s);
     this.emit('status', s);
   }
@@ -505,4 +618,18 @@ export class Connection extends EventEmitter {
  */
 export function connect(url: string, options: ConnectOptions = {}): Promise<Connection> {
   return Connection.open(url, options);
+}
+
+/** The SUBSCRIBE command for a subscription (first time and after every reconnect). */
+function subscribeCommand(sub: Subscription): { t: 'SUBSCRIBE' } & Record<string, unknown> {
+  const cmd: { t: 'SUBSCRIBE' } & Record<string, unknown> = {
+    t: 'SUBSCRIBE',
+    sid: sub.sid,
+    dest: sub.destination,
+    ack: sub.ackMode,
+    prefetch: sub.prefetch,
+  };
+  if (sub.selector !== undefined) cmd['selector'] = sub.selector;
+  if (sub.durable !== undefined) cmd['durable'] = sub.durable;
+  return cmd;
 }

@@ -38,6 +38,8 @@ export class Message {
   readonly tag: number;
   /** @internal */
   readonly epoch: number;
+  /** @internal the subscription it arrived on. */
+  readonly sid: number;
   private decoded: { v: unknown } | null = null;
 
   constructor(
@@ -60,6 +62,7 @@ export class Message {
     this.replyTo = cmd.replyTo;
     this.tag = cmd.tag;
     this.epoch = epoch;
+    this.sid = cmd.sid;
   }
 
   /** The body as sent: a string, a Buffer, or the decoded value. */

@@ -18,6 +18,10 @@ export interface SubscribeOptions {
   ack?: AckMode;
   /** Deliveries the broker may have in flight to this subscription. @default 1000 */
   prefetch?: number;
+  /** JMS message selector (SQL-92 subset over headers), e.g. `color = 'red' AND weight > 10`. */
+  selector?: string;
+  /** Durable subscription name (topics only; needs `clientId` on connect): messages wait while you are away. */
+  durable?: string;
 }
 
 /**
@@ -43,13 +47,16 @@ export class Subscription implements AsyncIterable<Message>, AckTarget {
     readonly ackMode: AckMode,
     readonly prefetch: number,
     private readonly owner: SubscriptionOwner,
+    readonly selector?: string,
+    readonly durable?: string,
   ) {}
 
   /** @internal a MESSAGE frame for this subscription. */
   push(cmd: MessageCmd, epoch: number): void {
     if (this.closed) return;
-    if (cmd.redelivered && this.acked.has(cmd.id)) {
-      // Acked before a failover, redelivered after it: ack it again, never show it twice.
+    if (this.acked.size > 0 && this.acked.has(cmd.id)) {
+      // Acked before a failover (or a broker crash that lost the ack), delivered again after it: ack it again,
+      // never show it twice.
       this.droppedDuplicates++;
       this.owner.sendAck(this.sid, cmd.tag, epoch, 'ACK', false);
       return;

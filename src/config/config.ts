@@ -50,6 +50,14 @@ export interface NetworkConnectorConfig {
 }
 
 /** The whole broker configuration; deeply frozen. */
+/** Producer flow control (ActiveMQ's `<systemUsage>`). */
+export interface SystemUsageConfig {
+  /** Message bytes held in memory, all destinations together, before producers are held. @default 128 MiB */
+  memoryLimitBytes: number;
+  /** A held send fails after this many ms; -1 waits for as long as it takes. @default -1 */
+  sendFailIfNoSpaceAfterTimeoutMs: number;
+}
+
 export interface BrokerConfig {
   /** @default 'localhost' */
   brokerName: string;
@@ -65,6 +73,8 @@ export interface BrokerConfig {
   networkConnectors: NetworkConnectorConfig[];
   /** @default { enabled: true, host: '127.0.0.1', port: 8161 } */
   webConsole: { enabled: boolean; host: string; port: number };
+  /** Producer flow control. */
+  systemUsage: SystemUsageConfig;
   /** Redeliveries before the dead-letter queue; -1 never dead-letters. @default 6 */
   maximumRedeliveries: number;
   /** The config file, or null when built from defaults or a string. */
@@ -94,7 +104,6 @@ type XNode = { [key: string]: unknown };
 const IGNORED = new Set([
   'destinationPolicy',
   'managementContext',
-  'systemUsage',
   'plugins',
   'destinationInterceptors',
 ]);
@@ -201,6 +210,61 @@ interface Draft {
   networks: NetworkConnectorConfig[];
   webConsole: { enabled: boolean; host: string; port: number };
   maximumRedeliveries: number;
+  systemUsage: SystemUsageConfig;
+}
+
+/** `64 mb`, `1 gb`, `512kb`, `1048576`: ActiveMQ's memory sizes. */
+function parseSize(v: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(v);
+  if (!m) return undefined;
+  const mult = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(m[2] ?? 'b').toLowerCase() as 'b'];
+  return Math.round(Number(m[1]) * mult);
+}
+
+/**
+ * `<systemUsage><systemUsage sendFailIfNoSpaceAfterTimeout="ms"><memoryUsage><memoryUsage limit="64 mb"/>…`:
+ * the memory producers may fill before flow control holds their sends.
+ */
+function readSystemUsage(ctx: Ctx, path: string, node: XNode, d: Draft): void {
+  for (const [n1, l1] of children(node)) {
+    const p1 = `${path}<${n1}>`;
+    if (n1 !== 'systemUsage') {
+      ctx.warn(`${p1} is not a known element; ignored`);
+      continue;
+    }
+    for (const su of l1) {
+      const a = new Attrs(ctx, p1, su, ['sendFailIfNoSpaceAfterTimeout', 'sendFailIfNoSpace']);
+      const timeout = a.int('sendFailIfNoSpaceAfterTimeout', -1, 0, 2147483647);
+      if (timeout >= 0) d.systemUsage.sendFailIfNoSpaceAfterTimeoutMs = timeout;
+      if (a.bool('sendFailIfNoSpace', false)) d.systemUsage.sendFailIfNoSpaceAfterTimeoutMs = 0;
+      for (const [n2, l2] of children(su)) {
+        const p2 = `${p1}<${n2}>`;
+        if (n2 !== 'memoryUsage') {
+          ctx.warn(`${p2} is ignored: ferrymq bounds memory only (the store pages to disk)`);
+          continue;
+        }
+        for (const mu of l2) {
+          for (const [n3, l3] of children(mu)) {
+            const p3 = `${p2}<${n3}>`;
+            if (n3 !== 'memoryUsage') {
+              ctx.warn(`${p3} is not a known element; ignored`);
+              continue;
+            }
+            for (const leaf of l3) {
+              const la = new Attrs(ctx, p3, leaf, ['limit']);
+              const raw = la.str('limit');
+              if (raw === undefined) continue;
+              const bytes = parseSize(raw);
+              if (bytes === undefined || bytes < 1024 * 1024) {
+                ctx.failAttr(p3, 'limit', raw, 'must be a size of at least 1 mb, e.g. "64 mb"');
+              }
+              d.systemUsage.memoryLimitBytes = bytes;
+            }
+          }
+        }
+      }
+    }
+  }
 }
 
 function readTransport(ctx: Ctx, path: string, node: XNode): TransportConnectorConfig {
@@ -278,6 +342,7 @@ function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
     networks: [],
     webConsole: { enabled: true, host: '127.0.0.1', port: 8161 },
     maximumRedeliveries: a.int('maximumRedeliveries', 6, -1, 2147483647),
+    systemUsage: { memoryLimitBytes: 128 * 1024 * 1024, sendFailIfNoSpaceAfterTimeoutMs: -1 },
   };
   for (const [name, list] of children(node)) {
     const p = `${path}<${name}>`;
@@ -309,6 +374,8 @@ function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
         const host = w.nonEmpty('host') ?? d.webConsole.host;
         if (isIP(host) === 0 && !/^[A-Za-z0-9_.-]+$/.test(host)) ctx.failAttr(p, 'host', host, 'not a host name or IP');
         d.webConsole = { enabled: w.bool('enabled', true), host, port: w.int('port', 8161, 0, 65535) };
+      } else if (name === 'systemUsage') {
+        readSystemUsage(ctx, p, n, d);
       } else if (IGNORED.has(name)) {
         ctx.warn(`${p} is ignored: ferrymq does not support it`);
       } else if (!(name === 'bean' && beanHint(ctx, p, n))) {
@@ -462,6 +529,7 @@ export function parseConfig(
     networkConnectors: draft.networks,
     webConsole: draft.webConsole,
     maximumRedeliveries: draft.maximumRedeliveries,
+    systemUsage: draft.systemUsage,
     source: opts.file ?? null,
   };
   return { config: deepFreeze(config), warnings: ctx.warnings };

@@ -30,6 +30,8 @@ export class FerryNode {
       store: s,
       logger,
       maximumRedeliveries: config.maximumRedeliveries,
+      memoryLimitBytes: config.systemUsage.memoryLimitBytes,
+      sendFailIfNoSpaceAfterTimeoutMs: config.systemUsage.sendFailIfNoSpaceAfterTimeoutMs,
     });
     this.connectors = config.transportConnectors.map((tc) => {
       if (tc.endpoint.scheme !== 'tcp') {

@@ -68,7 +68,10 @@ export interface SubscribeCmd {
 export interface UnsubscribeCmd {
   t: 'UNSUBSCRIBE';
   rid?: number;
-  sid: number;
+  /** A subscription of this connection... */
+  sid?: number;
+  /** ...or a durable subscription of this client id, removed with its stored backlog. */
+  durable?: string;
 }
 
 export interface AckCmd {
@@ -126,6 +129,13 @@ export interface PurgeCmd {
   dest: string;
 }
 
+/** Administrative request: remove a queue with its messages, or a topic without subscribers. */
+export interface DeleteCmd {
+  t: 'DELETE';
+  rid: number;
+  dest: string;
+}
+
 export type ClientCommand =
   | ConnectCmd
   | SendCmd
@@ -138,7 +148,8 @@ export type ClientCommand =
   | PingCmd
   | StatsCmd
   | BrowseCmd
-  | PurgeCmd;
+  | PurgeCmd
+  | DeleteCmd;
 
 // ---- broker -> client ------------------------------------------------------------------------------------------
 
@@ -193,7 +204,13 @@ export interface PongCmd {
   t: 'PONG';
 }
 
-export type BrokerCommand = ConnectedCmd | MessageCmd | ReceiptCmd | ErrorCmd | PongCmd | PingCmd;
+/** Producer flow control: the broker holds this connection's sends (memory limit reached), or releases them. */
+export interface FlowCmd {
+  t: 'FLOW';
+  blocked: boolean;
+}
+
+export type BrokerCommand = ConnectedCmd | MessageCmd | ReceiptCmd | ErrorCmd | PongCmd | PingCmd | FlowCmd;
 
 /** One destination's counters, as STATS returns them (ActiveMQ's dstat columns). */
 export interface DestinationStats {

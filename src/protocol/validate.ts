@@ -107,7 +107,9 @@ export function validateClientCommand(value: unknown): ClientCommand {
       break;
     case 'UNSUBSCRIBE':
       int(o, t, 'rid', false);
-      int(o, t, 'sid', true);
+      // Either a subscription of this connection, or a durable subscription by name.
+      int(o, t, 'sid', o['durable'] === undefined || o['durable'] === null);
+      str(o, t, 'durable', false, 256);
       break;
     case 'BEGIN':
     case 'COMMIT':
@@ -129,6 +131,7 @@ export function validateClientCommand(value: unknown): ClientCommand {
       int(o, t, 'max', false, 1, 1_000_000);
       break;
     case 'PURGE':
+    case 'DELETE':
       int(o, t, 'rid', true);
       str(o, t, 'dest', true, 1024);
       break;

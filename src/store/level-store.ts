@@ -1,19 +1,25 @@
 import { mkdir } from 'node:fs/promises';
 import { Level } from 'level';
 import { Packr } from 'msgpackr';
-import type { BrokerMessage } from '../broker/message.js';
+import { type BrokerMessage, homeOf } from '../broker/message.js';
 import { FerryError } from '../errors.js';
-import type { MessageStore, RecoveredState, StoreCallback } from './store.js';
+import type { DurableRecord, MessageStore, RecoveredState, StoreCallback, StoredDestination } from './store.js';
 
 /*
- * Key layout (strings; the separator \x00 cannot occur in destination names or producer ids):
- *   m\x00<seq as 16 hex digits>   -> msgpack BrokerMessage   (sorts by store sequence)
- *   p\x00<producer id>            -> msgpack number          (highest sequence stored for that producer)
- * Values are msgpack; in-memory indexes are rebuilt on open.
+ * Key layout (strings; the separator \x00 cannot occur in destination names, client ids or producer ids):
+ *   m\x00<dest>\x00<seq as 16 hex digits> -> msgpack BrokerMessage  (per destination, in store-sequence order)
+ *   p\x00<producer id>                     -> msgpack number         (highest sequence stored for that producer)
+ *   d\x00<client id>\x00<name>             -> msgpack DurableRecord
+ * Values are msgpack. At open only keys are scanned (to count each destination's backlog); queues page their
+ * messages in with load().
  */
 const MSG = 'm\x00';
 const PRODUCER = 'p\x00';
-const seqKey = (seq: number): string => MSG + seq.toString(16).padStart(16, '0');
+const DURABLE = 'd\x00';
+const destPrefix = (dest: string): string => `${MSG}${dest}\x00`;
+const seqKey = (dest: string, seq: number): string => destPrefix(dest) + seq.toString(16).padStart(16, '0');
+/** Compact the message range after this many deletes, so the directory shrinks back after a drain. */
+const COMPACT_AFTER_DELETES = 200_000;
 
 type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
 
@@ -36,6 +42,7 @@ function encodeMessage(m: BrokerMessage): Uint8Array {
     deliveryCount: m.deliveryCount,
     pid: m.pid,
     pseq: m.pseq,
+    home: m.home,
   });
 }
 
@@ -57,6 +64,8 @@ export class LevelStore implements MessageStore {
   private closed = false;
   private closing: Promise<void> | null = null;
   private idle: (() => void) | null = null;
+  private deletes = 0;
+  private compacting = false;
 
   constructor(readonly directory: string) {
     this.db = new Level<string, Uint8Array>(directory, { keyEncoding: 'utf8', valueEncoding: 'view' });
@@ -71,20 +80,93 @@ export class LevelStore implements MessageStore {
         cause: err,
       });
     }
-    const messages: BrokerMessage[] = [];
-    let nextSeq = 1;
-    for await (const [, value] of this.db.iterator({ gt: MSG, lt: MSG + '\xff' })) {
-      const m = packr.unpack(value) as BrokerMessage;
-      m.persistent = true;
-      if (m.headers === undefined) delete m.headers;
-      messages.push(m);
-      nextSeq = m.seq + 1;
+    const destinations = new Map<string, StoredDestination>();
+    let maxSeq = 0;
+    const keys = this.db.keys({ gt: MSG, lt: MSG + '\xff' });
+    try {
+      for (;;) {
+        const batch = await keys.nextv(10_000);
+        if (batch.length === 0) break;
+        for (const key of batch) {
+          const sep = key.lastIndexOf('\x00');
+          const dest = key.slice(MSG.length, sep);
+          const seq = parseInt(key.slice(sep + 1), 16);
+          if (seq > maxSeq) maxSeq = seq;
+          const d = destinations.get(dest);
+          if (d === undefined) destinations.set(dest, { count: 1 });
+          else d.count++;
+        }
+      }
+    } finally {
+      await keys.close();
     }
     const producers = new Map<string, number>();
     for await (const [key, value] of this.db.iterator({ gt: PRODUCER, lt: PRODUCER + '\xff' })) {
       producers.set(key.slice(PRODUCER.length), packr.unpack(value) as number);
+      // The audit's sequences are not store sequences; nothing to fold into maxSeq.
     }
-    return { messages, producers, nextSeq };
+    const durables: DurableRecord[] = [];
+    for await (const [, value] of this.db.iterator({ gt: DURABLE, lt: DURABLE + '\xff' })) {
+      durables.push(packr.unpack(value) as DurableRecord);
+    }
+    return { destinations, durables, producers, nextSeq: maxSeq + 1 };
+  }
+
+  async load(dest: string, afterSeq: number, limit: number): Promise<BrokerMessage[]> {
+    const out: BrokerMessage[] = [];
+    const it = this.db.iterator({ gt: seqKey(dest, afterSeq), lt: destPrefix(dest) + '\xff', limit });
+    try {
+      for (const [, value] of await it.all()) {
+        const m = packr.unpack(value) as BrokerMessage;
+        m.persistent = true;
+        if (m.headers === undefined) delete m.headers;
+        if (m.correlationId === undefined) delete m.correlationId;
+        if (m.replyTo === undefined) delete m.replyTo;
+        if (m.pid === undefined) delete m.pid;
+        if (m.pseq === undefined) delete m.pseq;
+        if (m.home === undefined) delete m.home;
+        out.push(m);
+      }
+    } finally {
+      await it.close().catch(() => {});
+    }
+    return out;
+  }
+
+  async removeRange(dest: string, afterSeq: number, upToSeq: number): Promise<number> {
+    // Queued writes first, so that nothing stored for dest escapes the scan.
+    await new Promise<void>((resolve) => this.barrier(() => resolve()));
+    let n = 0;
+    const keys = this.db.keys({ gt: seqKey(dest, afterSeq), lte: seqKey(dest, upToSeq) });
+    try {
+      for (;;) {
+        const batch = await keys.nextv(10_000);
+        if (batch.length === 0) break;
+        for (const key of batch) this.ops.push({ type: 'del', key });
+        n += batch.length;
+        this.schedule();
+      }
+    } finally {
+      await keys.close();
+    }
+    return n;
+  }
+
+  putDurable(rec: DurableRecord, cb: StoreCallback): void {
+    if (this.closed) {
+      cb(new FerryError('FERRY_STORE', 'store is closed'));
+      return;
+    }
+    this.ops.push({ type: 'put', key: `${DURABLE}${rec.clientId}\x00${rec.name}`, value: packr.pack(rec) });
+    this.callbacks.push(cb);
+    this.needsSync = true;
+    this.schedule();
+  }
+
+  removeDurable(clientId: string, name: string): void {
+    if (this.closed) return;
+    this.ops.push({ type: 'del', key: `${DURABLE}${clientId}\x00${name}` });
+    this.schedule();
   }
 
   add(msg: BrokerMessage, cb: StoreCallback): void {
@@ -92,17 +174,31 @@ export class LevelStore implements MessageStore {
       cb(new FerryError('FERRY_STORE', 'store is closed'));
       return;
     }
-    this.ops.push({ type: 'put', key: seqKey(msg.seq), value: encodeMessage(msg) });
+    this.ops.push({ type: 'put', key: seqKey(homeOf(msg), msg.seq), value: encodeMessage(msg) });
     if (msg.pid !== undefined && msg.pseq !== undefined) this.producerSeqs.set(msg.pid, msg.pseq);
     this.callbacks.push(cb);
     this.needsSync = true;
     this.schedule();
   }
 
-  remove(seq: number): void {
+  remove(seq: number, dest: string): void {
     if (this.closed) return;
-    this.ops.push({ type: 'del', key: seqKey(seq) });
+    this.ops.push({ type: 'del', key: seqKey(dest, seq) });
+    if (++this.deletes >= COMPACT_AFTER_DELETES) {
+      this.deletes = 0;
+      this.compactSoon();
+    }
     this.schedule();
+  }
+
+  /** Compact the message range in the background (LevelDB leaves deleted data on disk until it compacts). */
+  private compactSoon(): void {
+    if (this.compacting) return;
+    this.compacting = true;
+    (this.db as unknown as { compactRange(start: string, end: string): Promise<void> })
+      .compactRange(MSG, MSG + '\xff')
+      .catch(() => {})
+      .finally(() => (this.compacting = false));
   }
 
   forgetProducer(pid: string): void {

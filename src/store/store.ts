@@ -1,8 +1,27 @@
 import type { BrokerMessage } from '../broker/message.js';
 
-/** What a store holds after open: the messages (in store-sequence order) and the producer audit. */
+/** One destination's stored backlog, as found at open. */
+export interface StoredDestination {
+  /** Messages stored for it. */
+  count: number;
+}
+
+/** A durable topic subscription's record. */
+export interface DurableRecord {
+  clientId: string;
+  name: string;
+  /** The topic (or wildcard) it subscribes to. */
+  topic: string;
+  selector?: string;
+}
+
+/**
+ * What a store holds after open. Messages are not loaded: a queue pages its backlog in with {@link MessageStore.load},
+ * so a restart with millions of stored messages is quick and memory stays bounded.
+ */
 export interface RecoveredState {
-  messages: BrokerMessage[];
+  destinations: Map<string, StoredDestination>;
+  durables: DurableRecord[];
   /** Highest sequence stored per producer id. */
   producers: Map<string, number>;
   /** One more than the highest store sequence ever used. */
@@ -24,12 +43,20 @@ export interface MessageStore {
   /** Write what is queued, then close. Idempotent. */
   close(): Promise<void>;
   /**
-   * Store a persistent message; `cb` once it is durable. `audit` records the producer's sequence in the same
-   * batch, so a duplicate is recognised after a restart.
+   * Store a persistent message; `cb` once it is durable. A message's producer id and sequence are recorded in
+   * the same batch, so a duplicate is recognised after a restart.
    */
   add(msg: BrokerMessage, cb: StoreCallback): void;
   /** Forget a message (acked, purged, expired). Not synced on its own: losing it in a crash means a redelivery. */
   remove(seq: number, dest: string): void;
+  /** Up to `limit` stored messages of `dest` with a sequence above `afterSeq`, in sequence order. */
+  load(dest: string, afterSeq: number, limit: number): Promise<BrokerMessage[]>;
+  /** Remove the stored messages of `dest` with sequences in (afterSeq, upToSeq] (purge, delete). @returns how many. */
+  removeRange(dest: string, afterSeq: number, upToSeq: number): Promise<number>;
+  /** Record (or replace) a durable subscription; `cb` once durable. */
+  putDurable(rec: DurableRecord, cb: StoreCallback): void;
+  /** Forget a durable subscription record (its messages are removed by the caller). */
+  removeDurable(clientId: string, name: string): void;
   /** Record a producer's highest sequence without a message (non-persistent sends need no durability). */
   forgetProducer(pid: string): void;
   /** `cb` once everything queued before this call is durable. */

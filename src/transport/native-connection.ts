@@ -15,6 +15,7 @@ import type {
   PurgeCmd,
   SendCmd,
   SubscribeCmd,
+  UnsubscribeCmd,
 } from '../protocol/commands.js';
 import { PROTOCOL_VERSIONS } from '../protocol/commands.js';
 import { decodeBody } from '../protocol/codec.js';
@@ -31,6 +32,8 @@ export const DEFAULT_PREFETCH = 1000;
 export const CONNECT_TIMEOUT_MS = 10_000;
 /** Stop reading a producer's socket while this many of its sends wait for the store; resume at a quarter. */
 const MAX_PENDING_SENDS = 8192;
+/** Sends held by producer flow control before the socket is paused as well. */
+const MAX_HELD_SENDS = 1000;
 
 type State = 'connecting' | 'open' | 'closed';
 
@@ -47,6 +50,9 @@ export class NativeConnection implements DeliverySink {
   private connectTimer: NodeJS.Timeout | null;
   private pendingSends = 0;
   private paused = false;
+  private held: SendCmd[] = [];
+  private heldAt: number[] = [];
+  private heldTimer: NodeJS.Timeout | null = null;
   private readonly log: Logger;
   readonly remote: string;
 
@@ -159,8 +165,7 @@ export class NativeConnection implements DeliverySink {
       case 'SUBSCRIBE':
         return this.onSubscribe(s, cmd);
       case 'UNSUBSCRIBE':
-        s.unsubscribe(cmd.sid);
-        return this.receipt(cmd.rid);
+        return this.onUnsubscribe(s, cmd);
       case 'PING':
         return this.writer.write({ t: 'PONG' });
       case 'DISCONNECT':
@@ -169,15 +174,28 @@ export class NativeConnection implements DeliverySink {
       case 'CONNECT':
         return this.fail('FERRY_ALREADY_CONNECTED', 'second CONNECT on one connection');
       case 'BEGIN':
-      case 'COMMIT':
+        s.begin(cmd.tx);
+        return this.receipt(cmd.rid);
+      case 'COMMIT': {
+        const rid = cmd.rid;
+        return s.commit(cmd.tx, (err) => this.answer(rid, err));
+      }
       case 'ABORT':
-        throw new FerryError('FERRY_NOT_SUPPORTED', `${cmd.t}: transactions are not supported yet`);
+        s.abort(cmd.tx);
+        return this.receipt(cmd.rid);
       case 'STATS':
         return this.receipt(cmd.rid, this.broker.stats());
       case 'BROWSE':
         return this.onBrowse(cmd);
       case 'PURGE':
         return this.onPurge(cmd);
+      case 'DELETE': {
+        const rid = cmd.rid;
+        return void this.broker.deleteDestination(cmd.dest).then(
+          (n) => this.receipt(rid, n),
+          (err: Error) => this.answer(rid, err),
+        );
+      }
     }
   }
 
@@ -224,29 +242,115 @@ export class NativeConnection implements DeliverySink {
       correlationId: cmd.correlationId,
       replyTo: cmd.replyTo,
     };
-    if (cmd.tx !== undefined) throw new FerryError('FERRY_NOT_SUPPORTED', 'SEND in a transaction: transactions are not supported yet');
+    if (this.held.length > 0 || (this.broker.memoryFull && cmd.tx === undefined)) return this.hold(s, cmd);
     this.pendingSends++;
     if (this.pendingSends >= MAX_PENDING_SENDS && !this.paused) {
       this.paused = true;
       this.socket.pause();
     }
     try {
-      s.send(input, (err) => this.sendDone(rid, err));
+      s.send(input, (err) => this.sendDone(rid, err), cmd.tx);
     } catch (err) {
       this.pendingSends--;
       throw err;
     }
   }
 
+  /**
+   * Producer flow control: the broker's memory is full, so this send waits (in order, with the ones after it).
+   * Other commands go on being read, so a connection that also consumes can ack its way out; past
+   * MAX_HELD_SENDS the socket is paused too.
+   */
+  private hold(s: Session, cmd: SendCmd): void {
+    this.held.push(cmd);
+    this.heldAt.push(Date.now());
+    if (this.held.length === 1) {
+      this.writer.write({ t: 'FLOW', blocked: true });
+      this.log.info({ memoryUsage: this.broker.memoryUsage, memoryLimit: this.broker.memoryLimit }, 'producer blocked: memory limit reached');
+      this.broker.whenMemoryAvailable(() => this.release(s));
+      const timeout = this.broker.sendFailIfNoSpaceAfterTimeoutMs;
+      if (timeout >= 0 && this.heldTimer === null) {
+        this.heldTimer = setInterval(() => this.failHeld(timeout), Math.max(10, Math.floor(timeout / 4)));
+        this.heldTimer.unref();
+      }
+    }
+    if (this.held.length >= MAX_HELD_SENDS && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  /** sendFailIfNoSpaceAfterTimeout: sends held longer than `timeout` fail with a clear error. */
+  private failHeld(timeout: number): void {
+    const now = Date.now();
+    while (this.held.length > 0 && now - this.heldAt[0]! >= timeout) {
+      const cmd = this.held.shift()!;
+      this.heldAt.shift();
+      this.pendingSendsDone();
+      this.answer(
+        cmd.rid,
+        new FerryError('FERRY_RESOURCE_EXHAUSTED', `send to ${cmd.dest} failed: broker memory limit (${this.broker.memoryLimit} bytes) reached and still full after sendFailIfNoSpaceAfterTimeout=${timeout} ms`),
+      );
+    }
+    if (this.held.length === 0) this.stopHeldTimer();
+  }
+
+  private stopHeldTimer(): void {
+    if (this.heldTimer !== null) clearInterval(this.heldTimer);
+    this.heldTimer = null;
+  }
+
+  private pendingSendsDone(): void {
+    if (this.paused && this.held.length < MAX_HELD_SENDS && this.pendingSends < MAX_PENDING_SENDS) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  private release(s: Session): void {
+    if (this.state === 'closed') return;
+    this.stopHeldTimer();
+    const held = this.held;
+    this.held = [];
+    this.heldAt = [];
+    this.writer.write({ t: 'FLOW', blocked: false });
+    for (let i = 0; i < held.length; i++) {
+      if (this.broker.memoryFull) {
+        // Full again part way: the rest keeps waiting, in order.
+        this.held = held.slice(i);
+        this.heldAt = this.held.map(() => Date.now());
+        this.broker.whenMemoryAvailable(() => this.release(s));
+        this.writer.write({ t: 'FLOW', blocked: true });
+        return;
+      }
+      try {
+        this.onSend(s, held[i]!);
+      } catch (err) {
+        const e = err as FerryError;
+        this.answer(held[i]!.rid, e);
+      }
+    }
+    if (this.paused && this.pendingSends < MAX_PENDING_SENDS) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
   private sendDone(rid: number | undefined, err: Error | undefined): void {
     this.pendingSends--;
-    if (this.paused && this.pendingSends <= MAX_PENDING_SENDS / 4) {
+    if (this.paused && this.pendingSends <= MAX_PENDING_SENDS / 4 && this.held.length < MAX_HELD_SENDS) {
       this.paused = false;
       this.socket.resume();
     }
     if (this.state === 'closed') return;
+    this.answer(rid, err);
+  }
+
+  /** RECEIPT for `rid`, or an ERROR carrying it; an error with no rid still reaches the client. */
+  private answer(rid: number | undefined, err: Error | undefined): void {
+    if (this.state === 'closed') return;
     if (err) {
-      const code = (err as FerryError).code ?? 'FERRY_STORE';
+      const code = (err as FerryError).code ?? 'FERRY_INTERNAL';
       this.writer.write(rid === undefined ? { t: 'ERROR', code, message: err.message } : { t: 'ERROR', rid, code, message: err.message });
     } else if (rid !== undefined) {
       this.writer.write({ t: 'RECEIPT', rid });
@@ -254,28 +358,42 @@ export class NativeConnection implements DeliverySink {
   }
 
   private onSubscribe(s: Session, cmd: SubscribeCmd): void {
-    if (cmd.selector !== undefined) throw new FerryError('FERRY_NOT_SUPPORTED', 'selectors are not supported yet');
-    if (cmd.durable !== undefined) throw new FerryError('FERRY_NOT_SUPPORTED', 'durable subscriptions are not supported yet');
-    // The receipt goes out before any delivery the subscription triggers, so the client knows the sid.
+    // Deliveries start inside subscribe(); the receipt is written first so the client knows the sid. Should the
+    // subscription be refused, the ERROR with the same rid follows and the client discards the receipt's effect.
     const rid = cmd.rid;
-    if (rid !== undefined) this.writer.write({ t: 'RECEIPT', rid });
-    s.subscribe({ sid: cmd.sid, dest: cmd.dest, ack: cmd.ack ?? 'auto', prefetch: cmd.prefetch ?? DEFAULT_PREFETCH });
+    const input = { sid: cmd.sid, dest: cmd.dest, ack: cmd.ack ?? 'auto', prefetch: cmd.prefetch ?? DEFAULT_PREFETCH, selector: cmd.selector, durable: cmd.durable };
+    s.subscribe(input, () => {
+      if (rid !== undefined) this.writer.write({ t: 'RECEIPT', rid });
+    });
+  }
+
+  private onUnsubscribe(s: Session, cmd: UnsubscribeCmd): void {
+    if (cmd.sid !== undefined) {
+      s.unsubscribe(cmd.sid);
+      return this.receipt(cmd.rid);
+    }
+    if (s.clientId === null) throw new FerryError('FERRY_INVALID_COMMAND', 'removing a durable subscription needs a clientId on CONNECT');
+    const rid = cmd.rid;
+    void this.broker.unsubscribeDurable(s.clientId, cmd.durable!).then(
+      () => this.receipt(rid),
+      (err: Error) => this.answer(rid, err),
+    );
   }
 
   private onAck(s: Session, cmd: AckCmd): void {
-    if (cmd.tx !== undefined) throw new FerryError('FERRY_NOT_SUPPORTED', 'ACK in a transaction: transactions are not supported yet');
-    s.ack(cmd.sid, cmd.tag, cmd.upto === true);
+    s.ack(cmd.sid, cmd.tag, cmd.upto === true, cmd.tx);
     this.receipt(cmd.rid);
   }
 
   private onNack(s: Session, cmd: NackCmd): void {
-    if (cmd.tx !== undefined) throw new FerryError('FERRY_NOT_SUPPORTED', 'NACK in a transaction: transactions are not supported yet');
+    if (cmd.tx !== undefined) throw new FerryError('FERRY_NOT_SUPPORTED', 'NACK inside a transaction: use ABORT');
     s.nack(cmd.sid, cmd.tag, false);
     this.receipt(cmd.rid);
   }
 
   private onBrowse(cmd: BrowseCmd): void {
-    const d = this.broker.destination(cmd.dest);
+    const d = this.broker.findDestination(cmd.dest);
+    if (d === undefined) return this.receipt(cmd.rid, []);
     if (!('browse' in d)) throw new FerryError('FERRY_INVALID_DESTINATION', `BROWSE needs a queue, got ${cmd.dest}`);
     const msgs = d.browse(cmd.max ?? 1000).map((m) => ({
       id: m.id,
@@ -293,9 +411,14 @@ export class NativeConnection implements DeliverySink {
   }
 
   private onPurge(cmd: PurgeCmd): void {
-    const d = this.broker.destination(cmd.dest);
+    const d = this.broker.findDestination(cmd.dest);
+    if (d === undefined) return this.receipt(cmd.rid, 0);
     if (!('purge' in d)) throw new FerryError('FERRY_INVALID_DESTINATION', `PURGE needs a queue, got ${cmd.dest}`);
-    this.receipt(cmd.rid, d.purge());
+    const rid = cmd.rid;
+    d.purge().then(
+      (n) => this.receipt(rid, n),
+      (err: Error) => this.answer(rid, err),
+    );
   }
 
   private receipt(rid: number | undefined, data?: unknown): void {
@@ -307,6 +430,8 @@ export class NativeConnection implements DeliverySink {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.monitor.stop();
+    this.stopHeldTimer();
+    this.held = [];
     if (this.connectTimer) clearTimeout(this.connectTimer);
     this.session?.close();
     this.onClosed(this);

@@ -179,7 +179,7 @@ t.test('errors name file, element, attribute, value and reason', async (tt) => {
 
 t.test('warnings for ignored and unknown elements', async (tt) => {
   const w = messages(`<broker useJmx="false">
-    <destinationPolicy/><managementContext/><systemUsage/><plugins/><destinationInterceptors/>
+    <destinationPolicy/><managementContext/><plugins/><destinationInterceptors/>
     <shutdownHooks/>
     <transportConnectors><transportConnector uri="tcp://h:1" enableStatusMonitor="true"/><foo/></transportConnectors>
     <networkConnectors><bar/><networkConnector uri="multicast://default" bridgeTempDestinations="true">
@@ -190,7 +190,7 @@ t.test('warnings for ignored and unknown elements', async (tt) => {
   </broker>`);
   tt.strictSame(w, [
     '<broker> attribute useJmx is not supported by ferrymq; ignored',
-    ...['destinationPolicy', 'managementContext', 'systemUsage', 'plugins', 'destinationInterceptors'].map(
+    ...['destinationPolicy', 'managementContext', 'plugins', 'destinationInterceptors'].map(
       (n) => `<broker><${n}> is ignored: ferrymq does not support it`,
     ),
     '<broker><shutdownHooks> is not a known element; ignored',
@@ -332,4 +332,20 @@ t.test('loadConfigFile reads files and reports unreadable ones', async (tt) => {
   tt.equal(r.config.dataDirectory, resolve('data'), 'relative to process.cwd() by default');
   throwsConfig(tt, () => loadConfigFile(join(dir, 'missing.xml')), /missing\.xml: cannot read config file: no such file$/);
   throwsConfig(tt, () => loadConfigFile(dir), /cannot read config file: is a directory$/);
+});
+
+t.test('systemUsage: memory limit and sendFailIfNoSpaceAfterTimeout in ActiveMQ vocabulary', async (tt) => {
+  const { config, warnings } = parseConfig(`<broker><systemUsage><systemUsage sendFailIfNoSpaceAfterTimeout="3000">
+    <memoryUsage><memoryUsage limit="64 mb"/></memoryUsage>
+    <storeUsage><storeUsage limit="1 gb"/></storeUsage>
+  </systemUsage></systemUsage></broker>`);
+  tt.equal(config.systemUsage.memoryLimitBytes, 64 * 1024 * 1024);
+  tt.equal(config.systemUsage.sendFailIfNoSpaceAfterTimeoutMs, 3000);
+  tt.match(warnings.map((w) => w.message).join('\n'), /storeUsage> is ignored/);
+  const d = parseConfig('<broker/>').config.systemUsage;
+  tt.same(d, { memoryLimitBytes: 128 * 1024 * 1024, sendFailIfNoSpaceAfterTimeoutMs: -1 }, 'defaults');
+  tt.throws(
+    () => parseConfig('<broker><systemUsage><systemUsage><memoryUsage><memoryUsage limit="lots"/></memoryUsage></systemUsage></systemUsage></broker>'),
+    /<broker><systemUsage><systemUsage><memoryUsage><memoryUsage> attribute limit="lots": must be a size/,
+  );
 });

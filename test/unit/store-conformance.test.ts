@@ -57,7 +57,7 @@ for (const impl of impls) {
       const f = impl.make(t);
       let s = f.open();
       const empty = await s.open();
-      t.equal(empty.messages.length, 0);
+      t.equal(empty.destinations.size, 0);
       t.equal(empty.nextSeq, 1);
       await Promise.all([1, 2, 3, 4, 5].map((i) => add(s, msg(i, { pid: 'P1', pseq: i, headers: { k: i } }))));
       s.remove(2, 'queue://a');
@@ -66,9 +66,12 @@ for (const impl of impls) {
       await s.close();
       s = f.open();
       const st = await s.open();
-      t.same(st.messages.map((m) => m.seq), [1, 3, 5], 'removed messages are gone, order kept');
-      t.same(st.messages[1]!.headers, { k: 3 }, 'headers kept');
-      t.equal(Buffer.from(st.messages[2]!.body).toString(), 'body 5', 'body kept');
+      t.same([...st.destinations], [['queue://a', { count: 3 }]], 'one destination, its count');
+      const msgs = await s.load('queue://a', 0, 100);
+      t.same(msgs.map((m) => m.seq), [1, 3, 5], 'removed messages are gone, order kept');
+      t.same(msgs[1]!.headers, { k: 3 }, 'headers kept');
+      t.equal(Buffer.from(msgs[2]!.body).toString(), 'body 5', 'body kept');
+      t.same((await s.load('queue://a', 1, 1)).map((m) => m.seq), [3], 'load pages from a sequence, with a limit');
       t.equal(st.nextSeq, 6, 'sequence continues after the highest stored');
       t.equal(st.producers.get('P1'), 5, 'producer audit kept');
       s.forgetProducer('P1');
@@ -97,7 +100,7 @@ for (const impl of impls) {
       t.equal(calls, N);
       await s.close();
       const st = await f.open().open();
-      t.equal(st.messages.length, N, `all ${N} recovered`);
+      t.equal(st.destinations.get('queue://a')?.count, N, `all ${N} recovered`);
     });
 
     t.test('close is idempotent and waits for queued writes', async (t) => {
@@ -109,5 +112,30 @@ for (const impl of impls) {
       await Promise.all([s.close(), s.close()]);
       t.ok(done, 'queued add completed before close resolved');
     });
+  });
+}
+
+for (const impl of impls) {
+  t.test(`${impl.name} store: per-destination ranges, durable records, removeRange`, async (t) => {
+    const f = impl.make(t);
+    let s = f.open();
+    await s.open();
+    await add(s, msg(1, { dest: 'queue://a' }));
+    await add(s, msg(2, { dest: 'queue://a.b' }));
+    await add(s, msg(3, { dest: 'topic://t', home: 'durable://c:n' }));
+    await add(s, msg(4, { dest: 'queue://a' }));
+    await new Promise<void>((r) => s.putDurable({ clientId: 'c', name: 'n', topic: 'topic://t' }, () => r()));
+    t.same((await s.load('queue://a', 0, 10)).map((m) => m.seq), [1, 4], 'a prefix of another name is not mixed in');
+    const home = await s.load('durable://c:n', 0, 10);
+    t.same(home.map((m) => [m.seq, m.dest]), [[3, 'topic://t']], 'a durable copy is stored under its home, keeps its dest');
+    t.equal(await s.removeRange('queue://a', 0, 3), 1, 'removeRange stops at its upper bound');
+    await s.close();
+    s = f.open();
+    const st = await s.open();
+    t.same(st.durables, [{ clientId: 'c', name: 'n', topic: 'topic://t' }], 'durable record kept');
+    t.equal(st.destinations.get('queue://a')?.count, 1);
+    s.removeDurable('c', 'n');
+    await s.close();
+    t.same((await f.open().open()).durables, [], 'durable record removed');
   });
 }
