@@ -120,6 +120,7 @@ export class Broker {
       deadLetter: (msg, reason) => this.deadLetter(msg, reason),
       lastSeq: () => this.nextSeq - 1,
       memoryChanged: (delta) => this.memoryChanged(delta),
+      memoryFull: () => this.memoryFull,
       pageMessages: opts.pageMessages ?? DEFAULT_PAGE_MESSAGES,
       pageBytes: opts.pageBytes ?? DEFAULT_PAGE_BYTES,
       onError: (err, what) => this.log.error({ err }, 'store error while %s', what),

@@ -22,6 +22,8 @@ export interface QueueContext {
   lastSeq(): number;
   /** Memory held by a queue changed by `delta` bytes (producer flow control watches the total). */
   memoryChanged(delta: number): void;
+  /** The broker's memory limit is reached: persistent messages stay on disk instead of blocking producers. */
+  memoryFull(): boolean;
   pageMessages: number;
   pageBytes: number;
   onError(err: unknown, what: string): void;
@@ -83,7 +85,10 @@ export class Queue implements SubscriptionSource {
 
   enqueue(msg: BrokerMessage): void {
     this.counters.enqueued++;
-    if (msg.seq > 0 && (this.stored > 0 || this.pending >= this.ctx.pageMessages || this.memoryBytes >= this.ctx.pageBytes)) {
+    if (
+      msg.seq > 0 &&
+      (this.stored > 0 || this.pending >= this.ctx.pageMessages || this.memoryBytes >= this.ctx.pageBytes || this.ctx.memoryFull())
+    ) {
       // Paging: the store has it; it comes into memory when the queue drains down to it.
       this.stored++;
       return;

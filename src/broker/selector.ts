@@ -129,7 +129,7 @@ function likeRegExp(pattern: string, escape: string | undefined, fail: (msg: str
 
 /** Parse and compile once; throws SelectorError naming the 1-based column and what was expected. */
 export function compileSelector(source: string): Selector {
-  if (typeof source !== 'string') throw new SelectorError('selector must be a string', 1);
+  if (typeof source !== 'string') throw new SelectorError(`selector at column 1: expected a string, got ${typeof source}`, 1);
   const shown = JSON.stringify(source.length > 80 ? `${source.slice(0, 77)}...` : source);
   const fail = (col: number, msg: string): never => { throw new SelectorError(`selector ${shown} at column ${col}: ${msg}`, col); };
   if (source.length > MAX_SELECTOR_LENGTH) fail(MAX_SELECTOR_LENGTH + 1, `selector is ${source.length} characters long, the maximum is ${MAX_SELECTOR_LENGTH}`);

@@ -178,6 +178,10 @@ export class Connection extends EventEmitter {
   /** Subscribe; resolves once the broker has the subscription. */
   async subscribe(destination: string, options: SubscribeOptions = {}): Promise<Subscription> {
     this.checkOpen();
+    if (options.durable !== undefined && this.opts.clientId === undefined) {
+      // A generated client id changes with every run: the subscription could never be found again.
+      throw new BrokerError('FERRY_INVALID_COMMAND', `durable subscription ${options.durable} needs a clientId in the connect options`);
+    }
     const sid = this.nextSid++;
     const sub = new Subscription(sid, destination, options.ack ?? 'auto', options.prefetch ?? 1000, this.owner, options.selector, options.durable);
     this.subs.set(sid, sub);
@@ -300,6 +304,8 @@ export class Connection extends EventEmitter {
   /** Close: DISCONNECT, then the socket. Unacknowledged messages are redelivered to other consumers. */
   async close(): Promise<void> {
     if (this.closing) return;
+    // What the application has received in auto mode counts as consumed: say so before leaving.
+    for (const sub of this.subs.values()) sub.flushAcks();
     this.closing = true;
     const t = this.transport;
     if (t !== null && this.failed === null) {

@@ -71,6 +71,12 @@ export class Subscription implements AsyncIterable<Message>, AckTarget {
     } else this.buffer.push(m);
   }
 
+  /** @internal acknowledge, now, everything the application has taken in auto mode. */
+  flushAcks(): void {
+    this.autoAckPrevious();
+    this.flushAutoAck();
+  }
+
   /** @internal the connection was lost: undelivered messages will come again from the broker. */
   interrupted(): void {
     this.buffer.clear();
@@ -126,8 +132,7 @@ export class Subscription implements AsyncIterable<Message>, AckTarget {
   /** Stop the subscription; unacknowledged messages go back to the broker for redelivery. */
   async close(): Promise<void> {
     if (this.closed) return;
-    this.autoAckPrevious();
-    this.flushAutoAck();
+    this.flushAcks();
     await this.owner.unsubscribe(this);
   }
 

@@ -242,7 +242,8 @@ export class NativeConnection implements DeliverySink {
       correlationId: cmd.correlationId,
       replyTo: cmd.replyTo,
     };
-    if (this.held.length > 0 || (this.broker.memoryFull && cmd.tx === undefined)) return this.hold(s, cmd);
+    // Persistent messages to a full broker page to disk; non-persistent ones have nowhere to go but memory.
+    if (this.held.length > 0 || (this.broker.memoryFull && cmd.tx === undefined && cmd.persistent !== true)) return this.hold(s, cmd);
     this.pendingSends++;
     if (this.pendingSends >= MAX_PENDING_SENDS && !this.paused) {
       this.paused = true;
