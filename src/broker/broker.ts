@@ -20,6 +20,8 @@ export const DEFAULT_AUDIT_PRODUCERS = 65_536;
 /** Memory for messages held in memory, all destinations together (ActiveMQ's systemUsage memoryUsage). */
 export const DEFAULT_MEMORY_LIMIT_BYTES = 128 * 1024 * 1024;
 const DURABLE_PREFIX = 'durable://';
+/** ActiveMQ sweeps every 30 s; a second costs little here and keeps dstat honest. */
+export const DEFAULT_EXPIRE_MESSAGES_PERIOD_MS = 1000;
 
 export interface BrokerOptions {
   name: string;
@@ -33,6 +35,8 @@ export interface BrokerOptions {
   memoryLimitBytes?: number;
   /** A send held by flow control fails after this many ms; -1 waits. @default -1 */
   sendFailIfNoSpaceAfterTimeoutMs?: number;
+  /** How often waiting messages are checked for expiry, ms. @default 1000 */
+  expireMessagesPeriodMs?: number;
   /** @default 5000 */
   pageMessages?: number;
   /** @default 16 MiB */
@@ -106,6 +110,8 @@ export class Broker {
   private memoryWaiters: (() => void)[] = [];
   /** Sends recognised as duplicates and dropped. */
   duplicates = 0;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly expireMessagesPeriodMs: number;
 
   constructor(opts: BrokerOptions) {
     this.name = opts.name;
@@ -114,6 +120,7 @@ export class Broker {
     this.auditProducers = opts.auditProducers ?? DEFAULT_AUDIT_PRODUCERS;
     this.memoryLimit = opts.memoryLimitBytes ?? DEFAULT_MEMORY_LIMIT_BYTES;
     this.sendFailIfNoSpaceAfterTimeoutMs = opts.sendFailIfNoSpaceAfterTimeoutMs ?? -1;
+    this.expireMessagesPeriodMs = opts.expireMessagesPeriodMs ?? DEFAULT_EXPIRE_MESSAGES_PERIOD_MS;
     this.ctx = {
       store: opts.store,
       maximumRedeliveries: opts.maximumRedeliveries ?? DEFAULT_MAXIMUM_REDELIVERIES,
@@ -139,6 +146,8 @@ export class Broker {
       recovered += d.count;
       this.queue(dest).recover(d.count);
     }
+    this.sweepTimer = setInterval(() => this.sweepExpired(), this.expireMessagesPeriodMs);
+    this.sweepTimer.unref();
     this.started = true;
     return { recovered };
   }
@@ -147,6 +156,8 @@ export class Broker {
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
     for (const s of [...this.sessions]) s.close();
     for (const w of this.memoryWaiters.splice(0)) w();
     await this.store.close();
@@ -372,6 +383,14 @@ export class Broker {
   whenMemoryAvailable(fn: () => void): void {
     if (!this.memoryFull) fn();
     else this.memoryWaiters.push(fn);
+  }
+
+  private sweepExpired(): void {
+    const now = Date.now();
+    let n = 0;
+    for (const q of this.queues.values()) n += q.sweepExpired(now);
+    for (const t of this.topics.values()) for (const s of t.subscribers) if (!s.durable) n += s.queue.sweepExpired(now);
+    if (n > 0) this.log.debug({ expired: n }, 'expired messages swept');
   }
 
   private memoryChanged(delta: number): void {

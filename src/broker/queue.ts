@@ -57,6 +57,8 @@ export class Queue implements SubscriptionSource {
   private cursor = 0;
   private loading = false;
   private deleted = false;
+  /** At least the messages in memory with an expiry time (the sweep skips a queue at 0, and recounts). */
+  private expiring = 0;
   /** Deliveries in flight to consumers (not acked yet). */
   inflight = 0;
   memoryBytes = 0;
@@ -140,6 +142,7 @@ export class Queue implements SubscriptionSource {
       }
       this.buckets[m.priority]!.unshift(m);
       this.pending++;
+      if (m.expires !== 0) this.expiring++;
     }
     this.dispatch();
   }
@@ -194,6 +197,34 @@ export class Queue implements SubscriptionSource {
     return n;
   }
 
+  /**
+   * Expire waiting messages whose time has come, so that a queue nobody consumes does not keep them (ActiveMQ's
+   * expireMessagesPeriod). Messages on disk are expired when they are paged in.
+   */
+  sweepExpired(now: number): number {
+    if (this.expiring === 0) return 0;
+    let n = 0;
+    let left = 0;
+    for (const bucket of this.buckets) {
+      if (bucket.length === 0) continue;
+      const keep = new Deque<BrokerMessage>();
+      let m: BrokerMessage | undefined;
+      while ((m = bucket.shift()) !== undefined) {
+        if (m.expires !== 0 && m.expires <= now) {
+          this.pending--;
+          this.expire(m);
+          n++;
+        } else {
+          if (m.expires !== 0) left++;
+          keep.push(m);
+        }
+      }
+      for (const k of keep) bucket.push(k);
+    }
+    this.expiring = left;
+    return n;
+  }
+
   /** Remove the queue: consumers closed, every message dropped. */
   async delete(): Promise<number> {
     const subs = [...this.consumers];
@@ -206,6 +237,7 @@ export class Queue implements SubscriptionSource {
   private hold(msg: BrokerMessage): void {
     this.buckets[msg.priority]!.push(msg);
     this.pending++;
+    if (msg.expires !== 0) this.expiring++;
     if (msg.seq > this.cursor) this.cursor = msg.seq;
     const size = messageSize(msg);
     this.memoryBytes += size;

@@ -62,6 +62,21 @@ t.test('expiration: expired messages are never delivered; persistent ones go to 
   t.same(dead, ['p-short'], 'the persistent expired message is dead-lettered, the non-persistent one dropped');
 });
 
+t.test('expiration: the periodic sweep removes expired messages from a queue nobody consumes', async (t) => {
+  const b = await startBroker(t);
+  const c = await open(t, b.url);
+  await c.send('queue://sweep', 'gone', { ttl: 50 });
+  await c.send('queue://sweep', 'stays');
+  let size = -1;
+  for (let i = 0; i < 100 && size !== 1; i++) {
+    size = (await c.stats()).find((s) => s.name === 'queue://sweep')?.queueSize ?? -1;
+    if (size !== 1) await new Promise((r) => setTimeout(r, 50));
+  }
+  t.equal(size, 1, 'the expired message left the queue without a consumer');
+  const dlqSize = (await c.stats()).find((s) => s.name === 'queue://ActiveMQ.DLQ')?.queueSize;
+  t.equal(dlqSize, 1, 'and went to the DLQ');
+});
+
 t.test('priority: higher priority first, FIFO within one', async (t) => {
   const b = await startBroker(t);
   const c = await open(t, b.url);
