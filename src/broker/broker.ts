@@ -96,7 +96,7 @@ export class Broker {
   private readonly durables = new Map<string, Durable>();
   private readonly tempOwners = new Map<string, Session>();
   private readonly sessions = new Set<Session>();
-  /** Highest sequence seen per producer id, least recently used first. */
+  /** Highest sequence seen per producer id, oldest first. */
   private readonly audit = new Map<string, number>();
   private readonly auditProducers: number;
   private readonly ctx: QueueContext;
@@ -458,10 +458,11 @@ export class Broker {
   }
 
   private rememberProducer(pid: string, seq: number): void {
-    // Delete-then-set keeps the Map in least-recently-used order.
-    this.audit.delete(pid);
+    // Insertion order, not recency: reordering the Map on every send costs more than it is worth; a producer
+    // evicted while active is re-admitted by its next send.
+    const had = this.audit.size;
     this.audit.set(pid, seq);
-    if (this.audit.size > this.auditProducers) {
+    if (this.audit.size > had && this.audit.size > this.auditProducers) {
       const oldest = this.audit.keys().next().value as string;
       this.audit.delete(oldest);
       this.store.forgetProducer(oldest);

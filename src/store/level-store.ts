@@ -22,6 +22,8 @@ const seqKey = (dest: string, seq: number): string => destPrefix(dest) + seq.toS
 const COMPACT_AFTER_DELETES = 200_000;
 
 type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
+/** A message put is encoded only when its batch is written: one cancelled by an early ack never is. */
+type Pending = Op | { type: 'msg'; key: string; msg: BrokerMessage } | null;
 
 const packr = new Packr({ useRecords: false, structuredClone: false });
 
@@ -54,7 +56,9 @@ function encodeMessage(m: BrokerMessage): Uint8Array {
 export class LevelStore implements MessageStore {
   readonly kind = 'levelDB';
   private readonly db: Level<string, Uint8Array>;
-  private ops: Op[] = [];
+  private ops: Pending[] = [];
+  /** Puts of the batch being gathered, by key: an ack that arrives before the write cancels both. */
+  private pendingPuts = new Map<string, number>();
   private callbacks: StoreCallback[] = [];
   private needsSync = false;
   /** Producer sequences written by the batch being gathered, coalesced to one put per producer. */
@@ -174,7 +178,9 @@ export class LevelStore implements MessageStore {
       cb(new FerryError('FERRY_STORE', 'store is closed'));
       return;
     }
-    this.ops.push({ type: 'put', key: seqKey(homeOf(msg), msg.seq), value: encodeMessage(msg) });
+    const key = seqKey(homeOf(msg), msg.seq);
+    this.pendingPuts.set(key, this.ops.length);
+    this.ops.push({ type: 'msg', key, msg });
     if (msg.pid !== undefined && msg.pseq !== undefined) this.producerSeqs.set(msg.pid, msg.pseq);
     this.callbacks.push(cb);
     this.needsSync = true;
@@ -183,7 +189,16 @@ export class LevelStore implements MessageStore {
 
   remove(seq: number, dest: string): void {
     if (this.closed) return;
-    this.ops.push({ type: 'del', key: seqKey(dest, seq) });
+    const key = seqKey(dest, seq);
+    const put = this.pendingPuts.get(key);
+    if (put !== undefined) {
+      // Consumed before it reached the disk: neither the put nor the delete needs writing. The sender's
+      // receipt still waits for this batch.
+      this.ops[put] = null;
+      this.pendingPuts.delete(key);
+      return;
+    }
+    this.ops.push({ type: 'del', key });
     if (++this.deletes >= COMPACT_AFTER_DELETES) {
       this.deletes = 0;
       this.compactSoon();
@@ -234,11 +249,16 @@ export class LevelStore implements MessageStore {
       return;
     }
     this.writing = true;
-    const ops = this.ops;
+    const ops: Op[] = [];
+    for (const o of this.ops) {
+      if (o === null) continue;
+      ops.push(o.type === 'msg' ? { type: 'put', key: o.key, value: encodeMessage(o.msg) } : o);
+    }
     const callbacks = this.callbacks;
     const sync = this.needsSync;
     for (const [pid, seq] of this.producerSeqs) ops.push({ type: 'put', key: PRODUCER + pid, value: packr.pack(seq) });
     this.ops = [];
+    this.pendingPuts = new Map();
     this.callbacks = [];
     this.needsSync = false;
     this.producerSeqs = new Map();

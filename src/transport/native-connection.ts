@@ -10,6 +10,7 @@ import type {
   BrowseCmd,
   ClientCommand,
   ConnectCmd,
+  DisconnectCmd,
   MessageCmd,
   NackCmd,
   PurgeCmd,
@@ -53,6 +54,7 @@ export class NativeConnection implements DeliverySink {
   private held: SendCmd[] = [];
   private heldAt: number[] = [];
   private heldTimer: NodeJS.Timeout | null = null;
+  private deferredDisconnect: DisconnectCmd | null = null;
   private readonly log: Logger;
   readonly remote: string;
 
@@ -95,13 +97,12 @@ export class NativeConnection implements DeliverySink {
   }
 
   deliver(sub: Subscription, m: BrokerMessage, tag: number): void {
-    const cmd: MessageCmd = {
+    const cmd: Omit<MessageCmd, 'body'> = {
       t: 'MESSAGE',
       sid: sub.sid,
       tag,
       id: m.id,
       dest: m.dest,
-      body: m.body,
       bt: m.bt,
       persistent: m.persistent,
       priority: m.priority,
@@ -113,7 +114,7 @@ export class NativeConnection implements DeliverySink {
     if (m.headers !== undefined) cmd.headers = m.headers;
     if (m.correlationId !== undefined) cmd.correlationId = m.correlationId;
     if (m.replyTo !== undefined) cmd.replyTo = m.replyTo;
-    this.writer.write(cmd);
+    this.writer.writeWithBody(cmd, m.body);
   }
 
   private onData(chunk: Buffer): void {
@@ -169,6 +170,11 @@ export class NativeConnection implements DeliverySink {
       case 'PING':
         return this.writer.write({ t: 'PONG' });
       case 'DISCONNECT':
+        // Sends held by flow control were accepted from the client's point of view: they go first.
+        if (this.held.length > 0) {
+          this.deferredDisconnect = cmd;
+          return;
+        }
         this.receipt(cmd.rid);
         return this.close();
       case 'CONNECT':
@@ -293,7 +299,12 @@ export class NativeConnection implements DeliverySink {
         new FerryError('FERRY_RESOURCE_EXHAUSTED', `send to ${cmd.dest} failed: broker memory limit (${this.broker.memoryLimit} bytes) reached and still full after sendFailIfNoSpaceAfterTimeout=${timeout} ms`),
       );
     }
-    if (this.held.length === 0) this.stopHeldTimer();
+    if (this.held.length === 0) {
+      this.stopHeldTimer();
+      const d = this.deferredDisconnect;
+      this.deferredDisconnect = null;
+      if (d !== null) this.handle(d);
+    }
   }
 
   private stopHeldTimer(): void {
@@ -334,6 +345,11 @@ export class NativeConnection implements DeliverySink {
     if (this.paused && this.pendingSends < MAX_PENDING_SENDS) {
       this.paused = false;
       this.socket.resume();
+    }
+    const d = this.deferredDisconnect;
+    if (d !== null) {
+      this.deferredDisconnect = null;
+      this.handle(d);
     }
   }
 
