@@ -10,6 +10,8 @@ interface Transaction {
   acks: { sid: number; tag: number; upto: boolean }[];
 }
 
+/** Subscriptions one session may hold: a runaway client must not exhaust the broker. */
+const MAX_SUBSCRIPTIONS = 10_000;
 /** Transactions one session may have open at once. */
 const MAX_TRANSACTIONS = 64;
 /** Sends one transaction may hold (they sit in memory until COMMIT). */
@@ -64,6 +66,9 @@ export class Session {
   subscribe(input: SubscribeInput, accepted?: () => void): Subscription {
     if (this.subs.has(input.sid)) {
       throw new FerryError('FERRY_DUPLICATE_SUBSCRIPTION', `subscription id ${input.sid} is already in use on this connection`);
+    }
+    if (this.subs.size >= MAX_SUBSCRIPTIONS) {
+      throw new FerryError('FERRY_RESOURCE_EXHAUSTED', `${MAX_SUBSCRIPTIONS} subscriptions are open on this connection already`);
     }
     const sub = new Subscription(input.sid, input.dest, input.ack, input.prefetch, this.sink);
     // Deliveries may start inside broker.subscribe: `accepted` runs first, once every check has passed.

@@ -8,12 +8,17 @@ import type { DurableRecord, MessageStore, RecoveredState, StoreCallback, Stored
 /*
  * Key layout (strings; the separator \x00 cannot occur in destination names, client ids or producer ids):
  *   m\x00<dest>\x00<seq as 16 hex digits> -> msgpack BrokerMessage  (per destination, in store-sequence order)
+ *   c\x00<dest>                            -> msgpack number         (messages stored for dest)
+ *   s\x00                                  -> msgpack number         (highest store sequence written)
  *   p\x00<producer id>                     -> msgpack number         (highest sequence stored for that producer)
  *   d\x00<client id>\x00<name>             -> msgpack DurableRecord
- * Values are msgpack. At open only keys are scanned (to count each destination's backlog); queues page their
- * messages in with load().
+ * Values are msgpack. Counters and the sequence are written in the same atomic batch as the messages they count,
+ * so open reads a few small keys and no message at all (a scan of a deep queue would pull the whole store into
+ * memory through LevelDB's mapped tables); queues page their messages in with load().
  */
 const MSG = 'm\x00';
+const COUNT = 'c\x00';
+const SEQ = 's\x00';
 const PRODUCER = 'p\x00';
 const DURABLE = 'd\x00';
 const destPrefix = (dest: string): string => `${MSG}${dest}\x00`;
@@ -70,9 +75,15 @@ export class LevelStore implements MessageStore {
   private idle: (() => void) | null = null;
   private deletes = 0;
   private compacting = false;
+  /** Messages stored per destination, as written; and the changes the gathered batch makes to them. */
+  private readonly counts = new Map<string, number>();
+  private deltas = new Map<string, number>();
+  private maxSeq = 0;
+  private maxSeqWritten = 0;
 
   constructor(readonly directory: string) {
-    this.db = new Level<string, Uint8Array>(directory, { keyEncoding: 'utf8', valueEncoding: 'view' });
+    // Few open tables: LevelDB maps the tables it holds open, and mapped pages count as the broker's memory.
+    this.db = new Level<string, Uint8Array>(directory, { keyEncoding: 'utf8', valueEncoding: 'view', maxOpenFiles: 64 });
   }
 
   async open(): Promise<RecoveredState> {
@@ -85,25 +96,15 @@ export class LevelStore implements MessageStore {
       });
     }
     const destinations = new Map<string, StoredDestination>();
-    let maxSeq = 0;
-    const keys = this.db.keys({ gt: MSG, lt: MSG + '\xff' });
-    try {
-      for (;;) {
-        const batch = await keys.nextv(10_000);
-        if (batch.length === 0) break;
-        for (const key of batch) {
-          const sep = key.lastIndexOf('\x00');
-          const dest = key.slice(MSG.length, sep);
-          const seq = parseInt(key.slice(sep + 1), 16);
-          if (seq > maxSeq) maxSeq = seq;
-          const d = destinations.get(dest);
-          if (d === undefined) destinations.set(dest, { count: 1 });
-          else d.count++;
-        }
-      }
-    } finally {
-      await keys.close();
+    for await (const [key, value] of this.db.iterator({ gt: COUNT, lt: COUNT + '\xff' })) {
+      const count = packr.unpack(value) as number;
+      const dest = key.slice(COUNT.length);
+      this.counts.set(dest, count);
+      if (count > 0) destinations.set(dest, { count });
     }
+    const seq = await this.db.get(SEQ);
+    this.maxSeq = seq === undefined ? 0 : (packr.unpack(seq) as number);
+    this.maxSeqWritten = this.maxSeq;
     const producers = new Map<string, number>();
     for await (const [key, value] of this.db.iterator({ gt: PRODUCER, lt: PRODUCER + '\xff' })) {
       producers.set(key.slice(PRODUCER.length), packr.unpack(value) as number);
@@ -113,7 +114,7 @@ export class LevelStore implements MessageStore {
     for await (const [, value] of this.db.iterator({ gt: DURABLE, lt: DURABLE + '\xff' })) {
       durables.push(packr.unpack(value) as DurableRecord);
     }
-    return { destinations, durables, producers, nextSeq: maxSeq + 1 };
+    return { destinations, durables, producers, nextSeq: this.maxSeq + 1 };
   }
 
   async load(dest: string, afterSeq: number, limit: number): Promise<BrokerMessage[]> {
@@ -147,6 +148,7 @@ export class LevelStore implements MessageStore {
         const batch = await keys.nextv(10_000);
         if (batch.length === 0) break;
         for (const key of batch) this.ops.push({ type: 'del', key });
+        this.count(dest, -batch.length);
         n += batch.length;
         this.schedule();
       }
@@ -178,9 +180,12 @@ export class LevelStore implements MessageStore {
       cb(new FerryError('FERRY_STORE', 'store is closed'));
       return;
     }
-    const key = seqKey(homeOf(msg), msg.seq);
+    const home = homeOf(msg);
+    const key = seqKey(home, msg.seq);
     this.pendingPuts.set(key, this.ops.length);
     this.ops.push({ type: 'msg', key, msg });
+    this.count(home, 1);
+    if (msg.seq > this.maxSeq) this.maxSeq = msg.seq;
     if (msg.pid !== undefined && msg.pseq !== undefined) this.producerSeqs.set(msg.pid, msg.pseq);
     this.callbacks.push(cb);
     this.needsSync = true;
@@ -196,14 +201,20 @@ export class LevelStore implements MessageStore {
       // receipt still waits for this batch.
       this.ops[put] = null;
       this.pendingPuts.delete(key);
+      this.count(dest, -1);
       return;
     }
     this.ops.push({ type: 'del', key });
+    this.count(dest, -1);
     if (++this.deletes >= COMPACT_AFTER_DELETES) {
       this.deletes = 0;
       this.compactSoon();
     }
     this.schedule();
+  }
+
+  private count(dest: string, delta: number): void {
+    this.deltas.set(dest, (this.deltas.get(dest) ?? 0) + delta);
   }
 
   /** Compact the message range in the background (LevelDB leaves deleted data on disk until it compacts). */
@@ -257,6 +268,22 @@ export class LevelStore implements MessageStore {
     const callbacks = this.callbacks;
     const sync = this.needsSync;
     for (const [pid, seq] of this.producerSeqs) ops.push({ type: 'put', key: PRODUCER + pid, value: packr.pack(seq) });
+    for (const [dest, delta] of this.deltas) {
+      if (delta === 0) continue;
+      const n = Math.max(0, (this.counts.get(dest) ?? 0) + delta);
+      if (n === 0) {
+        this.counts.delete(dest);
+        ops.push({ type: 'del', key: COUNT + dest });
+      } else {
+        this.counts.set(dest, n);
+        ops.push({ type: 'put', key: COUNT + dest, value: packr.pack(n) });
+      }
+    }
+    this.deltas = new Map();
+    if (this.maxSeq > this.maxSeqWritten) {
+      this.maxSeqWritten = this.maxSeq;
+      ops.push({ type: 'put', key: SEQ, value: packr.pack(this.maxSeq) });
+    }
     this.ops = [];
     this.pendingPuts = new Map();
     this.callbacks = [];
