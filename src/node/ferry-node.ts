@@ -4,7 +4,8 @@ import type { Logger } from '../log.js';
 import { LevelStore } from '../store/level-store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { MessageStore } from '../store/store.js';
-import { TcpTransportServer } from '../transport/tcp-server.js';
+import { STOMP_PROTOCOL } from '../transport/stomp/connection.js';
+import { NATIVE_PROTOCOL, TcpTransportServer } from '../transport/tcp-server.js';
 import { VERSION } from '../version.js';
 
 /**
@@ -34,10 +35,9 @@ export class FerryNode {
       sendFailIfNoSpaceAfterTimeoutMs: config.systemUsage.sendFailIfNoSpaceAfterTimeoutMs,
     });
     this.connectors = config.transportConnectors.map((tc) => {
-      if (tc.endpoint.scheme !== 'tcp') {
-        throw new Error(`transport connector ${tc.name}: scheme ${tc.endpoint.scheme}:// is not supported yet`);
-      }
-      return new TcpTransportServer(tc.name, tc.endpoint, tc.options, this.broker, logger);
+      const protocol = tc.endpoint.scheme === 'stomp' ? STOMP_PROTOCOL : tc.endpoint.scheme === 'tcp' ? NATIVE_PROTOCOL : null;
+      if (protocol === null) throw new Error(`transport connector ${tc.name}: scheme ${tc.endpoint.scheme}:// is not supported yet`);
+      return new TcpTransportServer(tc.name, tc.endpoint, tc.options, this.broker, logger, protocol);
     });
   }
 

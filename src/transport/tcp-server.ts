@@ -5,13 +5,32 @@ import { encodeFrame } from '../protocol/codec.js';
 import { NativeConnection } from './native-connection.js';
 import type { ConnectorOptions, EndpointUri } from './uri.js';
 
+/** One accepted socket's protocol handler, as the connector sees it. */
+export interface ProtocolConnection {
+  /** Close quietly (broker stopping). */
+  close(): void;
+}
+
+/** What a connector speaks (by URI scheme): a connection per socket, and a refusal in its own framing. */
+export interface WireProtocol {
+  open(socket: Socket, broker: Broker, options: ConnectorOptions, logger: Logger, onClosed: (c: ProtocolConnection) => void): ProtocolConnection;
+  /** The bytes a socket refused at maximumConnections is sent before it is closed. */
+  refusal(message: string): Uint8Array;
+}
+
+/** ferrymq's native protocol (`tcp://`). */
+export const NATIVE_PROTOCOL: WireProtocol = {
+  open: (socket, broker, options, logger, onClosed) => new NativeConnection(socket, broker, options, logger, onClosed),
+  refusal: (message) => encodeFrame({ t: 'ERROR', code: 'FERRY_TOO_MANY_CONNECTIONS', message, fatal: true }),
+};
+
 /**
  * A transport connector (`<transportConnector name=… uri="tcp://host:port?…"/>`): accepts sockets, enforces
  * maximumConnections, and hands each socket to a protocol connection.
  */
 export class TcpTransportServer {
   private server: Server | null = null;
-  private readonly conns = new Set<NativeConnection>();
+  private readonly conns = new Set<ProtocolConnection>();
   private readonly log: Logger;
   private refused = 0;
   private lastRefusalLog = 0;
@@ -22,6 +41,7 @@ export class TcpTransportServer {
     private readonly options: ConnectorOptions,
     private readonly broker: Broker,
     logger: Logger,
+    private readonly protocol: WireProtocol = NATIVE_PROTOCOL,
   ) {
     this.log = logger.child({ module: 'transport', connector: name });
   }
@@ -76,7 +96,7 @@ export class TcpTransportServer {
       this.refuse(socket);
       return;
     }
-    const conn = new NativeConnection(socket, this.broker, this.options, this.log, (c) => this.conns.delete(c));
+    const conn = this.protocol.open(socket, this.broker, this.options, this.log, (c) => this.conns.delete(c));
     this.conns.add(conn);
   }
 
@@ -93,14 +113,7 @@ export class TcpTransportServer {
       );
     }
     socket.on('error', () => {});
-    socket.end(
-      encodeFrame({
-        t: 'ERROR',
-        code: 'FERRY_TOO_MANY_CONNECTIONS',
-        message: `connector ${this.name} has reached maximumConnections=${this.options.maximumConnections}`,
-        fatal: true,
-      }),
-    );
+    socket.end(this.protocol.refusal(`connector ${this.name} has reached maximumConnections=${this.options.maximumConnections}`));
     setTimeout(() => socket.destroy(), 2000).unref();
   }
 }

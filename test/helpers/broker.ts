@@ -147,3 +147,21 @@ export async function startBroker(t: Teardown, opts: StartOptions = {}): Promise
   b.port = Number(new URL(b.url).port);
   return b;
 }
+
+/**
+ * {@link startBroker} with a second connector, `stomp://127.0.0.1:0` (`stompQuery` as its URI query), after the
+ * usual tcp one (`--transport` is repeatable). The STOMP port is read from that connector's "listening" log line.
+ */
+export async function startStompBroker(
+  t: Teardown,
+  opts: StartOptions & { stompQuery?: string } = {},
+): Promise<BrokerProcess & { stompUrl: string; stompPort: number }> {
+  const q = opts.stompQuery ? `?${opts.stompQuery}` : '';
+  const b = await startBroker(t, { ...opts, args: [...(opts.args ?? []), '--transport', `stomp://127.0.0.1:0${q}`] });
+  const l = await b.waitForLog(
+    (l) => typeof l['url'] === 'string' && String(l['url']).startsWith('stomp://') && String(l['msg']).includes('listening'),
+    'stomp connector listening',
+  );
+  const stompUrl = String(l['url']);
+  return Object.assign(b, { stompUrl, stompPort: Number(new URL(stompUrl).port) });
+}
