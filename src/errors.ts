@@ -28,6 +28,8 @@ export type ErrorCode =
   | 'FERRY_DURABLE_IN_USE'
   | 'FERRY_UNKNOWN_TRANSACTION'
   | 'FERRY_RESOURCE_EXHAUSTED'
+  | 'FERRY_TRANSACTION_ROLLED_BACK'
+  | 'FERRY_TRANSACTION_IN_DOUBT'
   | 'FERRY_INTERNAL';
 
 export class FerryError extends Error {

@@ -102,6 +102,8 @@ export class Broker {
   private readonly ctx: QueueContext;
   private nextSeq = 1;
   private nextMessageId = 1;
+  /** Arrival order; starts above every stored sequence, which stands in for the order of recovered messages. */
+  private nextOrd = 1;
   private started = false;
   /** Bytes of messages held in memory, all queues together. */
   memoryUsage = 0;
@@ -139,6 +141,7 @@ export class Broker {
     if (this.started) return { recovered: 0 };
     const state = await this.store.open();
     this.nextSeq = state.nextSeq;
+    this.nextOrd = state.nextSeq;
     for (const [pid, seq] of state.producers) this.audit.set(pid, seq);
     for (const rec of state.durables) this.durableFor(rec.clientId, rec.name, rec.topic, rec.selector);
     let recovered = 0;
@@ -264,6 +267,7 @@ export class Broker {
       timestamp: now,
       expires: ttl > 0 ? now + ttl : 0,
       deliveryCount: 0,
+      ord: this.nextOrd++,
     };
     if (input.headers !== undefined) msg.headers = input.headers;
     if (input.correlationId !== undefined) msg.correlationId = input.correlationId;

@@ -25,6 +25,8 @@ export interface BrokerMessage {
   replyTo?: string;
   /** Deliveries so far (JMSXDeliveryCount of the last delivery). */
   deliveryCount: number;
+  /** Arrival order at this broker (messages read back from the store use `seq`): redeliveries keep it. */
+  ord?: number;
   /** The queue that holds (and stores) it, when not `dest`: a durable subscription's queue. */
   home?: string;
   /** Producer id and sequence, for the duplicate audit. */
@@ -40,4 +42,9 @@ export function messageSize(m: BrokerMessage): number {
 /** The queue a message is stored under. */
 export function homeOf(m: BrokerMessage): string {
   return m.home ?? m.dest;
+}
+
+/** Where a message stood in arrival order. */
+export function orderOf(m: BrokerMessage): number {
+  return m.ord ?? m.seq;
 }

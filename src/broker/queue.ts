@@ -1,6 +1,6 @@
 import type { MessageStore } from '../store/store.js';
 import { Deque } from './deque.js';
-import { type BrokerMessage, homeOf, messageSize } from './message.js';
+import { type BrokerMessage, homeOf, messageSize, orderOf } from './message.js';
 import type { Subscription, SubscriptionSource } from './subscription.js';
 
 const PRIORITIES = 10;
@@ -131,6 +131,8 @@ export class Queue implements SubscriptionSource {
 
   requeue(msgs: BrokerMessage[], nacked: boolean): void {
     this.inflight -= msgs.length;
+    // Deliveries come back in tag order; a redelivered one has a later tag than messages that arrived after it.
+    if (msgs.length > 1) msgs.sort((a, b) => orderOf(a) - orderOf(b));
     // Back to the front, in their original order, so a redelivery keeps the queue's order.
     for (let i = msgs.length - 1; i >= 0; i--) {
       const m = msgs[i]!;

@@ -56,7 +56,7 @@ export class Session {
         throw new FerryError('FERRY_RESOURCE_EXHAUSTED', `transaction ${tx} holds ${MAX_TRANSACTION_SENDS} sends already; commit it`);
       }
       t.sends.push({ input, dest: d });
-      queueMicrotask(cb);
+      cb();
       return;
     }
     this.broker.send(input, d, cb);
@@ -135,6 +135,11 @@ export class Session {
       this.broker.send(input, dest, one);
     }
     for (const a of t.acks) this.subs.get(a.sid)?.ack(a.tag, a.upto);
+    // The acks' deletes must be on disk before COMMIT is answered, or a crash would redeliver committed work.
+    if (t.acks.length > 0) {
+      waiting++;
+      this.broker.store.barrier(one, true);
+    }
     one();
   }
 

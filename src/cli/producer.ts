@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import cliProgress from 'cli-progress';
 import { type Command, Option } from 'commander';
-import type { SendOptions } from '../client/connection.js';
+import type { Connection, SendOptions } from '../client/connection.js';
 import type { Headers } from '../protocol/commands.js';
 import {
+  type ClientConnectOptions,
   collectHeader,
+  isTransactionRolledBack,
+  parseClientIdOption,
   DEFAULT_DESTINATION,
   DEFAULT_URL,
   parseDestinationOption,
@@ -33,8 +36,16 @@ interface ProducerOptions {
   ttl?: number;
   header: string[];
   window: number;
+  clientId?: string;
+  transacted?: boolean;
+  batch: number;
   json?: boolean;
 }
+
+/** `--batch` default of a transacted producer. */
+export const DEFAULT_PRODUCER_BATCH = 100;
+/** A batch rolled back by this many failovers in a row fails the run. */
+const MAX_BATCH_ATTEMPTS = 10;
 
 /** Body size when neither --size nor --message is given. */
 const DEFAULT_SIZE = 1024;
@@ -77,14 +88,31 @@ export function registerProducer(program: Command): void {
       parseIntOption('--window', 1, 1_000_000),
       1000,
     )
+    .option('--client-id <id>', 'client id of the connection (default: a generated one)', parseClientIdOption)
+    .option(
+      '--transacted',
+      'send in transactions of --batch messages: each batch becomes visible at its commit; a batch that a failover ' +
+        'rolls back is sent again',
+    )
+    .option(
+      '--batch <n>',
+      'with --transacted: messages per transaction',
+      parseIntOption('--batch', 1, 100_000),
+      DEFAULT_PRODUCER_BATCH,
+    )
     .option('--json', 'print the result as JSON on the last stdout line: {"sent":N,"seconds":S,"rate":R}')
     .addHelpText(
       'after',
       '\nStatus events of the connection (interrupted, reconnecting, resumed, failed) are printed on stderr.\n' +
+        'With --transacted, sent counts committed messages; a batch rolled back by a failover is sent again (with\n' +
+        'the same ferry.seq headers, so a consumer counts a commit whose outcome the failover hid as duplicates).\n' +
         'Exit status: 0 when every message was sent; 1 on any failure (the summary, with the messages confirmed\n' +
         'sent so far, is still printed once connected).',
     )
-    .action(async (opts: ProducerOptions) => {
+    .action(async (opts: ProducerOptions, cmd: Command) => {
+      if (!opts.transacted && cmd.getOptionValueSource('batch') === 'cli') {
+        cmd.error('error: --batch needs --transacted', { exitCode: 1, code: 'commander.invalidArgument' });
+      }
       // Already checked by the option parser; validated before connecting, so a bad header never half-sends a run.
       const userHeaders = parseHeaders(opts.header, [RUN_HEADER, SEQ_HEADER]);
       await produce(opts, userHeaders);
@@ -112,6 +140,8 @@ async function produce(opts: ProducerOptions, userHeaders: Headers): Promise<voi
     process.stderr.write(bar !== null ? `\r\x1b[2K${line}\n` : `${line}\n`);
   };
 
+  const connectOptions: ClientConnectOptions = {};
+  if (opts.clientId !== undefined) connectOptions.clientId = opts.clientId;
   let sent = 0;
   let ms = 0;
   let connected = false;
@@ -129,16 +159,29 @@ async function produce(opts: ProducerOptions, userHeaders: Headers): Promise<voi
         bar?.start(opts.count, 0, { rate: 0 });
         start = performance.now();
         let lastBar = start;
-        for (let seq = 1; seq <= opts.count; seq++) {
-          const body = opts.message ?? sizedBody(seq, size, filler);
-          const headers: Headers = { ...userHeaders, [RUN_HEADER]: run, [SEQ_HEADER]: seq };
-          await window.add(conn.send(opts.destination, body, { ...base, headers }).then(() => void sent++));
-          if (bar !== null) {
-            const now = performance.now();
-            if (now - lastBar >= 100) {
-              lastBar = now;
-              bar.update(sent, { rate: ratePerSecond(sent, (now - start) / 1000) });
-            }
+        const progress = (): void => {
+          if (bar === null) return;
+          const now = performance.now();
+          if (now - lastBar >= 100) {
+            lastBar = now;
+            bar.update(sent, { rate: ratePerSecond(sent, (now - start) / 1000) });
+          }
+        };
+        const message = (seq: number): [string, SendOptions] => [
+          opts.message ?? sizedBody(seq, size, filler),
+          { ...base, headers: { ...userHeaders, [RUN_HEADER]: run, [SEQ_HEADER]: seq } },
+        ];
+        if (opts.transacted) {
+          for (let first = 1; first <= opts.count; first += opts.batch) {
+            const n = await sendBatch(conn, opts, first, Math.min(first + opts.batch - 1, opts.count), message, statusLine);
+            sent += n;
+            progress();
+          }
+        } else {
+          for (let seq = 1; seq <= opts.count; seq++) {
+            const [body, options] = message(seq);
+            await window.add(conn.send(opts.destination, body, options).then(() => void sent++));
+            progress();
           }
         }
         await window.drain();
@@ -149,6 +192,7 @@ async function produce(opts: ProducerOptions, userHeaders: Headers): Promise<voi
         bar?.update(sent, { rate: ratePerSecond(sent, ms / 1000) });
       },
       statusLine,
+      connectOptions,
     );
   } catch (err) {
     if (!connected) throw new Error(oneLine(err));
@@ -167,4 +211,35 @@ async function produce(opts: ProducerOptions, userHeaders: Headers): Promise<voi
     process.stdout.write(`sent ${sent} ${kind} messages to ${opts.destination} in ${seconds.toFixed(3)} s (${rate} msg/s)\n`);
   }
   if (failure !== null) throw new Error(`failed after ${sent} of ${opts.count} messages sent: ${oneLine(failure)}`);
+}
+
+/**
+ * Send messages `first..last` in one transaction (up to --window sends in flight) and commit; when a failover
+ * rolls the transaction back, send the batch again in a new one. @returns messages committed
+ */
+async function sendBatch(
+  conn: Connection,
+  opts: ProducerOptions,
+  first: number,
+  last: number,
+  message: (seq: number) => [string, SendOptions],
+  statusLine: (line: string) => void,
+): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const tx = await conn.begin();
+      // A fresh window per attempt: sends of a rolled-back attempt may still fail late, into the old one.
+      const window = new Window(opts.window);
+      for (let seq = first; seq <= last; seq++) {
+        const [body, options] = message(seq);
+        await window.add(tx.send(opts.destination, body, options));
+      }
+      await window.drain();
+      await tx.commit();
+      return last - first + 1;
+    } catch (err) {
+      if (!isTransactionRolledBack(err) || conn.isClosed || attempt >= MAX_BATCH_ATTEMPTS) throw err;
+      statusLine(`ferrymq: transaction rolled back by a failover: sending messages ${first}-${last} again`);
+    }
+  }
 }

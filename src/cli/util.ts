@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from 'commander';
-import { type Connection, type ConnectionStatus, connect } from '../client/connection.js';
+import { type ConnectOptions, type Connection, type ConnectionStatus, connect } from '../client/connection.js';
+import { FerryError } from '../errors.js';
 import { ACK_MODES, type AckMode, type HeaderValue, type Headers } from '../protocol/commands.js';
 import { parseClientUri, uriErrorReason } from '../transport/uri.js';
 
@@ -172,8 +173,48 @@ const stderrLine = (l: string): void => void process.stderr.write(`${l}\n`);
  * Connect, printing every status event as one line via `write` (default: stderr) from the first dial on, so a
  * failover URL whose brokers are all down says so instead of waiting silently.
  */
-export function connectReporting(url: string, write: (line: string) => void = stderrLine): Promise<Connection> {
-  return connect(url, { onStatus: (s: ConnectionStatus) => write(formatStatus(s)) });
+export function connectReporting(
+  url: string,
+  write: (line: string) => void = stderrLine,
+  options: ClientConnectOptions = {},
+): Promise<Connection> {
+  return connect(url, { ...options, onStatus: (s: ConnectionStatus) => write(formatStatus(s)) });
+}
+
+/** Connect options a client subcommand may set (status events are always reported by {@link connectReporting}). */
+export type ClientConnectOptions = Omit<ConnectOptions, 'onStatus'>;
+
+/** `--client-id`: 1–256 characters, no control characters (durable subscriptions are keyed by it). */
+export function parseClientIdOption(v: string): string {
+  if (v.length === 0 || v.length > 256) throw new InvalidArgumentError(`--client-id must be 1 to 256 characters, got "${v}"`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(v)) throw new InvalidArgumentError('--client-id contains a control character');
+  return v;
+}
+
+/** `--durable`: a durable subscription name, 1–256 characters, no control characters. */
+export function parseDurableOption(v: string): string {
+  if (v.length === 0 || v.length > 256) throw new InvalidArgumentError(`--durable must be 1 to 256 characters, got "${v}"`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(v)) throw new InvalidArgumentError('--durable contains a control character');
+  return v;
+}
+
+/** `--selector`: a non-empty JMS selector (the broker checks the syntax when subscribing). */
+export function parseSelectorOption(v: string): string {
+  if (v.trim() === '') throw new InvalidArgumentError('--selector must not be empty');
+  return v;
+}
+
+/**
+ * True when a transaction failed because a failover rolled it back (the broker the transaction began on is
+ * gone): its sends were dropped and its acks undone, so the work can be done again in a new transaction.
+ */
+export function isTransactionRolledBack(err: unknown): boolean {
+  return (
+    err instanceof FerryError &&
+    (err.code === 'FERRY_UNKNOWN_TRANSACTION' || err.code === 'FERRY_TRANSACTION_ROLLED_BACK' || err.code === 'FERRY_TRANSACTION_IN_DOUBT')
+  );
 }
 
 /** Close without throwing (the connection may already have failed). */
@@ -194,8 +235,9 @@ export async function withConnection<T>(
   url: string,
   fn: (conn: Connection) => Promise<T>,
   write?: (line: string) => void,
+  options?: ClientConnectOptions,
 ): Promise<T> {
-  const conn = await connectReporting(url, write);
+  const conn = await connectReporting(url, write, options);
   try {
     return await fn(conn);
   } finally {

@@ -148,24 +148,11 @@ export class Connection extends EventEmitter {
    * Send a message. Resolves when the broker has it: for a persistent message (the default), once it is on
    * the broker's disk. Rejects with a typed error (FrameTooLargeError, BrokerError, TimeoutError, ...).
    */
-  async send(destination: string, body: Body, options: SendOptions = {}, tx?: { tx: string; epoch: number }): Promise<void> {
+  async send(destination: string, body: Body, options: SendOptions = {}): Promise<void> {
     this.checkOpen();
-    const { bytes, bt } = encodeBody(body);
-    const persistent = options.persistent !== false;
-    const cmd: SendCmd = { t: 'SEND', dest: destination, body: bytes, bt, persistent, pid: this.producerId, seq: ++this.seq };
-    if (tx !== undefined) {
-      cmd.tx = tx.tx;
-      // A transaction's sends are confirmed one by one, so that commit follows every one of them.
+    const cmd = sendCommand(destination, body, options, this.producerId, ++this.seq);
+    if (cmd.persistent) {
       cmd.rid = this.nextRid++;
-      if (tx.epoch !== this.epoch) throw new BrokerError('FERRY_UNKNOWN_TRANSACTION', `transaction ${tx.tx} was rolled back by a failover`);
-    }
-    if (options.headers !== undefined) cmd.headers = options.headers;
-    if (options.priority !== undefined) cmd.priority = options.priority;
-    if (options.ttl !== undefined && options.ttl > 0) cmd.ttl = options.ttl;
-    if (options.correlationId !== undefined) cmd.correlationId = options.correlationId;
-    if (options.replyTo !== undefined) cmd.replyTo = options.replyTo;
-    if (persistent || cmd.rid !== undefined) {
-      cmd.rid ??= this.nextRid++;
       await this.call(cmd as unknown as { rid: number; t: string });
       return;
     }
@@ -227,9 +214,19 @@ export class Connection extends EventEmitter {
    */
   async begin(): Promise<Transaction> {
     this.checkOpen();
-    const id = `${this.producerId}-T${++this.nextTx}`;
-    await this.call({ t: 'BEGIN', rid: this.nextRid++, tx: id });
-    return new Transaction(this, id, this.epoch);
+    const tx = new Transaction(this, `${this.producerId}-T${++this.nextTx}`);
+    await tx.open();
+    return tx;
+  }
+
+  /** @internal the current transport's number: it changes with every reconnect. */
+  get currentEpoch(): number {
+    return this.epoch;
+  }
+
+  /** @internal a new transaction id on this connection. */
+  nextTransactionId(): string {
+    return `${this.producerId}-T${++this.nextTx}`;
   }
 
   /** A temporary queue: it lives as long as this connection. Subscribe to it before anyone sends to it. */
@@ -280,25 +277,33 @@ export class Connection extends EventEmitter {
     return this.replySub;
   }
 
-  /** @internal a transaction's request, refused when a failover has happened since BEGIN. */
-  txRequest(cmd: { t: string; tx: string } & Record<string, unknown>, epoch: number): Promise<unknown> {
-    if (epoch !== this.epoch) {
-      return Promise.reject(
-        new BrokerError('FERRY_UNKNOWN_TRANSACTION', `transaction ${cmd.tx} was rolled back: the connection failed over since it began`),
-      );
-    }
+  /** @internal BEGIN, COMMIT or ABORT. */
+  txRequest(cmd: { t: string; tx: string } & Record<string, unknown>): Promise<unknown> {
+    this.checkOpen();
     return this.call({ ...cmd, rid: this.nextRid++ });
   }
 
-  /** @internal */
-  txSend(tx: string, epoch: number, destination: string, body: Body, options: SendOptions): Promise<void> {
-    return this.send(destination, body, options, { tx, epoch });
+  /** @internal build a transaction's send: its own producer id, so a replay after failover is recognised. */
+  txCommand(pid: string, seq: number, destination: string, body: Body, options: SendOptions): SendCmd {
+    return sendCommand(destination, body, options, pid, seq);
+  }
+
+  /** @internal send (or replay) a transaction's send under transaction `tx`; resolves once the broker holds it. */
+  txSend(cmd: SendCmd, tx: string): Promise<unknown> {
+    this.checkOpen();
+    return this.call({ ...(cmd as unknown as Record<string, unknown>), t: 'SEND', tx, rid: this.nextRid++ });
   }
 
   /** @internal an ACK inside a transaction (written at once; it takes effect at COMMIT). */
-  txAck(tx: string, epoch: number, m: Message): void {
-    if (epoch !== this.epoch || m.epoch !== this.epoch || this.transport === null) return;
+  txAck(tx: string, m: Message): boolean {
+    if (m.epoch !== this.epoch || this.transport === null) return false;
     this.transport.writer.write({ t: 'ACK', sid: m.sid, tag: m.tag, tx });
+    return true;
+  }
+
+  /** @internal a committed transaction acknowledged `m`: drop its redeliveries from now on. */
+  noteAcked(m: Message): void {
+    this.subs.get(m.sid)?.noteAcked(m.id);
   }
 
   /** Close: DISCONNECT, then the socket. Unacknowledged messages are redelivered to other consumers. */
@@ -637,5 +642,17 @@ function subscribeCommand(sub: Subscription): { t: 'SUBSCRIBE' } & Record<string
   };
   if (sub.selector !== undefined) cmd['selector'] = sub.selector;
   if (sub.durable !== undefined) cmd['durable'] = sub.durable;
+  return cmd;
+}
+
+/** The SEND command for a message (first time and, for transactions, on replay). */
+function sendCommand(destination: string, body: Body, options: SendOptions, pid: string, seq: number): SendCmd {
+  const { bytes, bt } = encodeBody(body);
+  const cmd: SendCmd = { t: 'SEND', dest: destination, body: bytes, bt, persistent: options.persistent !== false, pid, seq };
+  if (options.headers !== undefined) cmd.headers = options.headers;
+  if (options.priority !== undefined) cmd.priority = options.priority;
+  if (options.ttl !== undefined && options.ttl > 0) cmd.ttl = options.ttl;
+  if (options.correlationId !== undefined) cmd.correlationId = options.correlationId;
+  if (options.replyTo !== undefined) cmd.replyTo = options.replyTo;
   return cmd;
 }

@@ -173,6 +173,11 @@ export class Subscription implements AsyncIterable<Message>, AckTarget {
     this.owner.sendAck(this.sid, tag, this.autoAckEpoch, 'ACK', true);
   }
 
+  /** @internal a transaction that acked message `id` committed. */
+  noteAcked(id: string): void {
+    this.remember(id);
+  }
+
   private remember(id: string): void {
     this.acked.add(id);
     if (this.acked.size > ACKED_MEMORY) this.acked.delete(this.acked.values().next().value as string);

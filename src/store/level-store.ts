@@ -234,12 +234,13 @@ export class LevelStore implements MessageStore {
     this.schedule();
   }
 
-  barrier(cb: StoreCallback): void {
+  barrier(cb: StoreCallback, sync = false): void {
     if (!this.writing && this.ops.length === 0) {
       queueMicrotask(cb);
       return;
     }
     this.callbacks.push(cb);
+    if (sync) this.needsSync = true;
     this.schedule();
   }
 

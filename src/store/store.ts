@@ -59,6 +59,9 @@ export interface MessageStore {
   removeDurable(clientId: string, name: string): void;
   /** Record a producer's highest sequence without a message (non-persistent sends need no durability). */
   forgetProducer(pid: string): void;
-  /** `cb` once everything queued before this call is durable. */
-  barrier(cb: StoreCallback): void;
+  /**
+   * `cb` once everything queued before this call is written; with `sync`, written and synced even when only
+   * deletes were queued (a transaction's acks must survive a crash once COMMIT is answered).
+   */
+  barrier(cb: StoreCallback, sync?: boolean): void;
 }

@@ -10,7 +10,6 @@ import type {
   BrowseCmd,
   ClientCommand,
   ConnectCmd,
-  DisconnectCmd,
   MessageCmd,
   NackCmd,
   PurgeCmd,
@@ -35,8 +34,16 @@ export const CONNECT_TIMEOUT_MS = 10_000;
 const MAX_PENDING_SENDS = 8192;
 /** Sends held by producer flow control before the socket is paused as well. */
 const MAX_HELD_SENDS = 1000;
+/** Commands that keep their place behind a held send; the rest (acks, admin reads) go on at once. */
+const WAITS_BEHIND_HELD = new Set<ClientCommand['t']>(['SEND', 'BEGIN', 'COMMIT', 'ABORT', 'SUBSCRIBE', 'DISCONNECT']);
 
-type State = 'connecting' | 'open' | 'closed';
+/** A send that must wait for memory: non-persistent and outside a transaction (persistent ones page to disk). */
+function needsMemory(cmd: ClientCommand): boolean {
+  return cmd.t === 'SEND' && cmd.tx === undefined && cmd.persistent !== true;
+}
+
+/** `closing`: DISCONNECT received, waiting for earlier sends to be stored; later frames are ignored. */
+type State = 'connecting' | 'open' | 'closing' | 'closed';
 
 /**
  * One native-protocol connection on the broker side: frames in, calls on a core {@link Session}, frames out.
@@ -51,10 +58,9 @@ export class NativeConnection implements DeliverySink {
   private connectTimer: NodeJS.Timeout | null;
   private pendingSends = 0;
   private paused = false;
-  private held: SendCmd[] = [];
-  private heldAt: number[] = [];
+  /** Commands waiting for memory (producer flow control), in arrival order. */
+  private held: { cmd: ClientCommand; at: number }[] = [];
   private heldTimer: NodeJS.Timeout | null = null;
-  private deferredDisconnect: DisconnectCmd | null = null;
   private readonly log: Logger;
   readonly remote: string;
 
@@ -129,7 +135,7 @@ export class NativeConnection implements DeliverySink {
   }
 
   private onFrame(body: Buffer): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.state === 'closing') return;
     let cmd: ClientCommand;
     try {
       cmd = validateClientCommand(decodeBody(body));
@@ -156,6 +162,10 @@ export class NativeConnection implements DeliverySink {
       return this.onConnect(cmd);
     }
     const s = this.session!;
+    // Producer flow control: once a send is held, every command whose order matters waits behind it.
+    if (this.held.length > 0 ? WAITS_BEHIND_HELD.has(cmd.t) : needsMemory(cmd) && this.broker.memoryFull) {
+      return this.hold(s, cmd);
+    }
     switch (cmd.t) {
       case 'SEND':
         return this.onSend(s, cmd);
@@ -169,14 +179,17 @@ export class NativeConnection implements DeliverySink {
         return this.onUnsubscribe(s, cmd);
       case 'PING':
         return this.writer.write({ t: 'PONG' });
-      case 'DISCONNECT':
-        // Sends held by flow control were accepted from the client's point of view: they go first.
-        if (this.held.length > 0) {
-          this.deferredDisconnect = cmd;
-          return;
-        }
-        this.receipt(cmd.rid);
-        return this.close();
+      case 'DISCONNECT': {
+        // Receipted only once every earlier send is on disk, so the client may take the receipt as "all done".
+        const rid = cmd.rid;
+        this.state = 'closing';
+        return this.broker.store.barrier(() => {
+          if (this.state !== 'closing') return;
+          this.state = 'open';
+          this.receipt(rid);
+          this.close();
+        });
+      }
       case 'CONNECT':
         return this.fail('FERRY_ALREADY_CONNECTED', 'second CONNECT on one connection');
       case 'BEGIN':
@@ -248,8 +261,6 @@ export class NativeConnection implements DeliverySink {
       correlationId: cmd.correlationId,
       replyTo: cmd.replyTo,
     };
-    // Persistent messages to a full broker page to disk; non-persistent ones have nowhere to go but memory.
-    if (this.held.length > 0 || (this.broker.memoryFull && cmd.tx === undefined && cmd.persistent !== true)) return this.hold(s, cmd);
     this.pendingSends++;
     if (this.pendingSends >= MAX_PENDING_SENDS && !this.paused) {
       this.paused = true;
@@ -264,13 +275,13 @@ export class NativeConnection implements DeliverySink {
   }
 
   /**
-   * Producer flow control: the broker's memory is full, so this send waits (in order, with the ones after it).
-   * Other commands go on being read, so a connection that also consumes can ack its way out; past
-   * MAX_HELD_SENDS the socket is paused too.
+   * Producer flow control: the broker's memory is full, so this send waits, and every later command whose order
+   * matters waits behind it (a COMMIT must not overtake its held send, nor DISCONNECT the sends it follows). ACKs
+   * and read-only commands go on, so a connection that also consumes can ack its way out; past MAX_HELD_SENDS the
+   * socket is paused too.
    */
-  private hold(s: Session, cmd: SendCmd): void {
-    this.held.push(cmd);
-    this.heldAt.push(Date.now());
+  private hold(s: Session, cmd: ClientCommand): void {
+    this.held.push({ cmd, at: Date.now() });
     if (this.held.length === 1) {
       this.writer.write({ t: 'FLOW', blocked: true });
       this.log.info({ memoryUsage: this.broker.memoryUsage, memoryLimit: this.broker.memoryLimit }, 'producer blocked: memory limit reached');
@@ -287,24 +298,32 @@ export class NativeConnection implements DeliverySink {
     }
   }
 
-  /** sendFailIfNoSpaceAfterTimeout: sends held longer than `timeout` fail with a clear error. */
+  /**
+   * sendFailIfNoSpaceAfterTimeout: sends held longer than `timeout` fail with a clear error; a command that was
+   * waiting behind them runs once they are gone.
+   */
   private failHeld(timeout: number): void {
     const now = Date.now();
-    while (this.held.length > 0 && now - this.heldAt[0]! >= timeout) {
-      const cmd = this.held.shift()!;
-      this.heldAt.shift();
-      this.pendingSendsDone();
-      this.answer(
-        cmd.rid,
-        new FerryError('FERRY_RESOURCE_EXHAUSTED', `send to ${cmd.dest} failed: broker memory limit (${this.broker.memoryLimit} bytes) reached and still full after sendFailIfNoSpaceAfterTimeout=${timeout} ms`),
-      );
+    while (this.held.length > 0) {
+      const { cmd, at } = this.held[0]!;
+      if (needsMemory(cmd)) {
+        if (now - at < timeout) break;
+        this.held.shift();
+        const dest = (cmd as SendCmd).dest;
+        this.answer(
+          (cmd as SendCmd).rid,
+          new FerryError(
+            'FERRY_RESOURCE_EXHAUSTED',
+            `send to ${dest} failed: broker memory limit (${this.broker.memoryLimit} bytes) reached and still full after sendFailIfNoSpaceAfterTimeout=${timeout} ms`,
+          ),
+        );
+      } else {
+        this.held.shift();
+        this.run(cmd);
+      }
     }
-    if (this.held.length === 0) {
-      this.stopHeldTimer();
-      const d = this.deferredDisconnect;
-      this.deferredDisconnect = null;
-      if (d !== null) this.handle(d);
-    }
+    this.resumeIfDrained();
+    if (this.held.length === 0) this.stopHeldTimer();
   }
 
   private stopHeldTimer(): void {
@@ -312,7 +331,7 @@ export class NativeConnection implements DeliverySink {
     this.heldTimer = null;
   }
 
-  private pendingSendsDone(): void {
+  private resumeIfDrained(): void {
     if (this.paused && this.held.length < MAX_HELD_SENDS && this.pendingSends < MAX_PENDING_SENDS) {
       this.paused = false;
       this.socket.resume();
@@ -324,32 +343,28 @@ export class NativeConnection implements DeliverySink {
     this.stopHeldTimer();
     const held = this.held;
     this.held = [];
-    this.heldAt = [];
     this.writer.write({ t: 'FLOW', blocked: false });
     for (let i = 0; i < held.length; i++) {
-      if (this.broker.memoryFull) {
+      const { cmd } = held[i]!;
+      if (needsMemory(cmd) && this.broker.memoryFull) {
         // Full again part way: the rest keeps waiting, in order.
-        this.held = held.slice(i);
-        this.heldAt = this.held.map(() => Date.now());
-        this.broker.whenMemoryAvailable(() => this.release(s));
-        this.writer.write({ t: 'FLOW', blocked: true });
+        const rest = held.slice(i);
+        this.held = [];
+        for (const h of rest) this.hold(s, h.cmd);
         return;
       }
-      try {
-        this.onSend(s, held[i]!);
-      } catch (err) {
-        const e = err as FerryError;
-        this.answer(held[i]!.rid, e);
-      }
+      this.run(cmd);
     }
-    if (this.paused && this.pendingSends < MAX_PENDING_SENDS) {
-      this.paused = false;
-      this.socket.resume();
-    }
-    const d = this.deferredDisconnect;
-    if (d !== null) {
-      this.deferredDisconnect = null;
-      this.handle(d);
+    this.resumeIfDrained();
+  }
+
+  /** Handle a command taken from the held queue; its errors answer it, as if it had just arrived. */
+  private run(cmd: ClientCommand): void {
+    try {
+      this.handle(cmd);
+    } catch (err) {
+      const e = err instanceof FerryError ? err : new FerryError('FERRY_INTERNAL', String((err as Error)?.message ?? err));
+      this.answer((cmd as { rid?: number }).rid, e);
     }
   }
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { connect, type ConnectionStatus } from '../../src/index.js';
 import { startBroker, tempDir } from '../helpers/broker.js';
+import { RawPeer } from '../helpers/raw.js';
 
 function flowConf(dir: string, limit: string, timeout?: number): string {
   const f = join(dir, 'flow.xml');
@@ -108,4 +109,28 @@ t.test('queues deeper than memory: a backlog pages from disk, in order, across a
   }
   t.equal(next, N, `all ${N} received`);
   t.equal(outOfOrder, 0, 'in order');
+});
+
+t.test('flow control keeps order: COMMIT and DISCONNECT wait behind a held send', async (t) => {
+  const dir = tempDir(t);
+  const b = await startBroker(t, { dataDir: dir, args: ['--conf', flowConf(dir, '1 mb')] });
+  const raw = await RawPeer.connected(b.port);
+  const big = Buffer.alloc(10 * 1024, 1);
+  for (let i = 0; i < 150; i++) raw.send({ t: 'SEND', dest: 'queue://fill', body: big });
+  raw.send({ t: 'SEND', dest: 'queue://fill', body: big, rid: 1 }); // held: memory is full
+  raw.send({ t: 'BEGIN', tx: 'tx1', rid: 2 });
+  raw.send({ t: 'SEND', dest: 'queue://txq', body: Buffer.from('in-tx'), tx: 'tx1', rid: 3 });
+  raw.send({ t: 'COMMIT', tx: 'tx1', rid: 4 });
+  raw.send({ t: 'DISCONNECT', rid: 5 });
+  await raw.waitFor((c) => c['t'] === 'FLOW' && c['blocked'] === true, 'FLOW blocked');
+  t.notOk(raw.received.some((c) => c['t'] === 'RECEIPT' && c['rid'] === 4), 'COMMIT is not answered while the send before it is held');
+  const admin = await connect(b.url);
+  t.teardown(() => admin.close());
+  await admin.purge('queue://fill');
+  await raw.waitFor((c) => c['t'] === 'RECEIPT' && c['rid'] === 5, 'DISCONNECT receipt after the held commands ran');
+  const rids = raw.received.filter((c) => c['t'] === 'RECEIPT').map((c) => c['rid']);
+  t.same(rids, [1, 2, 3, 4, 5], `every held command answered, in order: ${JSON.stringify(raw.received.filter((c) => c['t'] !== 'MESSAGE'))}`);
+  t.notOk(raw.received.some((c) => c['t'] === 'ERROR'), 'no errors');
+  const sub = await admin.subscribe('queue://txq');
+  t.equal((await sub.receive(5000))?.text, 'in-tx', 'the transaction committed its send');
 });

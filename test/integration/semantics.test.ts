@@ -257,3 +257,21 @@ t.test('browse, purge and delete a queue', async (t) => {
   t.notOk((await c.stats()).some((s) => s.name === 'queue://never-made'));
 });
 
+
+t.test('a NACKed and redelivered message goes back in its original place when its consumer leaves', async (t) => {
+  const b = await startBroker(t);
+  const c = await open(t, b.url);
+  for (const x of ['m1', 'm2', 'm3']) await c.send('queue://order', x);
+  const c1 = await connect(b.url);
+  const s1 = await c1.subscribe('queue://order', { ack: 'individual' });
+  const msgs = [];
+  for (let i = 0; i < 3; i++) msgs.push((await s1.receive(5000))!);
+  t.same(msgs.map((m) => m.text), ['m1', 'm2', 'm3']);
+  msgs[0]!.nack();
+  const back = await s1.receive(5000);
+  t.equal(back?.text, 'm1', 'the NACKed message comes straight back, now behind m2 and m3 in tag order');
+  t.ok(back?.redelivered);
+  await c1.close();
+  const s2 = await c.subscribe('queue://order');
+  t.same(await drain(s2), ['m1', 'm2', 'm3'], 'given back in their original order');
+});

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { registerBrowse } from '../../src/cli/browse.js';
-import { registerConsumer } from '../../src/cli/consumer.js';
+import { type ConsumerOptions, consumerPlan, registerConsumer } from '../../src/cli/consumer.js';
 import { formatDstat, registerDstat } from '../../src/cli/dstat.js';
 import { registerProducer } from '../../src/cli/producer.js';
 import { registerPurge } from '../../src/cli/purge.js';
@@ -13,8 +13,12 @@ import {
   formatStatus,
   formatTable,
   messageKey,
+  isTransactionRolledBack,
   oneLine,
   parseAckMode,
+  parseClientIdOption,
+  parseDurableOption,
+  parseSelectorOption,
   parseDestinationOption,
   parseHeader,
   parseHeaders,
@@ -31,6 +35,7 @@ import {
 } from '../../src/cli/util.js';
 import type { DestinationStats } from '../../src/protocol/commands.js';
 import { packValue } from '../../src/protocol/codec.js';
+import { BrokerError, ConnectionClosedError } from '../../src/errors.js';
 
 /** A program with every client subcommand registered, throwing instead of exiting, printing nothing. */
 function program(): Command {
@@ -322,8 +327,14 @@ t.test('browse, purge and dstat options', async (tt) => {
 
 t.test('--help documents every flag of every client subcommand', async (tt) => {
   const flags: Record<string, string[]> = {
-    producer: ['--url', '--destination', '--count', '--size', '--message', '--persistent', '--no-persistent', '--priority', '--ttl', '--header', '--window', '--json'],
-    consumer: ['--url', '--destination', '--count', '--ack', '--prefetch', '--idle-timeout', '--print', '--json'],
+    producer: [
+      '--url', '--destination', '--count', '--size', '--message', '--persistent', '--no-persistent', '--priority', '--ttl',
+      '--header', '--window', '--client-id', '--transacted', '--batch', '--json',
+    ],
+    consumer: [
+      '--url', '--destination', '--count', '--ack', '--prefetch', '--idle-timeout', '--selector', '--client-id', '--durable',
+      '--unsubscribe', '--transacted', '--batch', '--nack-every', '--print', '--json',
+    ],
     dstat: ['--url', '--json'],
     browse: ['--url', '--destination', '--max', '--json'],
     purge: ['--url', '--destination', '--json'],
@@ -336,4 +347,95 @@ t.test('--help documents every flag of every client subcommand', async (tt) => {
     for (const opt of c.options) tt.ok(opt.description.length > 0, `${name} ${opt.long} has a description`);
     tt.equal(c.options.length, list.length, `${name}: every option is in the list above`);
   }
+});
+
+/** Consumer options as parsed from `args`, and whether each of --ack / --batch was given. */
+function consumerArgs(args: string[]): [ConsumerOptions, (o: 'ack' | 'batch') => boolean] {
+  const c = sub(program(), 'consumer');
+  c.parseOptions(args);
+  return [c.opts() as ConsumerOptions, (o) => c.getOptionValueSource(o) === 'cli'];
+}
+
+const planOf = (args: string[]): ReturnType<typeof consumerPlan> => consumerPlan(...consumerArgs(args));
+
+t.test('consumer plan: ack mode implied by --transacted and --nack-every', async (tt) => {
+  tt.same(planOf([]), { ack: 'auto', batch: null, nackEvery: null, unsubscribeOnly: false });
+  tt.same(planOf(['--transacted']), { ack: 'client', batch: 100, nackEvery: null, unsubscribeOnly: false }, 'transacted: client, batch 100');
+  tt.equal(planOf(['--transacted', '--batch', '10']).batch, 10);
+  tt.equal(planOf(['--transacted', '--ack', 'individual']).ack, 'individual', 'an explicit --ack client/individual is kept');
+  tt.same(planOf(['--nack-every', '3']), { ack: 'individual', batch: null, nackEvery: 3, unsubscribeOnly: false }, 'nack-every: individual');
+  tt.equal(planOf(['--nack-every', '1', '--ack', 'client']).ack, 'client');
+  tt.equal(planOf(['--nack-every', '2', '--transacted']).ack, 'client', 'transacted and nack-every: client');
+  tt.same(planOf(['--durable', 'd', '--client-id', 'c', '--destination', 'topic://T']).ack, 'auto');
+  tt.equal(planOf(['--durable', 'd', '--client-id', 'c', '--destination', '/topic/T']).ack, 'auto', '/topic/ form');
+  tt.equal(planOf(['--client-id', 'c']).ack, 'auto', '--client-id alone is fine');
+  tt.same(planOf(['--durable', 'd', '--client-id', 'c', '--unsubscribe']).unsubscribeOnly, true, '--unsubscribe needs no topic destination');
+});
+
+t.test('consumer plan: conflicting options are refused', async (tt) => {
+  const cases: [string[], RegExp][] = [
+    [['--nack-every', '2', '--ack', 'auto'], /--nack-every needs --ack client or individual/],
+    [['--transacted', '--ack', 'auto'], /--transacted cannot be used with --ack auto/],
+    [['--batch', '10'], /--batch needs --transacted/],
+    [['--transacted', '--batch', '500', '--prefetch', '100'], /--batch 500 exceeds --prefetch 100/],
+    [['--durable', 'd', '--destination', 'topic://T'], /--durable needs --client-id/],
+    [['--durable', 'd', '--client-id', 'c'], /--durable needs a topic --destination/],
+    [['--durable', 'd', '--client-id', 'c', '--destination', 'queue://Q'], /--durable needs a topic --destination/],
+    [['--unsubscribe'], /--unsubscribe needs --durable NAME and --client-id ID/],
+    [['--unsubscribe', '--durable', 'd'], /--unsubscribe needs --durable NAME and --client-id ID/],
+    [['--unsubscribe', '--client-id', 'c'], /--unsubscribe needs --durable NAME and --client-id ID/],
+  ];
+  for (const [args, re] of cases) {
+    tt.throws(() => planOf(args), re, args.join(' '));
+    // The same through the command line: a usage error before anything connects.
+    const e = await rejects(['consumer', '--url', 'tcp://127.0.0.1:1', ...args]);
+    tt.equal(e.code, 'commander.invalidArgument', `${args.join(' ')}: invalid argument`);
+    tt.equal(e.exitCode, 1);
+    tt.match(e.message, re);
+  }
+});
+
+t.test('consumer: new option values', async (tt) => {
+  const o = optsOf('consumer', ['--selector', "color = 'red'", '--client-id', 'c1', '--durable', 's1', '--nack-every', '7', '--transacted', '--batch', '5', '--unsubscribe']);
+  tt.equal(o['selector'], "color = 'red'");
+  tt.equal(o['clientId'], 'c1');
+  tt.equal(o['durable'], 's1');
+  tt.equal(o['nackEvery'], 7);
+  tt.equal(o['transacted'], true);
+  tt.equal(o['batch'], 5);
+  tt.equal(o['unsubscribe'], true);
+  tt.equal(optsOf('consumer', [])['batch'], 100, '--batch defaults to 100');
+  for (const args of [['--nack-every', '0'], ['--batch', '0'], ['--selector', '  '], ['--client-id', ''], ['--durable', ''], ['--client-id', 'a\tb']]) {
+    const e = await rejects(['consumer', ...args]);
+    tt.equal(e.code, 'commander.invalidArgument', args.join(' '));
+  }
+});
+
+t.test('producer: --client-id, --transacted and --batch', async (tt) => {
+  const o = optsOf('producer', ['--client-id', 'p1', '--transacted', '--batch', '10']);
+  tt.equal(o['clientId'], 'p1');
+  tt.equal(o['transacted'], true);
+  tt.equal(o['batch'], 10);
+  tt.equal(optsOf('producer', [])['batch'], 100, '--batch defaults to 100');
+  tt.equal(optsOf('producer', [])['transacted'], undefined);
+  for (const args of [['--batch', '0'], ['--batch', '100001'], ['--client-id', '']]) {
+    const e = await rejects(['producer', ...args]);
+    tt.equal(e.code, 'commander.invalidArgument', args.join(' '));
+  }
+  const e = await rejects(['producer', '--url', 'tcp://127.0.0.1:1', '--batch', '10']);
+  tt.equal(e.code, 'commander.invalidArgument', '--batch without --transacted');
+  tt.match(e.message, /--batch needs --transacted/);
+});
+
+t.test('option parsers for ids and selectors; transaction rollback detection', async (tt) => {
+  tt.equal(parseClientIdOption('client-1'), 'client-1');
+  tt.throws(() => parseClientIdOption('x'.repeat(257)), /1 to 256/);
+  tt.throws(() => parseClientIdOption('a\nb'), /control character/);
+  tt.equal(parseDurableOption('sub'), 'sub');
+  tt.throws(() => parseDurableOption(''), /1 to 256/);
+  tt.equal(parseSelectorOption("a = 'b'"), "a = 'b'");
+  tt.throws(() => parseSelectorOption(''), /must not be empty/);
+  tt.ok(isTransactionRolledBack(new BrokerError('FERRY_UNKNOWN_TRANSACTION', 'rolled back')));
+  tt.notOk(isTransactionRolledBack(new ConnectionClosedError('closed')));
+  tt.notOk(isTransactionRolledBack(new Error('FERRY_UNKNOWN_TRANSACTION')));
 });

@@ -1,0 +1,253 @@
+// Shared helpers of the benchmark: clock, worker processes with deadlines, the broker process.
+import { fork, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+
+export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+export const ROOT = join(BENCH_DIR, '..');
+
+/** Wall-clock ms with sub-ms resolution, comparable across processes on one machine. */
+export const now = () => performance.timeOrigin + performance.now();
+
+/** Every child process this bench started, killed on exit whatever happens. */
+const children = new Set();
+let exitHooked = false;
+function track(child) {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  if (!exitHooked) {
+    exitHooked = true;
+    process.on('exit', () => {
+      for (const c of children) {
+        try {
+          c.kill('SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    });
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+      process.on(sig, () => {
+        process.stderr.write(`bench: ${sig}, cleaning up\n`);
+        process.exit(130); // the 'exit' hook kills the children; run.js's own hook removes the data dir
+      });
+    }
+  }
+  return child;
+}
+
+/** Reject after `ms` unless `p` settles first. */
+export function deadline(p, ms, what) {
+  let timer;
+  const t = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timeout: ${what} did not happen within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/** End a process by its PID: SIGTERM, then SIGKILL after `graceMs`. Resolves once it has exited. */
+export function stopProcess(child, graceMs = 5000) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const killer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(killer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/**
+ * A worker process (forked, IPC channel). It posts {type, ...} messages; `next(type, ms)` waits for the next one
+ * of that type; an {type:'error'} message or an early exit rejects every wait.
+ */
+export function startWorker(script, cfg, label = script) {
+  const child = track(fork(join(BENCH_DIR, script), [JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const inbox = [];
+  const waiters = [];
+  let failure = null;
+  const settle = () => {
+    for (let i = 0; i < waiters.length; ) {
+      const w = waiters[i];
+      const j = inbox.findIndex((m) => m.type === w.type);
+      if (j >= 0) {
+        waiters.splice(i, 1);
+        w.resolve(inbox.splice(j, 1)[0]);
+      } else if (failure) {
+        waiters.splice(i, 1);
+        w.reject(failure);
+      } else i++;
+    }
+  };
+  child.on('message', (m) => {
+    if (m && m.type === 'error') failure = new Error(`${label}: ${m.message}`);
+    else inbox.push(m);
+    settle();
+  });
+  child.once('exit', (code, signal) => {
+    if (!failure) failure = new Error(`${label} exited (code ${code}, signal ${signal})`);
+    setImmediate(settle); // let messages already received be handled first
+  });
+  return {
+    child,
+    send: (m) => child.connected && child.send(m),
+    next(type, ms) {
+      return deadline(new Promise((resolve, reject) => { waiters.push({ type, resolve, reject }); settle(); }), ms, `${label} '${type}'`);
+    },
+    /** Let it finish on its own for `graceMs`, then SIGTERM (then SIGKILL). */
+    stop: async (graceMs = 3000) => {
+      if (child.exitCode === null && child.signalCode === null) {
+        await new Promise((resolve) => {
+          const t = setTimeout(resolve, graceMs);
+          child.once('exit', () => { clearTimeout(t); resolve(); });
+        });
+      }
+      await stopProcess(child, 3000);
+    },
+  };
+}
+
+/** Worker side: the config, a way to post, and self-destruction when the parent goes away or time runs out. */
+export function workerSetup(defaultMaxMs = 300000) {
+  const cfg = JSON.parse(process.argv[2] ?? '{}');
+  const maxMs = cfg.maxMs ?? defaultMaxMs;
+  const post = (m) => new Promise((resolve) => (process.connected ? process.send(m, () => resolve()) : resolve()));
+  process.on('disconnect', () => process.exit(1));
+  setTimeout(() => {
+    post({ type: 'error', message: `worker deadline of ${maxMs} ms passed` }).finally(() => process.exit(3));
+  }, maxMs).unref();
+  const fail = (err) => {
+    post({ type: 'error', message: err?.stack ?? String(err) }).finally(() => process.exit(2));
+  };
+  process.on('uncaughtException', fail);
+  process.on('unhandledRejection', fail);
+  const waitFor = (type) => new Promise((resolve) => {
+    const on = (m) => {
+      if (m && m.type === type) {
+        process.off('message', on);
+        resolve(m);
+      }
+    };
+    process.on('message', on);
+  });
+  return { cfg, post, fail, waitFor };
+}
+
+/**
+ * Start a broker on 127.0.0.1. By default a fresh one: port 0 (any free port) and a new temp data dir.
+ * Options (all optional): `nodeArgs` e.g. ['--cpu-prof', '--cpu-prof-dir=...']; `timeoutMs` for startup;
+ * `dataDir` an existing data dir to use instead of a new temp one (e.g. to restart a broker on its data);
+ * `port` a fixed port instead of 0; `keepDir` true: never remove the data dir, neither in stop() nor on exit
+ * (default: a new temp dir is removed, a `dataDir` passed in is kept); `onSpawn(child)` called right after the
+ * spawn (e.g. to watch the process while it starts).
+ * Resolves to {url, child, dataDir, log, tail, counts, spawnedAt, startedAt, recovered, stop()}: `tail` the last
+ * 50 log records, `spawnedAt`/`startedAt` `now()` just before spawn and when the "broker … started" line arrived,
+ * `recovered` the count of the "store open: N persistent messages recovered" line (null if none).
+ * stop() ends it (SIGTERM, SIGKILL after 10 s) and removes the data dir unless it is kept. A failed startup
+ * rejects with an error whose `tail` holds the last log records.
+ */
+export async function startBroker({ nodeArgs = [], timeoutMs = 20000, dataDir: givenDir, port = 0, keepDir, onSpawn } = {}) {
+  const dataDir = givenDir ?? mkdtempSync(join(tmpdir(), 'ferrymq-bench-'));
+  const keep = keepDir ?? givenDir !== undefined;
+  const removeDir = () => {
+    if (!keep) rmSync(dataDir, { recursive: true, force: true });
+  };
+  const args = [...nodeArgs, join(ROOT, 'bin', 'ferrymq'), 'start', '--transport', `tcp://127.0.0.1:${port}`, '--data', dataDir, '--no-console'];
+  const spawnedAt = now();
+  const child = track(spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+  process.on('exit', removeDir); // after track()'s hook: the broker is killed first
+  onSpawn?.(child);
+  const log = [];
+  const tail = []; // the last 50 records, for error reports
+  const counts = new Map(); // log message -> how many times (first 100 distinct messages)
+  const info = { startedAt: null, recovered: null };
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const stop = async () => {
+    await stopProcess(child, 10000);
+    removeDir();
+  };
+  let url = null;
+  const ready = new Promise((resolve, reject) => {
+    let buf = '';
+    child.stdout.on('data', (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        let rec;
+        try {
+          rec = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        if (log.length < 200) log.push(rec);
+        tail.push(rec);
+        if (tail.length > 50) tail.shift();
+        if (typeof rec.msg === 'string' && (counts.has(rec.msg) || counts.size < 100)) counts.set(rec.msg, (counts.get(rec.msg) ?? 0) + 1);
+        if (rec.level >= 50) process.stderr.write(`broker: ${line}\n`);
+        if (typeof rec.msg === 'string' && rec.msg.includes('listening') && rec.url) url = rec.url;
+        if (typeof rec.msg === 'string' && rec.msg.startsWith('store open:') && typeof rec.recovered === 'number') info.recovered = rec.recovered;
+        if (typeof rec.msg === 'string' && /^broker .* started/.test(rec.msg)) {
+          info.startedAt = now();
+          if (url) resolve(url);
+          else reject(new Error('broker started but no "listening" line with a url was seen'));
+        }
+      }
+    });
+    child.once('exit', (code, signal) => reject(new Error(`broker exited during startup (code ${code}, signal ${signal}): ${stderr.trim()}`)));
+  });
+  try {
+    await deadline(ready, timeoutMs, 'broker startup');
+  } catch (err) {
+    await stop();
+    err.tail = tail;
+    throw err;
+  }
+  return { url, child, dataDir, log, tail, counts, spawnedAt, startedAt: info.startedAt, recovered: info.recovered, stop };
+}
+
+/** CPU ms this process used since `start` (a process.cpuUsage() value). */
+export function cpuMs(start) {
+  const u = process.cpuUsage(start);
+  return (u.user + u.system) / 1000;
+}
+
+/** CPU time (user + system) a process has used so far, ms, from /proc (Linux; null elsewhere). Assumes 100 Hz ticks. */
+export function procCpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10; // utime, stime (fields 14, 15)
+  } catch {
+    return null;
+  }
+}
+
+/** Peak resident set size of a process, MiB, from /proc (Linux; null elsewhere). */
+export function procPeakRssMiB(pid) {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round(Number(m[1]) / 1024) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Percentiles of an hdr histogram, in its unit. */
+export function summary(h) {
+  return {
+    count: h.totalCount,
+    p50: h.getValueAtPercentile(50),
+    p90: h.getValueAtPercentile(90),
+    p99: h.getValueAtPercentile(99),
+    p999: h.getValueAtPercentile(99.9),
+    max: h.maxValue,
+    mean: h.mean,
+  };
+}

@@ -1,0 +1,236 @@
+#!/usr/bin/env node
+// ferrymq benchmark: node bench/run.js [--count N] [--size B] [--only base,np,p,lat] [--json] (see bench/README.md)
+import { cpus, platform, release } from 'node:os';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { deadline, procCpuMs, procPeakRssMiB, startBroker, startWorker } from './lib.js';
+
+const USAGE = `usage: node bench/run.js [options]
+  --count N        messages per throughput scenario (default: base/np 200000, p 100000)
+  --size B         body bytes (default 1024)
+  --only LIST      comma list of: base, np, p, lat (default: all)
+  --json           also print one JSON object as the last line
+  --window W       persistent sends in flight (default 1000)
+  --np-mode M      non-persistent producer: await | batch | window (default await)
+  --batch B        sends per batch for --np-mode batch (default 1000); window size for --np-mode window
+  --prefetch P     consumer prefetch (default 1000)
+  --rate R         latency scenario send rate, msg/s (default 10000)
+  --duration S     latency scenario duration, s (default 5)
+  --linger MS     producer waits MS after its last send before closing (diagnostic)
+  --profile DIR    run each broker with --cpu-prof, profiles written to DIR (see bench/profile-top.js)`;
+
+function parseArgs(argv) {
+  const o = { size: 1024, only: ['base', 'np', 'p', 'lat'], json: false, window: 1000, npMode: 'await', batch: 1000,
+    prefetch: 1000, rate: 10000, duration: 5, count: null, profile: null, linger: 0 };
+  const num = (name, v) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} needs a positive number, got ${v}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    switch (a) {
+      case '--count': o.count = Math.floor(num(a, val())); break;
+      case '--size': o.size = Math.max(8, Math.floor(num(a, val()))); break;
+      case '--only': o.only = val().split(',').map((s) => s.trim()).filter(Boolean); break;
+      case '--json': o.json = true; break;
+      case '--window': o.window = Math.floor(num(a, val())); break;
+      case '--np-mode': o.npMode = val(); break;
+      case '--batch': o.batch = Math.floor(num(a, val())); break;
+      case '--prefetch': o.prefetch = Math.floor(num(a, val())); break;
+      case '--rate': o.rate = num(a, val()); break;
+      case '--duration': o.duration = num(a, val()); break;
+      case '--linger': o.linger = Math.floor(num(a, val())); break;
+      case '--profile': o.profile = resolve(val()); break;
+      case '-h': case '--help': console.log(USAGE); process.exit(0); break; // eslint-disable-line no-fallthrough
+      default: throw new Error(`unknown option ${a}\n${USAGE}`);
+    }
+  }
+  for (const s of o.only) if (!['base', 'np', 'p', 'lat'].includes(s)) throw new Error(`--only: unknown scenario ${s}`);
+  if (!['await', 'batch', 'window'].includes(o.npMode)) throw new Error(`--np-mode: await, batch or window`);
+  return o;
+}
+
+const MiB = 1024 * 1024;
+let opts;
+try {
+  opts = parseArgs(process.argv.slice(2));
+} catch (err) {
+  console.error(err.message);
+  process.exit(2);
+}
+const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? '?', node: process.version, os: `${platform()} ${release()}` };
+const log = (s) => process.stderr.write(`${s}\n`);
+if (opts.profile) mkdirSync(opts.profile, { recursive: true });
+
+/** A fresh broker for one scenario, always stopped (and its data dir removed) afterwards. */
+async function withBroker(name, fn) {
+  const nodeArgs = opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`, `--cpu-prof-name=broker-${name}.cpuprofile`] : [];
+  const broker = await startBroker({ nodeArgs });
+  const blocked = () => [...broker.counts].filter(([m]) => /producer blocked/.test(m)).reduce((a, [, n]) => a + n, 0);
+  try {
+    const rows = await fn(broker.url, broker.child.pid);
+    for (const r of [rows].flat()) r.brokerFlowControlBlocks = blocked();
+    return rows;
+  } catch (err) {
+    err.message += ` [broker logged 'producer blocked' ${blocked()} times]`;
+    throw err;
+  } finally {
+    await broker.stop();
+  }
+}
+
+/** Consumer process first (subscribed), then the producer process; 'go' once both are connected. */
+async function pair(url, brokerPid, name, prodCfg, consCfg, resultMs) {
+  const dest = `queue://bench.${name}.${process.pid}`;
+  const maxMs = resultMs + 30000;
+  const workers = [];
+  try {
+    const cons = startWorker('consumer.js', { ...consCfg, url, dest, size: opts.size, maxMs }, `${name} consumer`);
+    workers.push(cons);
+    await cons.next('ready', 20000);
+    const prod = startWorker('producer.js', { ...prodCfg, url, dest, size: opts.size, maxMs, lingerMs: opts.linger }, `${name} producer`);
+    workers.push(prod);
+    await prod.next('ready', 20000);
+    const cpu0 = procCpuMs(brokerPid);
+    prod.send({ type: 'go' });
+    const [pr, cr] = await Promise.all([prod.next('result', resultMs), cons.next('result', resultMs)]);
+    const cpu1 = procCpuMs(brokerPid);
+    if (cpu0 !== null && cpu1 !== null) cr.brokerCpuMs = cpu1 - cpu0;
+    cr.brokerPeakRssMiB = procPeakRssMiB(brokerPid);
+    if (cr.received !== prodCfg.count) {
+      throw new Error(`consumer got ${cr.received} of ${prodCfg.count} messages${cr.timedOut ? ' (idle timeout)' : ''}; ` +
+        `broker's stats of the queue: ${await queueStats(url, dest)}`);
+    }
+    if (cr.badSize > 0) throw new Error(`${cr.badSize} messages arrived with a body size other than ${opts.size}`);
+    return { pr, cr };
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+  }
+}
+
+/** The broker's own counters for `dest`, to tell a lost message from a stuck one. */
+async function queueStats(url, dest) {
+  let conn;
+  try {
+    const { connect } = await import('../dist/index.js');
+    conn = await connect(url, { connectTimeoutMs: 5000 });
+    const st = (await deadline(conn.stats(), 5000, 'stats')).find((d) => d.name === dest);
+    return st ? JSON.stringify(st) : 'queue not found';
+  } catch (err) {
+    return `unavailable (${err.message})`;
+  } finally {
+    await conn?.close().catch(() => {});
+  }
+}
+
+function throughputRow(name, label, count, pr, cr) {
+  const secs = (cr.lastRecv - pr.firstSend) / 1000;
+  const rate = count / secs;
+  const cpu = (ms) => (typeof ms === 'number' ? Math.round(ms / 10 / secs) : null);
+  return { scenario: name, label, messages: count, seconds: secs, msgPerSec: rate, mibPerSec: (rate * opts.size) / MiB, producerMsgPerSec: pr.rate,
+    cpuPercent: { producer: cpu(pr.cpuMs), broker: cpu(cr.brokerCpuMs), consumer: cpu(cr.cpuMs) }, brokerPeakRssMiB: cr.brokerPeakRssMiB ?? null };
+}
+
+const toMs = (s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === 'count' ? v : v / 1000]));
+
+const scenarios = {
+  async base() {
+    const count = opts.count ?? 200000;
+    const workers = [];
+    try {
+      const recv = startWorker('baseline.js', { role: 'recv', count, size: opts.size, maxMs: 180000 }, 'baseline receiver');
+      workers.push(recv);
+      const { port } = await recv.next('ready', 20000);
+      const send = startWorker('baseline.js', { role: 'send', port, count, size: opts.size, maxMs: 180000 }, 'baseline sender');
+      workers.push(send);
+      await send.next('ready', 20000);
+      send.send({ type: 'go' });
+      const [pr, cr] = await Promise.all([send.next('result', 150000), recv.next('result', 150000)]);
+      return [throughputRow('base', 'baseline: raw TCP socket, no broker', count, pr, cr)];
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+    }
+  },
+  async np() {
+    const count = opts.count ?? 200000;
+    return withBroker('np', async (url, pid) => {
+      const { pr, cr } = await pair(url, pid, 'np', { count, persistent: false, npMode: opts.npMode, batch: opts.batch, window: opts.batch },
+        { count, prefetch: opts.prefetch }, 150000);
+      return [{ ...throughputRow('np', `non-persistent queue (producer: ${opts.npMode})`, count, pr, cr) }];
+    });
+  },
+  async p() {
+    const count = opts.count ?? 100000;
+    return withBroker('p', async (url, pid) => {
+      const { pr, cr } = await pair(url, pid, 'p', { count, persistent: true, window: opts.window }, { count, prefetch: opts.prefetch }, 150000);
+      return [throughputRow('p', `persistent queue (window ${opts.window})`, count, pr, cr)];
+    });
+  },
+  async lat() {
+    const count = Math.round(opts.rate * opts.duration);
+    const warmup = Math.min(Math.floor(count / 10), Math.round(opts.rate * 0.5));
+    const rows = [];
+    for (const persistent of [false, true]) {
+      const name = persistent ? 'lat-p' : 'lat-np';
+      rows.push(await withBroker(name, async (url, pid) => {
+        const { pr, cr } = await pair(url, pid, name, { count, persistent, paced: { rate: opts.rate } },
+          { count, prefetch: opts.prefetch, latency: { warmup } }, opts.duration * 1000 + 60000);
+        const row = throughputRow(name, `latency, ${persistent ? 'persistent' : 'non-persistent'} at ${opts.rate} msg/s`, count, pr, cr);
+        row.latencyMs = toMs(cr.latencyUs);
+        row.maxBurst = pr.maxBurst;
+        if (pr.receiptUs) row.receiptMs = toMs(pr.receiptUs);
+        return row;
+      }));
+    }
+    return rows;
+  },
+};
+
+function fmt(n, digits = 0) {
+  if (n === undefined || n === null || Number.isNaN(n)) return '-';
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function table(headers, rows) {
+  const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) => cells.map((c, i) => (i === 0 ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  ');
+  return [line(headers), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
+}
+
+const results = [];
+const errors = [];
+for (const name of ['base', 'np', 'p', 'lat']) {
+  if (!opts.only.includes(name)) continue;
+  log(`bench: running ${name} ...`);
+  const t = Date.now();
+  try {
+    for (const row of await scenarios[name]()) results.push(row);
+  } catch (err) {
+    errors.push({ scenario: name, error: err.message });
+    log(`bench: ${name} FAILED: ${err.stack ?? err}`);
+  }
+  log(`bench: ${name} done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+}
+
+console.log(`\nferrymq bench: ${machine.cores} cores (${machine.cpu}), node ${machine.node}, ${machine.os}; body ${opts.size} B\n`);
+const cpuCol = (c) => [c.producer, c.broker, c.consumer].map((v) => (v === null || v === undefined ? '-' : v)).join('/');
+console.log(table(['scenario', 'messages', 'msg/s', 'MiB/s', 'producer msg/s', 'p50 ms', 'p99 ms', 'CPU% P/B/C', 'broker RSS MiB', 'description'],
+  results.map((r) => [r.scenario, fmt(r.messages), fmt(r.msgPerSec), fmt(r.mibPerSec, 1), fmt(r.producerMsgPerSec),
+    r.latencyMs ? fmt(r.latencyMs.p50, 3) : '-', r.latencyMs ? fmt(r.latencyMs.p99, 3) : '-', cpuCol(r.cpuPercent), r.brokerPeakRssMiB ?? '-', r.label])));
+const lat = results.filter((r) => r.latencyMs);
+if (lat.length > 0) {
+  console.log('\nlatency, send to receive (ms; first messages of the run left out as warm-up):\n');
+  console.log(table(['scenario', 'count', 'p50', 'p90', 'p99', 'p99.9', 'max', 'receipt p50', 'receipt p99', 'max burst'],
+    lat.map((r) => [r.scenario, fmt(r.latencyMs.count), fmt(r.latencyMs.p50, 3), fmt(r.latencyMs.p90, 3), fmt(r.latencyMs.p99, 3),
+      fmt(r.latencyMs.p999, 3), fmt(r.latencyMs.max, 3), r.receiptMs ? fmt(r.receiptMs.p50, 3) : '-',
+      r.receiptMs ? fmt(r.receiptMs.p99, 3) : '-', fmt(r.maxBurst)])));
+}
+for (const e of errors) console.log(`\nFAILED ${e.scenario}: ${e.error}`);
+if (opts.profile) console.log(`\nbroker CPU profiles in ${opts.profile} (summarise: node bench/profile-top.js ${opts.profile}/broker-np.cpuprofile)`);
+if (opts.json) console.log(JSON.stringify({ machine, options: { ...opts, profile: undefined }, results, errors }));
+process.exit(errors.length > 0 ? 1 : 0);
