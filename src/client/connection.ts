@@ -170,7 +170,16 @@ export class Connection extends EventEmitter {
       throw new BrokerError('FERRY_INVALID_COMMAND', `durable subscription ${options.durable} needs a clientId in the connect options`);
     }
     const sid = this.nextSid++;
-    const sub = new Subscription(sid, destination, options.ack ?? 'auto', options.prefetch ?? 1000, this.owner, options.selector, options.durable);
+    const sub = new Subscription(
+      sid,
+      destination,
+      options.ack ?? 'auto',
+      options.prefetch ?? 1000,
+      this.owner,
+      options.selector,
+      options.durable,
+      this.uri.failover,
+    );
     this.subs.set(sid, sub);
     try {
       await this.call({ rid: this.nextRid++, ...subscribeCommand(sub) });

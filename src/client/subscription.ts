@@ -36,6 +36,9 @@ export class Subscription implements AsyncIterable<Message>, AckTarget {
   private autoAckTag = 0;
   private autoAckEpoch = 0;
   private autoAckScheduled = false;
+  /** Auto acks gathered since the last ACK sent, and how many make an ACK go at once. */
+  private autoAckCount = 0;
+  private readonly ackBatch: number;
   private readonly acked = new Set<string>();
   closed = false;
   /** Redeliveries of already-acknowledged messages dropped here. */
@@ -49,7 +52,10 @@ export class Subscription implements AsyncIterable<Message>, AckTarget {
     private readonly owner: SubscriptionOwner,
     readonly selector?: string,
     readonly durable?: string,
-  ) {}
+    private readonly dedupe = true,
+  ) {
+    this.ackBatch = Math.max(1, Math.floor(prefetch / 4));
+  }
 
   /** @internal a MESSAGE frame for this subscription. */
   push(cmd: MessageCmd, epoch: number): void {
@@ -159,6 +165,12 @@ export class Subscription implements AsyncIterable<Message>, AckTarget {
     if (m.epoch !== this.autoAckEpoch) this.flushAutoAck();
     this.autoAckTag = m.tag;
     this.autoAckEpoch = m.epoch;
+    // Return credit before the prefetch window runs dry (ActiveMQ acks at half of it), so the broker keeps the
+    // pipe full while this side works through what it has.
+    if (++this.autoAckCount >= this.ackBatch) {
+      this.flushAutoAck();
+      return;
+    }
     if (!this.autoAckScheduled) {
       this.autoAckScheduled = true;
       setImmediate(() => this.flushAutoAck());
@@ -167,6 +179,7 @@ export class Subscription implements AsyncIterable<Message>, AckTarget {
 
   private flushAutoAck(): void {
     this.autoAckScheduled = false;
+    this.autoAckCount = 0;
     if (this.autoAckTag === 0) return;
     const tag = this.autoAckTag;
     this.autoAckTag = 0;
@@ -179,6 +192,8 @@ export class Subscription implements AsyncIterable<Message>, AckTarget {
   }
 
   private remember(id: string): void {
+    // Only a connection that can fail over sees a message again after acking it.
+    if (!this.dedupe) return;
     this.acked.add(id);
     if (this.acked.size > ACKED_MEMORY) this.acked.delete(this.acked.values().next().value as string);
   }
