@@ -4,7 +4,9 @@
 //   npx tsc -p . && node bench/stomp.js [--count N] [--size B] [--window W] [--prefetch P] [--json]
 // Standalone on purpose (bench/run.js is someone else's file): it starts its own broker with a tcp:// and a stomp://
 // connector, forks itself as producer and consumer (separate processes, as run.js does), and cleans up on exit.
+// FERRYMQ_BENCH_BROKER_NODE_ARGS adds node flags to the broker, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
 import { fork, spawn } from 'node:child_process';
+import { connect as netConnect } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -18,15 +20,19 @@ const now = () => performance.timeOrigin + performance.now();
 const DEST = '/queue/bench.stomp';
 
 function parseArgs(argv) {
-  const o = { count: 50000, size: 1024, window: 1000, prefetch: 1000, json: false };
+  const o = { count: 50000, size: 1024, window: 1000, prefetch: 1000, json: false, client: 'stompit' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') o.json = true;
+    else if (a === '--client') {
+      o.client = argv[++i];
+      if (o.client !== 'stompit' && o.client !== 'raw') throw new Error(`--client is stompit or raw, got ${o.client}`);
+    }
     else if (['--count', '--size', '--window', '--prefetch'].includes(a)) {
       const n = Number(argv[++i]);
       if (!Number.isInteger(n) || n <= 0) throw new Error(`${a} needs a positive integer, got ${argv[i]}`);
       o[a.slice(2)] = n;
-    } else throw new Error(`unknown option ${a}\nusage: node bench/stomp.js [--count N] [--size B] [--window W] [--prefetch P] [--json]`);
+    } else throw new Error(`unknown option ${a}\nusage: node bench/stomp.js [--client stompit|raw] [--count N] [--size B] [--window W] [--prefetch P] [--json]`);
   }
   return o;
 }
@@ -38,6 +44,94 @@ function stompConnect(port) {
   });
 }
 
+/**
+ * A minimal STOMP 1.2 client over a bare socket (ferrymq's own frame parser and encoder, from dist/), for
+ * `--client raw`: it costs far less CPU than stompit, so on two cores the broker's STOMP side is what is measured.
+ */
+async function rawConnect(port, onFrame) {
+  const { StompParser } = await import('../dist/transport/stomp/parser.js');
+  const { encodeFrame } = await import('../dist/transport/stomp/encoder.js');
+  const socket = netConnect({ host: '127.0.0.1', port });
+  socket.setNoDelay(true);
+  const parser = new StompParser();
+  parser.version = '1.2';
+  let connected;
+  const ready = new Promise((r) => (connected = r));
+  socket.on('data', (chunk) =>
+    parser.push(chunk, (f) => {
+      if (f.command === 'CONNECTED') connected();
+      else if (f.command === 'ERROR') fatal(new Error(f.headers.get('message')));
+      else onFrame(f);
+    }),
+  );
+  socket.on('error', fatal);
+  socket.write(encodeFrame('CONNECT', [['accept-version', '1.2'], ['host', 'localhost'], ['heart-beat', '0,0']], null, null));
+  await ready;
+  let parts = [];
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    const out = Buffer.concat(parts);
+    parts = [];
+    return socket.write(out);
+  };
+  return {
+    send: (command, headers, body) => {
+      parts.push(encodeFrame(command, headers, body, '1.2'));
+      if (!scheduled) {
+        scheduled = true;
+        process.nextTick(flush);
+      }
+    },
+    close: () => socket.end(),
+  };
+}
+
+async function rawProducer(cfg) {
+  let inflight = 0;
+  let wake = null;
+  const c = await rawConnect(cfg.port, (f) => {
+    if (f.command === 'RECEIPT') {
+      inflight--;
+      if (wake) wake();
+    }
+  });
+  const body = Buffer.alloc(cfg.size, 0x61);
+  process.send({ type: 'ready' });
+  await new Promise((r) => process.once('message', r));
+  const t0 = now();
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < cfg.count; i++) {
+    while (inflight >= cfg.window) await new Promise((r) => (wake = r));
+    inflight++;
+    c.send('SEND', [['destination', DEST], ['persistent', 'true'], ['receipt', String(i)]], body);
+  }
+  while (inflight > 0) await new Promise((r) => (wake = r));
+  const cpu = process.cpuUsage(cpu0);
+  process.send({ type: 'result', firstSend: t0, lastReceipt: now(), cpuMs: (cpu.user + cpu.system) / 1000 });
+  c.close();
+  process.exit(0);
+}
+
+async function rawConsumer(cfg) {
+  let received = 0;
+  let badSize = 0;
+  let cpu0 = null;
+  const c = await rawConnect(cfg.port, (f) => {
+    if (f.command === 'RECEIPT') return process.send({ type: 'ready' });
+    if (f.command !== 'MESSAGE') return;
+    cpu0 ??= process.cpuUsage();
+    if (f.body.length !== cfg.size) badSize++;
+    if (++received === cfg.count) {
+      const cpu = process.cpuUsage(cpu0);
+      process.send({ type: 'result', lastRecv: now(), received, badSize, cpuMs: (cpu.user + cpu.system) / 1000 });
+      c.close();
+      setTimeout(() => process.exit(0), 100);
+    }
+  });
+  c.send('SUBSCRIBE', [['id', '1'], ['destination', DEST], ['ack', 'auto'], ['activemq.prefetchSize', String(cfg.prefetch)], ['receipt', 'sub']], null);
+}
+
 /** Producer process: W persistent sends in flight, each released by its RECEIPT. */
 async function producer(cfg) {
   const client = await stompConnect(cfg.port);
@@ -46,6 +140,7 @@ async function producer(cfg) {
   process.send({ type: 'ready' });
   await new Promise((r) => process.once('message', r));
   const t0 = now();
+  const cpu0 = process.cpuUsage();
   let inflight = 0;
   let wake = null;
   const done = () => {
@@ -58,7 +153,8 @@ async function producer(cfg) {
     client.send({ destination: DEST, persistent: 'true', 'content-length': String(cfg.size) }, { onReceipt: done }).end(body);
   }
   while (inflight > 0) await new Promise((r) => (wake = r));
-  process.send({ type: 'result', firstSend: t0, lastReceipt: now() });
+  const cpu = process.cpuUsage(cpu0);
+  process.send({ type: 'result', firstSend: t0, lastReceipt: now(), cpuMs: (cpu.user + cpu.system) / 1000 });
   client.disconnect(() => process.exit(0));
 }
 
@@ -68,14 +164,17 @@ async function consumer(cfg) {
   client.on('error', (err) => fatal(err));
   let received = 0;
   let badSize = 0;
+  let cpu0 = null;
   client.subscribe({ destination: DEST, ack: 'auto', 'activemq.prefetchSize': String(cfg.prefetch) }, (err, m) => {
     if (err) return fatal(err);
+    cpu0 ??= process.cpuUsage();
     let len = 0;
     m.on('data', (d) => (len += d.length));
     m.on('end', () => {
       if (len !== cfg.size) badSize++;
       if (++received === cfg.count) {
-        process.send({ type: 'result', lastRecv: now(), received, badSize });
+        const cpu = process.cpuUsage(cpu0);
+        process.send({ type: 'result', lastRecv: now(), received, badSize, cpuMs: (cpu.user + cpu.system) / 1000 });
         client.disconnect(() => process.exit(0));
       }
     });
@@ -91,7 +190,7 @@ function fatal(err) {
 
 /** The broker, with a tcp:// and a stomp:// connector on ephemeral ports; resolves with the STOMP port. */
 function startBroker(dataDir, children) {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'ferrymq'), 'start', '--no-console', '--data', dataDir,
+  const child = spawn(process.execPath, [...(process.env.FERRYMQ_BENCH_BROKER_NODE_ARGS ?? '').split(' ').filter(Boolean), join(ROOT, 'bin', 'ferrymq'), 'start', '--no-console', '--data', dataDir,
     '--transport', 'tcp://127.0.0.1:0', '--transport', 'stomp://127.0.0.1:0'], { cwd: dataDir, env: { ...process.env, FERRYMQ_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   return new Promise((resolve, reject) => {
@@ -150,7 +249,7 @@ async function main() {
   });
   for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
   const { port } = await startBroker(dataDir, children);
-  const cfg = { port, count: opts.count, size: opts.size, window: opts.window, prefetch: opts.prefetch };
+  const cfg = { port, count: opts.count, size: opts.size, window: opts.window, prefetch: opts.prefetch, client: opts.client };
   const cons = worker('consumer', cfg, children);
   await cons.next('ready', 20000);
   const prod = worker('producer', cfg, children);
@@ -162,17 +261,26 @@ async function main() {
   const secs = (cr.lastRecv - pr.firstSend) / 1000;
   const row = {
     scenario: 'stomp-p',
-    label: `STOMP (stompit), persistent queue, window ${opts.window}, consumer ack:auto prefetch ${opts.prefetch}`,
+    label: `STOMP (${opts.client === 'raw' ? 'raw socket client' : 'stompit'}), persistent queue, window ${opts.window}, consumer ack:auto prefetch ${opts.prefetch}`,
     messages: opts.count,
     seconds: secs,
     msgPerSec: opts.count / secs,
     mibPerSec: (opts.count * opts.size) / secs / 1024 / 1024,
     producerMsgPerSec: opts.count / ((pr.lastReceipt - pr.firstSend) / 1000),
+    producerCpuPercent: Math.round((pr.cpuMs / 1000 / secs) * 100),
+    consumerCpuPercent: Math.round((cr.cpuMs / 1000 / secs) * 100),
   };
   const f = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
   console.log(`\nferrymq STOMP bench: ${f(row.messages)} x ${opts.size} B: ${f(row.msgPerSec)} msg/s end to end (${f(row.mibPerSec, 1)} MiB/s), ` +
-    `producer ${f(row.producerMsgPerSec)} msg/s incl. receipts, ${f(secs, 2)} s\n${row.label}`);
+    `producer ${f(row.producerMsgPerSec)} msg/s incl. receipts, ${f(secs, 2)} s; CPU producer ${row.producerCpuPercent}%, consumer ${row.consumerCpuPercent}%\n${row.label}`);
   if (opts.json) console.log(JSON.stringify({ node: process.version, results: [row] }));
+  // A graceful stop, so a broker run with FERRYMQ_BENCH_BROKER_NODE_ARGS="--cpu-prof ..." writes its profile.
+  const broker = children[0];
+  await new Promise((resolve) => {
+    const t = setTimeout(resolve, 10000);
+    broker.once('exit', () => { clearTimeout(t); resolve(); });
+    broker.kill('SIGTERM');
+  });
   process.exit(0);
 }
 
@@ -180,7 +288,9 @@ const roleAt = process.argv.indexOf('--role');
 if (roleAt >= 0) {
   const cfg = JSON.parse(process.argv[roleAt + 2]);
   process.on('disconnect', () => process.exit(1)); // the parent is gone
-  (process.argv[roleAt + 1] === 'producer' ? producer : consumer)(cfg).catch(fatal);
+  const raw = cfg.client === 'raw';
+  const role = process.argv[roleAt + 1];
+  (role === 'producer' ? (raw ? rawProducer : producer) : raw ? rawConsumer : consumer)(cfg).catch(fatal);
 } else {
   main().catch((err) => {
     console.error(`bench/stomp.js: ${err.stack ?? err}`);
