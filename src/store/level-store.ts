@@ -23,8 +23,13 @@ const PRODUCER = 'p\x00';
 const DURABLE = 'd\x00';
 const destPrefix = (dest: string): string => `${MSG}${dest}\x00`;
 const seqKey = (dest: string, seq: number): string => destPrefix(dest) + seq.toString(16).padStart(16, '0');
-/** Compact the message range after this many deletes, so the directory shrinks back after a drain. */
+/**
+ * Compact the message range after this many deletes have been written, and when the store falls idle after at
+ * least COMPACT_WHEN_IDLE of them: LevelDB keeps deleted data on disk until it compacts, so without this the
+ * directory of a drained queue would not shrink back.
+ */
 const COMPACT_AFTER_DELETES = 200_000;
+const COMPACT_WHEN_IDLE = 10_000;
 
 type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
 /** A message put is encoded only when its batch is written: one cancelled by an early ack never is. */
@@ -75,6 +80,8 @@ export class LevelStore implements MessageStore {
   private idle: (() => void) | null = null;
   private deletes = 0;
   private compacting = false;
+  private compactAgain = false;
+  private compaction: Promise<void> | null = null;
   /** Messages stored per destination, as written; and the changes the gathered batch makes to them. */
   private readonly counts = new Map<string, number>();
   private deltas = new Map<string, number>();
@@ -206,10 +213,7 @@ export class LevelStore implements MessageStore {
     }
     this.ops.push({ type: 'del', key });
     this.count(dest, -1);
-    if (++this.deletes >= COMPACT_AFTER_DELETES) {
-      this.deletes = 0;
-      this.compactSoon();
-    }
+    this.deletes++;
     this.schedule();
   }
 
@@ -219,12 +223,24 @@ export class LevelStore implements MessageStore {
 
   /** Compact the message range in the background (LevelDB leaves deleted data on disk until it compacts). */
   private compactSoon(): void {
-    if (this.compacting) return;
+    this.deletes = 0;
+    if (this.compacting) {
+      // Deletes keep coming faster than LevelDB compacts: go again once this pass is done.
+      this.compactAgain = true;
+      return;
+    }
     this.compacting = true;
-    (this.db as unknown as { compactRange(start: string, end: string): Promise<void> })
+    this.compaction = (this.db as unknown as { compactRange(start: string, end: string): Promise<void> })
       .compactRange(MSG, MSG + '\xff')
       .catch(() => {})
-      .finally(() => (this.compacting = false));
+      .finally(() => {
+        this.compacting = false;
+        this.compaction = null;
+        if (this.compactAgain && !this.closed) {
+          this.compactAgain = false;
+          this.compactSoon();
+        }
+      });
   }
 
   forgetProducer(pid: string): void {
@@ -298,8 +314,13 @@ export class LevelStore implements MessageStore {
     }
     this.writing = false;
     for (const cb of callbacks) cb(error);
-    if (this.ops.length > 0 || this.callbacks.length > 0) void this.writeBatch();
-    else this.idle?.();
+    if (this.ops.length > 0 || this.callbacks.length > 0) {
+      if (this.deletes >= COMPACT_AFTER_DELETES) this.compactSoon();
+      void this.writeBatch();
+    } else {
+      if (this.deletes >= COMPACT_WHEN_IDLE && !this.closed && this.idle === null) this.compactSoon();
+      this.idle?.();
+    }
   }
 
   /**
@@ -331,6 +352,7 @@ export class LevelStore implements MessageStore {
         });
       }
       this.closed = true;
+      await this.compaction;
       await this.db.close();
     })();
     return this.closing;

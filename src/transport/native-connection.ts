@@ -95,11 +95,13 @@ export class NativeConnection implements DeliverySink {
     setTimeout(() => this.socket.destroy(), 2000).unref();
   }
 
-  /** Close quietly (broker stopping). */
+  /** Close quietly (broker stopping, or after DISCONNECT). */
   close(): void {
     this.writer.flush();
     this.socket.end();
     this.cleanup();
+    // A peer that never closes its side must not keep the socket (or a stopping broker) waiting.
+    setTimeout(() => this.socket.destroy(), 2000).unref();
   }
 
   deliver(sub: Subscription, m: BrokerMessage, tag: number): void {
