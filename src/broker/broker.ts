@@ -2,11 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { FerryError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AckMode, BodyType, DestinationStats, Headers } from '../protocol/commands.js';
+import type { PolicyEntry } from '../config/policy.js';
 import type { MessageStore } from '../store/store.js';
 import { isWildcard, parseDestination, wildcardMatch } from './destination.js';
 import { selectorFilter } from './filters.js';
 import { type BrokerMessage, DEFAULT_PRIORITY } from './message.js';
-import { DEFAULT_PAGE_BYTES, DEFAULT_PAGE_MESSAGES, Queue, type QueueContext } from './queue.js';
+import { DEFAULT_PAGE_BYTES, DEFAULT_PAGE_MESSAGES, Queue, type QueueContext, type QueueSettings } from './queue.js';
 import { Session } from './session.js';
 import type { DeliverySink, Subscription } from './subscription.js';
 import { SubscriberQueue, Topic, type TopicSubscriber } from './topic.js';
@@ -35,6 +36,8 @@ export interface BrokerOptions {
   memoryLimitBytes?: number;
   /** A send held by flow control fails after this many ms; -1 waits. @default -1 */
   sendFailIfNoSpaceAfterTimeoutMs?: number;
+  /** Per-destination settings (`<destinationPolicy>`), first match wins. */
+  policies?: readonly PolicyEntry[];
   /** How often waiting messages are checked for expiry, ms. @default 1000 */
   expireMessagesPeriodMs?: number;
   /** @default 5000 */
@@ -100,6 +103,8 @@ export class Broker {
   private readonly audit = new Map<string, number>();
   private readonly auditProducers: number;
   private readonly ctx: QueueContext;
+  private readonly policies: readonly PolicyEntry[];
+  private readonly defaults: QueueSettings;
   private nextSeq = 1;
   private nextMessageId = 1;
   /** Arrival order; starts above every stored sequence, which stands in for the order of recovered messages. */
@@ -110,6 +115,9 @@ export class Broker {
   readonly memoryLimit: number;
   readonly sendFailIfNoSpaceAfterTimeoutMs: number;
   private memoryWaiters: (() => void)[] = [];
+  private wakeScheduled = false;
+  /** Queues messages have been dead-lettered to: what dies there is dropped, not dead-lettered again. */
+  private readonly deadLetterQueues = new Set<string>([DLQ]);
   /** Sends recognised as duplicates and dropped. */
   duplicates = 0;
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -123,9 +131,14 @@ export class Broker {
     this.memoryLimit = opts.memoryLimitBytes ?? DEFAULT_MEMORY_LIMIT_BYTES;
     this.sendFailIfNoSpaceAfterTimeoutMs = opts.sendFailIfNoSpaceAfterTimeoutMs ?? -1;
     this.expireMessagesPeriodMs = opts.expireMessagesPeriodMs ?? DEFAULT_EXPIRE_MESSAGES_PERIOD_MS;
+    this.policies = opts.policies ?? [];
+    this.defaults = {
+      maximumRedeliveries: opts.maximumRedeliveries ?? DEFAULT_MAXIMUM_REDELIVERIES,
+      redeliveryDelayMs: 0,
+      memoryLimitBytes: Number.POSITIVE_INFINITY,
+    };
     this.ctx = {
       store: opts.store,
-      maximumRedeliveries: opts.maximumRedeliveries ?? DEFAULT_MAXIMUM_REDELIVERIES,
       deadLetter: (msg, reason) => this.deadLetter(msg, reason),
       lastSeq: () => this.nextSeq - 1,
       memoryChanged: (delta) => this.memoryChanged(delta),
@@ -182,7 +195,7 @@ export class Broker {
   queue(canonical: string): Queue {
     let q = this.queues.get(canonical);
     if (q === undefined) {
-      q = new Queue(canonical, this.ctx);
+      q = new Queue(canonical, this.ctx, this.settingsFor(canonical));
       this.queues.set(canonical, q);
     }
     return q;
@@ -191,7 +204,7 @@ export class Broker {
   topic(canonical: string): Topic {
     let t = this.topics.get(canonical);
     if (t === undefined) {
-      t = new Topic(canonical);
+      t = new Topic(canonical, this.settingsFor(canonical).memoryLimitBytes);
       for (const w of this.wildcards) if (wildcardMatch(w.pattern, t.canonical.slice(8))) t.subscribers.add(w.subscriber);
       this.topics.set(canonical, t);
     }
@@ -332,7 +345,7 @@ export class Broker {
     // A non-durable topic subscription: a private buffer, registered on every topic it matches.
     const subscriber: TopicSubscriber = { queue: null as unknown as Queue, filter, durable: false };
     const wildcard = isWildcard(d.name) ? { pattern: d.name, subscriber } : null;
-    subscriber.queue = new SubscriberQueue(d.canonical, this.ctx, () => {
+    subscriber.queue = new SubscriberQueue(d.canonical, this.ctx, this.settingsFor(d.canonical), () => {
       if (wildcard) {
         this.wildcards.delete(wildcard);
         for (const t of this.topics.values()) t.subscribers.delete(subscriber);
@@ -378,15 +391,65 @@ export class Broker {
     return out.sort((a, b) => a.name.localeCompare(b.name));
   }
 
+  /** The first policy entry matching a canonical destination name (durable subscriptions follow their topic). */
+  policyFor(canonical: string): PolicyEntry | undefined {
+    if (this.policies.length === 0) return undefined;
+    let name = canonical;
+    if (canonical.startsWith(DURABLE_PREFIX)) {
+      const d = [...this.durables.values()].find((x) => x.subscriber.queue.canonical === canonical);
+      if (d === undefined) return undefined;
+      name = d.topic;
+    }
+    const { kind, name: bare } = parseDestination(name);
+    return this.policies.find((p) => p.kind === kind && (p.pattern === bare || wildcardMatch(p.pattern, bare)));
+  }
+
+  private settingsFor(canonical: string): QueueSettings {
+    const p = this.policyFor(canonical);
+    if (p === undefined) return this.defaults;
+    return {
+      maximumRedeliveries: p.maximumRedeliveries ?? this.defaults.maximumRedeliveries,
+      redeliveryDelayMs: p.redeliveryDelayMs ?? this.defaults.redeliveryDelayMs,
+      memoryLimitBytes: p.memoryLimitBytes ?? this.defaults.memoryLimitBytes,
+    };
+  }
+
+  /** The dead-letter queue for messages of `dest` (its policy's deadLetterStrategy; ActiveMQ.DLQ by default). */
+  deadLetterQueueFor(dest: string): string {
+    const s = this.policyFor(dest)?.deadLetterStrategy;
+    if (s === undefined) return DLQ;
+    if (s.kind === 'shared') return `queue://${s.queue}`;
+    const { kind, name } = parseDestination(dest);
+    return `queue://${kind === 'queue' ? s.queuePrefix : s.topicPrefix}${name}`;
+  }
+
+  /**
+   * True when a non-persistent send to `dest` must wait: the broker's memory limit is reached, or the
+   * destination's own (policy memoryLimit).
+   */
+  isFull(dest: string): boolean {
+    if (this.memoryFull) return true;
+    if (this.policies.length === 0) return false;
+    let d: Queue | Topic | undefined;
+    try {
+      d = this.findDestination(dest);
+    } catch {
+      return false; // an invalid name fails later, with its own error
+    }
+    return d !== undefined && d.full;
+  }
+
   /** True while held messages exceed the memory limit: producers must wait (producer flow control). */
   get memoryFull(): boolean {
     return this.memoryUsage >= this.memoryLimit;
   }
 
-  /** `fn` once memory use is back under the limit (at once if it is). */
+  /**
+   * `fn` once memory has been freed (a held connection then checks its own destination again and waits anew if
+   * it is still full).
+   */
   whenMemoryAvailable(fn: () => void): void {
-    if (!this.memoryFull) fn();
-    else this.memoryWaiters.push(fn);
+    this.memoryWaiters.push(fn);
   }
 
   private sweepExpired(): void {
@@ -398,11 +461,16 @@ export class Broker {
   }
 
   private memoryChanged(delta: number): void {
-    const wasFull = this.memoryFull;
     this.memoryUsage += delta;
-    if (wasFull && !this.memoryFull && this.memoryWaiters.length > 0) {
-      const ws = this.memoryWaiters.splice(0);
-      for (const w of ws) w();
+    if (delta < 0 && this.memoryWaiters.length > 0 && !this.memoryFull && !this.wakeScheduled) {
+      // Coalesced: a burst of acks wakes the held producers once.
+      this.wakeScheduled = true;
+      setImmediate(() => {
+        this.wakeScheduled = false;
+        if (this.memoryFull) return;
+        const ws = this.memoryWaiters.splice(0);
+        for (const w of ws) w();
+      });
     }
   }
 
@@ -475,17 +543,20 @@ export class Broker {
 
   private deadLetter(msg: BrokerMessage, reason: string): void {
     if (msg.seq > 0) this.store.remove(msg.seq, msg.home ?? msg.dest);
-    if (msg.dest === DLQ) {
-      this.log.warn({ id: msg.id, reason }, 'message dropped from the dead-letter queue');
+    const target = this.deadLetterQueueFor(msg.dest);
+    // A message that dies on a dead-letter queue is dropped, never dead-lettered again.
+    if (msg.dest === target || msg.dest === DLQ || this.deadLetterQueues.has(msg.dest)) {
+      this.log.warn({ id: msg.id, dest: msg.dest, reason }, 'message dropped from a dead-letter queue');
       return;
     }
     const headers = { ...msg.headers, originalDestination: msg.dest, dlqDeliveryFailureCause: reason };
-    const dead: BrokerMessage = { ...msg, seq: 0, dest: DLQ, headers, expires: 0, deliveryCount: 0 };
+    const dead: BrokerMessage = { ...msg, seq: 0, dest: target, headers, expires: 0, deliveryCount: 0 };
     delete dead.pid;
     delete dead.pseq;
     delete dead.home;
-    this.log.info({ id: msg.id, from: msg.dest, reason }, 'message moved to the dead-letter queue');
-    const dlq = this.queue(DLQ);
+    this.log.info({ id: msg.id, from: msg.dest, to: target, reason }, 'message moved to the dead-letter queue');
+    this.deadLetterQueues.add(target);
+    const dlq = this.queue(target);
     if (dead.persistent) {
       dead.seq = this.nextSeq++;
       this.store.add(dead, (err) => {

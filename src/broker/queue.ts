@@ -14,8 +14,6 @@ const MAX_SELECTOR_SCAN = 10_000;
 /** What a queue needs from the broker around it. */
 export interface QueueContext {
   store: MessageStore;
-  /** Redeliveries allowed after the first delivery before a NACKed message goes to the dead-letter queue; -1: never. */
-  maximumRedeliveries: number;
   /** Take a message that cannot be delivered (expired, poison) out of its queue. */
   deadLetter(msg: BrokerMessage, reason: string): void;
   /** The highest store sequence handed out so far. */
@@ -27,6 +25,16 @@ export interface QueueContext {
   pageMessages: number;
   pageBytes: number;
   onError(err: unknown, what: string): void;
+}
+
+/** A destination's own settings, from the first `<policyEntry>` that matches it (or the broker's defaults). */
+export interface QueueSettings {
+  /** Redeliveries allowed after the first delivery before a NACKed message is dead-lettered; -1: never. */
+  maximumRedeliveries: number;
+  /** Wait before a NACKed message is delivered again, ms. */
+  redeliveryDelayMs: number;
+  /** Memory this destination may hold; past it persistent messages stay on disk and non-persistent producers wait. */
+  memoryLimitBytes: number;
 }
 
 /** Counters of one destination, as dstat shows them. */
@@ -64,16 +72,26 @@ export class Queue implements SubscriptionSource {
   memoryBytes = 0;
   readonly counters = new DestinationCounters();
 
+  /** NACKed messages waiting out their redelivery delay, and the timers that bring them back. */
+  private delayed = 0;
+  private readonly delayTimers = new Set<NodeJS.Timeout>();
+
   constructor(
     readonly canonical: string,
     protected readonly ctx: QueueContext,
+    readonly settings: QueueSettings,
   ) {
     for (let i = 0; i < PRIORITIES; i++) this.buckets.push(new Deque<BrokerMessage>());
   }
 
+  /** True when this destination holds as much memory as its policy allows. */
+  get full(): boolean {
+    return this.memoryBytes >= this.settings.memoryLimitBytes;
+  }
+
   /** Messages waiting for a consumer, in memory and on disk (not counting those in flight). */
   get size(): number {
-    return this.pending + this.stored;
+    return this.pending + this.stored + this.delayed;
   }
 
   /** Messages waiting on disk only. */
@@ -89,7 +107,10 @@ export class Queue implements SubscriptionSource {
     this.counters.enqueued++;
     if (
       msg.seq > 0 &&
-      (this.stored > 0 || this.pending >= this.ctx.pageMessages || this.memoryBytes >= this.ctx.pageBytes || this.ctx.memoryFull())
+      (this.stored > 0 ||
+        this.pending >= this.ctx.pageMessages ||
+        this.memoryBytes >= Math.min(this.ctx.pageBytes, this.settings.memoryLimitBytes) ||
+        this.ctx.memoryFull())
     ) {
       // Paging: the store has it; it comes into memory when the queue drains down to it.
       this.stored++;
@@ -131,17 +152,41 @@ export class Queue implements SubscriptionSource {
 
   requeue(msgs: BrokerMessage[], nacked: boolean): void {
     this.inflight -= msgs.length;
+    const max = this.settings.maximumRedeliveries;
+    let back = msgs;
+    if (nacked) {
+      back = [];
+      for (const m of msgs) {
+        if (max >= 0 && m.deliveryCount > max) {
+          this.release(messageSize(m));
+          this.counters.dequeued++;
+          this.ctx.deadLetter(m, `delivered ${m.deliveryCount} times, maximumRedeliveries=${max}`);
+        } else back.push(m);
+      }
+      const delay = this.settings.redeliveryDelayMs;
+      if (delay > 0 && back.length > 0) {
+        // Held aside for the redelivery delay (counted in the queue's size), then back at the front.
+        this.delayed += back.length;
+        const held = back;
+        const timer = setTimeout(() => {
+          this.delayTimers.delete(timer);
+          this.delayed -= held.length;
+          if (!this.deleted) this.putBack(held);
+        }, delay);
+        timer.unref();
+        this.delayTimers.add(timer);
+        return;
+      }
+    }
+    this.putBack(back);
+  }
+
+  /** Messages given back go to the front, in their original order, so a redelivery keeps the queue's order. */
+  private putBack(msgs: BrokerMessage[]): void {
     // Deliveries come back in tag order; a redelivered one has a later tag than messages that arrived after it.
     if (msgs.length > 1) msgs.sort((a, b) => orderOf(a) - orderOf(b));
-    // Back to the front, in their original order, so a redelivery keeps the queue's order.
     for (let i = msgs.length - 1; i >= 0; i--) {
       const m = msgs[i]!;
-      if (nacked && this.ctx.maximumRedeliveries >= 0 && m.deliveryCount > this.ctx.maximumRedeliveries) {
-        this.release(messageSize(m));
-        this.counters.dequeued++;
-        this.ctx.deadLetter(m, `delivered ${m.deliveryCount} times, maximumRedeliveries=${this.ctx.maximumRedeliveries}`);
-        continue;
-      }
       this.buckets[m.priority]!.unshift(m);
       this.pending++;
       if (m.expires !== 0) this.expiring++;
@@ -229,6 +274,9 @@ export class Queue implements SubscriptionSource {
 
   /** Remove the queue: consumers closed, every message dropped. */
   async delete(): Promise<number> {
+    for (const t of this.delayTimers) clearTimeout(t);
+    this.delayTimers.clear();
+    this.delayed = 0;
     const subs = [...this.consumers];
     for (const s of subs) s.close();
     const n = await this.purge();

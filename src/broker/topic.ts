@@ -1,5 +1,5 @@
 import type { BrokerMessage } from './message.js';
-import { DestinationCounters, Queue, type QueueContext } from './queue.js';
+import { DestinationCounters, Queue, type QueueContext, type QueueSettings } from './queue.js';
 import type { Subscription } from './subscription.js';
 
 /**
@@ -23,7 +23,16 @@ export class Topic {
   readonly subscribers = new Set<TopicSubscriber>();
   readonly counters = new DestinationCounters();
 
-  constructor(readonly canonical: string) {}
+  constructor(
+    readonly canonical: string,
+    /** From the destination's policy: past it, non-persistent producers to this topic wait. */
+    readonly memoryLimitBytes: number,
+  ) {}
+
+  /** True when the subscribers' buffers hold as much memory as the policy allows. */
+  get full(): boolean {
+    return this.memoryBytes >= this.memoryLimitBytes;
+  }
 
   get consumerCount(): number {
     let n = 0;
@@ -83,9 +92,10 @@ export class SubscriberQueue extends Queue {
   constructor(
     canonical: string,
     ctx: QueueContext,
+    settings: QueueSettings,
     private readonly onEmpty: () => void,
   ) {
-    super(canonical, ctx);
+    super(canonical, ctx, settings);
   }
 
   override removeConsumer(sub: Subscription): void {

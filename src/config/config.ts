@@ -8,6 +8,11 @@ import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { ConfigError } from '../errors.js';
+import { readPolicies, type PolicyEntry } from './policy.js';
+import { Attrs, type ConfigWarning, Ctx, children, parseSize, type XNode } from './xml.js';
+
+export type { ConfigWarning } from './xml.js';
+export type { PolicyEntry } from './policy.js';
 import {
   connectorOptions,
   parseEndpointUri,
@@ -75,6 +80,8 @@ export interface BrokerConfig {
   webConsole: { enabled: boolean; host: string; port: number };
   /** Producer flow control. */
   systemUsage: SystemUsageConfig;
+  /** Per-destination settings (`<destinationPolicy>`), first match wins. @default [] */
+  policies: PolicyEntry[];
   /** Redeliveries before the dead-letter queue; -1 never dead-letters. @default 6 */
   maximumRedeliveries: number;
   /** The config file, or null when built from defaults or a string. */
@@ -93,107 +100,13 @@ export interface ConfigOverrides {
   persistent?: boolean;
 }
 
-/** Something in the config that ferrymq ignores or reinterprets. */
-export interface ConfigWarning {
-  file: string | null;
-  message: string;
-}
 
-type XNode = { [key: string]: unknown };
 /** ActiveMQ elements whose features ferrymq lacks or sets differently; named in a warning so nobody relies on them. */
 const IGNORED = new Set([
-  'destinationPolicy',
-  'managementContext',
+    'managementContext',
   'plugins',
   'destinationInterceptors',
 ]);
-
-/** Carries the file name, warnings and path resolution through the parse. */
-class Ctx {
-  readonly warnings: ConfigWarning[] = [];
-  readonly defaultData: string;
-  constructor(
-    readonly file: string | null,
-    readonly cwd: string,
-  ) {
-    this.defaultData = resolve(cwd, 'data');
-  }
-  warn(message: string): void {
-    this.warnings.push({ file: this.file, message });
-  }
-  fail(where: string, reason: string): never {
-    throw new ConfigError(`${this.file ?? '<config>'}: ${where}: ${reason}`.replace(/[\r\n]+/g, ' '));
-  }
-  failAttr(path: string, attr: string, value: string, reason: string): never {
-    return this.fail(`${path} attribute ${attr}=${JSON.stringify(value)}`, reason);
-  }
-}
-
-/** Child elements of a node, skipping attributes, text, and processing instructions. */
-function children(node: XNode): [string, XNode[]][] {
-  return Object.entries(node)
-    .filter(([k]) => k !== '@' && k !== '#text' && !k.startsWith('?'))
-    .map(([k, v]) => [k, (v as unknown[]).map((c) => (typeof c === 'object' && c !== null ? (c as XNode) : {}))]);
-}
-
-/** Typed attribute access for one element; warns once about each attribute it does not know. */
-class Attrs {
-  private readonly a: Record<string, string>;
-  constructor(
-    private readonly ctx: Ctx,
-    readonly path: string,
-    node: XNode,
-    known: readonly string[],
-  ) {
-    this.a = (node['@'] as Record<string, string> | undefined) ?? {};
-    for (const name of Object.keys(this.a)) {
-      // Namespace declarations and prefixed (xsi:...) attributes are Spring plumbing, not settings.
-      if (known.includes(name) || name === 'xmlns' || name.includes(':')) continue;
-      ctx.warn(`${path} attribute ${name} is not supported by ferrymq; ignored`);
-    }
-  }
-  str(name: string): string | undefined {
-    const raw = this.a[name];
-    if (raw === undefined) return undefined;
-    // ActiveMQ's start script sets activemq.data to ${activemq.base}/data; our base is the working directory.
-    const v = raw
-      .replace(/\$\{activemq\.data\}/g, this.ctx.defaultData)
-      .replace(/\$\{activemq\.base\}\/data(?=$|[/\\])/g, this.ctx.defaultData);
-    const ph = /\$\{[^}]*\}?/.exec(v);
-    if (ph) {
-      this.ctx.failAttr(this.path, name, raw, `unknown placeholder ${ph[0]} (only \${activemq.data} is understood)`);
-    }
-    return v;
-  }
-  nonEmpty(name: string): string | undefined {
-    const v = this.str(name);
-    if (v !== undefined && v.trim() === '') this.ctx.failAttr(this.path, name, v, 'must not be empty');
-    return v?.trim();
-  }
-  bool(name: string, def: boolean): boolean {
-    const v = this.str(name)?.trim();
-    if (v === undefined) return def;
-    if (v !== 'true' && v !== 'false') this.ctx.failAttr(this.path, name, v, 'must be true or false');
-    return v === 'true';
-  }
-  int(name: string, def: number, min: number, max: number): number {
-    const v = this.str(name)?.trim();
-    if (v === undefined) return def;
-    const n = /^-?\d{1,10}$/.test(v) ? Number(v) : NaN;
-    if (!(n >= min && n <= max)) this.ctx.failAttr(this.path, name, v, `must be an integer ${min}..${max}`);
-    return n;
-  }
-  /** A URI attribute: `parse` errors become ConfigErrors with the element path. */
-  uri<T>(name: string, parse: (u: string) => T): { raw: string; value: T } | undefined {
-    const raw = this.str(name);
-    if (raw === undefined) return undefined;
-    try {
-      return { raw, value: parse(raw) };
-    } catch (e) {
-      return this.ctx.failAttr(this.path, name, raw, uriErrorReason(e));
-    }
-  }
-}
 
 function transportEndpoint(u: string): { endpoint: EndpointUri; options: ConnectorOptions } {
   const endpoint = parseEndpointUri(u);
@@ -211,14 +124,7 @@ interface Draft {
   webConsole: { enabled: boolean; host: string; port: number };
   maximumRedeliveries: number;
   systemUsage: SystemUsageConfig;
-}
-
-/** `64 mb`, `1 gb`, `512kb`, `1048576`: ActiveMQ's memory sizes. */
-function parseSize(v: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(v);
-  if (!m) return undefined;
-  const mult = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(m[2] ?? 'b').toLowerCase() as 'b'];
-  return Math.round(Number(m[1]) * mult);
+  policies: PolicyEntry[];
 }
 
 /**
@@ -343,6 +249,7 @@ function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
     webConsole: { enabled: true, host: '127.0.0.1', port: 8161 },
     maximumRedeliveries: a.int('maximumRedeliveries', 6, -1, 2147483647),
     systemUsage: { memoryLimitBytes: 128 * 1024 * 1024, sendFailIfNoSpaceAfterTimeoutMs: -1 },
+    policies: [],
   };
   for (const [name, list] of children(node)) {
     const p = `${path}<${name}>`;
@@ -376,6 +283,8 @@ function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
         d.webConsole = { enabled: w.bool('enabled', true), host, port: w.int('port', 8161, 0, 65535) };
       } else if (name === 'systemUsage') {
         readSystemUsage(ctx, p, n, d);
+      } else if (name === 'destinationPolicy') {
+        d.policies.push(...readPolicies(ctx, p, n));
       } else if (IGNORED.has(name)) {
         ctx.warn(`${p} is ignored: ferrymq does not support it`);
       } else if (!(name === 'bean' && beanHint(ctx, p, n))) {
@@ -530,6 +439,7 @@ export function parseConfig(
     webConsole: draft.webConsole,
     maximumRedeliveries: draft.maximumRedeliveries,
     systemUsage: draft.systemUsage,
+    policies: draft.policies,
     source: opts.file ?? null,
   };
   return { config: deepFreeze(config), warnings: ctx.warnings };

@@ -33,6 +33,7 @@ export class FerryNode {
       maximumRedeliveries: config.maximumRedeliveries,
       memoryLimitBytes: config.systemUsage.memoryLimitBytes,
       sendFailIfNoSpaceAfterTimeoutMs: config.systemUsage.sendFailIfNoSpaceAfterTimeoutMs,
+      policies: config.policies,
     });
     this.connectors = config.transportConnectors.map((tc) => {
       const protocol = tc.endpoint.scheme === 'stomp' ? STOMP_PROTOCOL : tc.endpoint.scheme === 'tcp' ? NATIVE_PROTOCOL : null;

@@ -165,7 +165,7 @@ export class NativeConnection implements DeliverySink {
     }
     const s = this.session!;
     // Producer flow control: once a send is held, every command whose order matters waits behind it.
-    if (this.held.length > 0 ? WAITS_BEHIND_HELD.has(cmd.t) : needsMemory(cmd) && this.broker.memoryFull) {
+    if (this.held.length > 0 ? WAITS_BEHIND_HELD.has(cmd.t) : needsMemory(cmd) && this.broker.isFull((cmd as SendCmd).dest)) {
       return this.hold(s, cmd);
     }
     switch (cmd.t) {
@@ -348,7 +348,7 @@ export class NativeConnection implements DeliverySink {
     this.writer.write({ t: 'FLOW', blocked: false });
     for (let i = 0; i < held.length; i++) {
       const { cmd } = held[i]!;
-      if (needsMemory(cmd) && this.broker.memoryFull) {
+      if (needsMemory(cmd) && this.broker.isFull((cmd as SendCmd).dest)) {
         // Full again part way: the rest keeps waiting, in order.
         const rest = held.slice(i);
         this.held = [];

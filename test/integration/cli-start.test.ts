@@ -51,14 +51,14 @@ t.test('unknown elements: one warning each, and the broker starts', async (t) =>
   const conf = join(dir, 'warn.xml');
   writeFileSync(
     conf,
-    `<beans><broker brokerName="warned"><flyingCarpet/><destinationPolicy/>
+    `<beans><broker brokerName="warned"><flyingCarpet/><managementContext/>
       <transportConnectors><transportConnector name="openwire" uri="tcp://127.0.0.1:0"/></transportConnectors>
     </broker></beans>`,
   );
   const b = await startBroker(t, { dataDir: dir, args: ['--conf', conf] });
   const warnings = b.logs.filter((l) => l['level'] === 40).map((l) => String(l['msg']));
   t.ok(warnings.some((w) => w.includes('flyingCarpet')), 'warned about flyingCarpet');
-  t.ok(warnings.some((w) => w.includes('destinationPolicy')), 'warned about destinationPolicy');
+  t.ok(warnings.some((w) => w.includes('managementContext')), 'warned about managementContext');
 });
 
 t.test('SIGTERM: graceful stop, persistent messages kept', async (t) => {

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { connect, type Connection } from '../../src/index.js';
 import { startBroker } from '../helpers/broker.js';
+import { RawPeer } from '../helpers/raw.js';
 
 async function open(t: Tap.Test, url: string): Promise<Connection> {
   const c = await connect(url);
@@ -143,4 +144,33 @@ t.test('unacked messages come back redelivered when their consumer goes away', a
   await s2.close();
   const s3 = await c2.subscribe('queue://redo');
   t.equal(await s3.receive(300), null, 'acked messages are gone');
+});
+
+t.test('duplicate audit survives kill -9: a resent (producer id, sequence) is stored once', async (t) => {
+  const first = await startBroker(t);
+  const raw = await RawPeer.connected(first.port);
+  for (let seq = 1; seq <= 10; seq++) {
+    raw.send({ t: 'SEND', dest: 'queue://audit', body: Buffer.from(`a${seq}`), persistent: true, pid: 'P-audit', seq, rid: seq });
+  }
+  await raw.waitFor((c) => c['t'] === 'RECEIPT' && c['rid'] === 10, 'receipt of the 10th send');
+  raw.destroy();
+  await first.kill('SIGKILL');
+  const second = await startBroker(t, { dataDir: first.dataDir, port: first.port });
+  const again = await RawPeer.connected(second.port);
+  // A failover client resends what it has no receipt for: here 6..12, of which 6..10 were stored before the crash.
+  for (let seq = 6; seq <= 12; seq++) {
+    again.send({ t: 'SEND', dest: 'queue://audit', body: Buffer.from(`a${seq}`), persistent: true, pid: 'P-audit', seq, rid: 100 + seq });
+  }
+  await again.waitFor((c) => c['t'] === 'RECEIPT' && c['rid'] === 112, 'receipt of the last resend');
+  t.equal(again.received.filter((c) => c['t'] === 'RECEIPT').length, 7, 'every resend is receipted');
+  const c = await open(t, second.url);
+  const sub = await c.subscribe('queue://audit');
+  const got: string[] = [];
+  for (;;) {
+    const m = await sub.receive(500);
+    if (!m) break;
+    got.push(m.text);
+  }
+  t.same(got, Array.from({ length: 12 }, (_, i) => `a${i + 1}`), '12 messages, each once, in order');
+  again.destroy();
 });

@@ -179,7 +179,7 @@ t.test('errors name file, element, attribute, value and reason', async (tt) => {
 
 t.test('warnings for ignored and unknown elements', async (tt) => {
   const w = messages(`<broker useJmx="false">
-    <destinationPolicy/><managementContext/><plugins/><destinationInterceptors/>
+    <managementContext/><plugins/><destinationInterceptors/>
     <shutdownHooks/>
     <transportConnectors><transportConnector uri="tcp://h:1" enableStatusMonitor="true"/><foo/></transportConnectors>
     <networkConnectors><bar/><networkConnector uri="multicast://default" bridgeTempDestinations="true">
@@ -190,7 +190,7 @@ t.test('warnings for ignored and unknown elements', async (tt) => {
   </broker>`);
   tt.strictSame(w, [
     '<broker> attribute useJmx is not supported by ferrymq; ignored',
-    ...['destinationPolicy', 'managementContext', 'plugins', 'destinationInterceptors'].map(
+    ...['managementContext', 'plugins', 'destinationInterceptors'].map(
       (n) => `<broker><${n}> is ignored: ferrymq does not support it`,
     ),
     '<broker><shutdownHooks> is not a known element; ignored',
@@ -348,4 +348,39 @@ t.test('systemUsage: memory limit and sendFailIfNoSpaceAfterTimeout in ActiveMQ 
     () => parseConfig('<broker><systemUsage><systemUsage><memoryUsage><memoryUsage limit="lots"/></memoryUsage></systemUsage></systemUsage></broker>'),
     /<broker><systemUsage><systemUsage><memoryUsage><memoryUsage> attribute limit="lots": must be a size/,
   );
+});
+
+t.test('destinationPolicy: policy entries in ActiveMQ vocabulary', async (tt) => {
+  const { config, warnings } = parseConfig(`<broker><destinationPolicy><policyMap><policyEntries>
+    <policyEntry queue="ORDERS.>" memoryLimit="2 mb" maximumRedeliveries="2" redeliveryDelay="250" producerFlowControl="true">
+      <deadLetterStrategy><individualDeadLetterStrategy queuePrefix="DLQ." useQueueForQueueMessages="true"/></deadLetterStrategy>
+    </policyEntry>
+    <policyEntry topic="PRICES.*"><deadLetterStrategy><sharedDeadLetterStrategy deadLetterQueue="PRICES.DLQ"/></deadLetterStrategy></policyEntry>
+    <policyEntry queue=">"/>
+  </policyEntries></policyMap></destinationPolicy></broker>`);
+  tt.same(config.policies, [
+    {
+      kind: 'queue',
+      pattern: 'ORDERS.>',
+      memoryLimitBytes: 2 * 1024 * 1024,
+      maximumRedeliveries: 2,
+      redeliveryDelayMs: 250,
+      deadLetterStrategy: { kind: 'individual', queuePrefix: 'DLQ.', topicPrefix: 'ActiveMQ.DLQ.Topic.', useQueueForQueueMessages: true },
+    },
+    { kind: 'topic', pattern: 'PRICES.*', deadLetterStrategy: { kind: 'shared', queue: 'PRICES.DLQ' } },
+    { kind: 'queue', pattern: '>' },
+  ]);
+  tt.same(
+    warnings.map((w) => w.message),
+    ['<broker><destinationPolicy><policyMap><policyEntries><policyEntry> attribute producerFlowControl is not supported by ferrymq; ignored'],
+  );
+  const bad = (xml: string, re: RegExp): void => {
+    tt.throws(() => parseConfig(`<broker><destinationPolicy><policyMap><policyEntries>${xml}</policyEntries></policyMap></destinationPolicy></broker>`), re, xml);
+  };
+  bad('<policyEntry/>', /needs exactly one of the attributes queue and topic/);
+  bad('<policyEntry queue="a" topic="b"/>', /needs exactly one of the attributes queue and topic/);
+  bad('<policyEntry queue="a" memoryLimit="lots"/>', /<policyEntry> attribute memoryLimit="lots": must be a size of at least 64 kb/);
+  bad('<policyEntry queue="a" maximumRedeliveries="-5"/>', /attribute maximumRedeliveries="-5": must be an integer -1\.\.2147483647/);
+  bad('<policyEntry queue="a" redeliveryDelay="soon"/>', /attribute redeliveryDelay="soon"/);
+  bad('<policyEntry queue="a"><deadLetterStrategy><sharedDeadLetterStrategy deadLetterQueue="X.>"/></deadLetterStrategy></policyEntry>', /must not be a wildcard/);
 });

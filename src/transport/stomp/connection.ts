@@ -234,9 +234,9 @@ export class StompConnection implements DeliverySink, ProtocolConnection {
 
   private onSend(s: Session, f: StompFrame, receipt: string | undefined): boolean {
     const { input, tx } = sendInput(f, Date.now());
-    // Producer flow control: the broker's memory is full. STOMP has no way to say so, so the socket stops being read
+    // Producer flow control: the broker's (or the destination's) memory is full. STOMP has no way to say so, so the socket stops being read
     // (as ActiveMQ does); persistent messages page to disk instead.
-    if (this.broker.memoryFull && tx === undefined && !input.persistent) {
+    if (tx === undefined && !input.persistent && this.broker.isFull(input.dest)) {
       this.hold(f);
       return false;
     }
