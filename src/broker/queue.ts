@@ -123,6 +123,8 @@ export class Queue implements SubscriptionSource {
   /** A stored backlog found at open: page it in from the start. */
   recover(count: number): void {
     this.stored += count;
+    // Counted as enqueued, so that dstat's Enqueue # − Dequeue # is the queue size after a restart too.
+    this.counters.enqueued += count;
     this.pageIn();
   }
 

@@ -342,6 +342,13 @@ export class NativeConnection implements DeliverySink {
 
   private release(s: Session): void {
     if (this.state === 'closed') return;
+    // Memory was freed somewhere; if the send at the head still has no room, keep waiting quietly (no FLOW
+    // flapping, and the sendFailIfNoSpaceAfterTimeout deadline keeps running).
+    const head = this.held[0]?.cmd;
+    if (head !== undefined && needsMemory(head) && this.broker.isFull((head as SendCmd).dest)) {
+      this.broker.whenMemoryAvailable(() => this.release(s));
+      return;
+    }
     this.stopHeldTimer();
     const held = this.held;
     this.held = [];

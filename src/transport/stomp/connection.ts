@@ -294,6 +294,12 @@ export class StompConnection implements DeliverySink, ProtocolConnection {
   }
 
   private release(): void {
+    // Memory was freed somewhere; if the send at the head still has no room, keep waiting (and keep its deadline).
+    const head = this.inbox[0];
+    if (head !== undefined && this.state === 'open' && this.stillFull(head)) {
+      this.broker.whenMemoryAvailable(() => this.release());
+      return;
+    }
     if (this.inboxTimer !== null) clearTimeout(this.inboxTimer);
     this.inboxTimer = null;
     const frames = this.inbox;
@@ -307,6 +313,12 @@ export class StompConnection implements DeliverySink, ProtocolConnection {
       }
     }
     this.updatePause();
+  }
+
+  private stillFull(f: StompFrame): boolean {
+    if (f.command !== 'SEND') return false;
+    const { input, tx } = sendInput(f, Date.now());
+    return tx === undefined && !input.persistent && this.broker.isFull(input.dest);
   }
 
   /** Stop reading while sends are held or too many wait for the store; resume at a quarter of the limit. */
