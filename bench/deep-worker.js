@@ -11,7 +11,7 @@
 // cfg: {role, url, dest, count, size, compressible, window, prefetch, dialEveryMs, firstWithinMs, idleMs, progressEvery, maxMs}
 import { randomBytes } from 'node:crypto';
 import { connect } from '../dist/index.js';
-import { cpuMs, now, workerSetup } from './lib.js';
+import { cpuMs, now, windowed, workerSetup } from './lib.js';
 
 const { cfg, post, waitFor } = workerSetup();
 const MAGIC = Buffer.from('deep');
@@ -44,33 +44,11 @@ async function produce() {
   const first = now();
   const n = cfg.count;
   const w = cfg.window;
-  let inflight = 0;
   let acked = 0;
-  let wake = null;
-  let error = null;
-  const done = () => {
-    inflight--;
-    acked++;
-    if (acked % progressEvery === 0) void post({ type: 'progress', done: acked, at: now() });
-    if (wake !== null) {
-      const f = wake;
-      wake = null;
-      f();
-    }
-  };
-  const failed = (err) => {
-    error = err;
-    done();
-  };
-  for (let i = 0; i < n; i++) {
-    while (inflight >= w) await new Promise((r) => (wake = r));
-    if (error) throw error;
-    inflight++;
-    // A fresh buffer per send: the client may keep the command until its receipt.
-    conn.send(cfg.dest, makeBody(template, i), opts).then(done, failed);
-  }
-  while (inflight > 0) await new Promise((r) => (wake = r));
-  if (error) throw error;
+  // A fresh buffer per send: the client may keep the command until its receipt.
+  await windowed(n, w, (i) => conn.send(cfg.dest, makeBody(template, i), opts), () => {
+    if (++acked % progressEvery === 0) void post({ type: 'progress', done: acked, at: now() });
+  });
   const last = now();
   await post({ type: 'result', sent: n, firstSend: first, lastSend: last, rate: n / ((last - first) / 1000), cpuMs: cpuMs(cpu0) });
   await conn.close();

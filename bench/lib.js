@@ -251,3 +251,34 @@ export function summary(h) {
     mean: h.mean,
   };
 }
+
+/**
+ * Keep up to `w` of `n` operations in flight: `start(i)` begins operation i and returns its promise. `onDone` runs
+ * after each completes. Rejects with the first failure once everything started has settled.
+ */
+export async function windowed(n, w, start, onDone = () => {}) {
+  let inflight = 0;
+  let wake = null;
+  let error = null;
+  const settle = () => {
+    inflight--;
+    onDone();
+    if (wake !== null) {
+      const f = wake;
+      wake = null;
+      f();
+    }
+  };
+  const failed = (err) => {
+    error ??= err;
+    settle();
+  };
+  for (let i = 0; i < n; i++) {
+    while (inflight >= w) await new Promise((r) => (wake = r));
+    if (error) throw error;
+    inflight++;
+    start(i).then(settle, failed);
+  }
+  while (inflight > 0) await new Promise((r) => (wake = r));
+  if (error) throw error;
+}

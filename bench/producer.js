@@ -2,7 +2,7 @@
 // cfg: {url, dest, count, size, persistent, window, npMode: 'await'|'batch'|'window', batch, paced: {rate}}
 import { build } from 'hdr-histogram-js';
 import { connect } from '../dist/index.js';
-import { cpuMs, now, summary, workerSetup } from './lib.js';
+import { cpuMs, now, summary, windowed, workerSetup } from './lib.js';
 
 const { cfg, post, waitFor } = workerSetup();
 
@@ -25,30 +25,8 @@ async function sendBatches(conn, n, b) {
 }
 
 /** Keep up to `w` sends in flight (persistent: each resolves after the broker's fsync'd group commit). */
-async function sendWindow(conn, n, w) {
-  let inflight = 0;
-  let wake = null;
-  let error = null;
-  const done = () => {
-    inflight--;
-    if (wake !== null) {
-      const f = wake;
-      wake = null;
-      f();
-    }
-  };
-  const failed = (err) => {
-    error = err;
-    done();
-  };
-  for (let i = 0; i < n; i++) {
-    while (inflight >= w) await new Promise((r) => (wake = r));
-    if (error) throw error;
-    inflight++;
-    conn.send(cfg.dest, body, opts).then(done, failed);
-  }
-  while (inflight > 0) await new Promise((r) => (wake = r));
-  if (error) throw error;
+function sendWindow(conn, n, w) {
+  return windowed(n, w, () => conn.send(cfg.dest, body, opts));
 }
 
 /**
