@@ -439,6 +439,22 @@ export class Broker {
     return d !== undefined && d.full;
   }
 
+  /**
+   * Producer flow control: must a send to `dest` wait for memory? A persistent message to a queue never does (it
+   * pages to disk); anything else does while the broker or the destination is full — a topic's copies for its
+   * non-durable subscribers live in memory whatever their persistence.
+   */
+  mustHold(dest: string, persistent: boolean): boolean {
+    if (persistent) {
+      try {
+        if (parseDestination(dest).kind === 'queue') return false;
+      } catch {
+        return false; // an invalid name fails later, with its own error
+      }
+    }
+    return this.isFull(dest);
+  }
+
   /** True while held messages exceed the memory limit: producers must wait (producer flow control). */
   get memoryFull(): boolean {
     return this.memoryUsage >= this.memoryLimit;

@@ -37,9 +37,9 @@ const MAX_HELD_SENDS = 1000;
 /** Commands that keep their place behind a held send; the rest (acks, admin reads) go on at once. */
 const WAITS_BEHIND_HELD = new Set<ClientCommand['t']>(['SEND', 'BEGIN', 'COMMIT', 'ABORT', 'SUBSCRIBE', 'DISCONNECT']);
 
-/** A send that must wait for memory: non-persistent and outside a transaction (persistent ones page to disk). */
-function needsMemory(cmd: ClientCommand): boolean {
-  return cmd.t === 'SEND' && cmd.tx === undefined && cmd.persistent !== true;
+/** A send outside a transaction: the kind producer flow control may hold. */
+function plainSend(cmd: ClientCommand): cmd is SendCmd {
+  return cmd.t === 'SEND' && cmd.tx === undefined;
 }
 
 /** `closing`: DISCONNECT received, waiting for earlier sends to be stored; later frames are ignored. */
@@ -165,7 +165,7 @@ export class NativeConnection implements DeliverySink {
     }
     const s = this.session!;
     // Producer flow control: once a send is held, every command whose order matters waits behind it.
-    if (this.held.length > 0 ? WAITS_BEHIND_HELD.has(cmd.t) : needsMemory(cmd) && this.broker.isFull((cmd as SendCmd).dest)) {
+    if (this.held.length > 0 ? WAITS_BEHIND_HELD.has(cmd.t) : this.mustWait(cmd)) {
       return this.hold(s, cmd);
     }
     switch (cmd.t) {
@@ -308,7 +308,7 @@ export class NativeConnection implements DeliverySink {
     const now = Date.now();
     while (this.held.length > 0) {
       const { cmd, at } = this.held[0]!;
-      if (needsMemory(cmd)) {
+      if (plainSend(cmd)) {
         if (now - at < timeout) break;
         this.held.shift();
         const dest = (cmd as SendCmd).dest;
@@ -345,7 +345,7 @@ export class NativeConnection implements DeliverySink {
     // Memory was freed somewhere; if the send at the head still has no room, keep waiting quietly (no FLOW
     // flapping, and the sendFailIfNoSpaceAfterTimeout deadline keeps running).
     const head = this.held[0]?.cmd;
-    if (head !== undefined && needsMemory(head) && this.broker.isFull((head as SendCmd).dest)) {
+    if (head !== undefined && this.mustWait(head)) {
       this.broker.whenMemoryAvailable(() => this.release(s));
       return;
     }
@@ -355,7 +355,7 @@ export class NativeConnection implements DeliverySink {
     this.writer.write({ t: 'FLOW', blocked: false });
     for (let i = 0; i < held.length; i++) {
       const { cmd } = held[i]!;
-      if (needsMemory(cmd) && this.broker.isFull((cmd as SendCmd).dest)) {
+      if (this.mustWait(cmd)) {
         // Full again part way: the rest keeps waiting, in order.
         const rest = held.slice(i);
         this.held = [];
@@ -365,6 +365,10 @@ export class NativeConnection implements DeliverySink {
       this.run(cmd);
     }
     this.resumeIfDrained();
+  }
+
+  private mustWait(cmd: ClientCommand): boolean {
+    return plainSend(cmd) && this.broker.mustHold(cmd.dest, cmd.persistent === true);
   }
 
   /** Handle a command taken from the held queue; its errors answer it, as if it had just arrived. */

@@ -134,3 +134,30 @@ t.test('flow control keeps order: COMMIT and DISCONNECT wait behind a held send'
   const sub = await admin.subscribe('queue://txq');
   t.equal((await sub.receive(5000))?.text, 'in-tx', 'the transaction committed its send');
 });
+
+t.test('flow control: persistent sends to a topic wait too (a non-durable subscriber buffers in memory)', async (t) => {
+  const dir = tempDir(t);
+  const b = await startBroker(t, { dataDir: dir, args: ['--conf', flowConf(dir, '1 mb')] });
+  const c = await connect(b.url);
+  t.teardown(() => c.close());
+  const sub = await c.subscribe('topic://slow', { prefetch: 1 });
+  const p = await connect(b.url);
+  t.teardown(() => p.close());
+  const blocked = new Promise((resolve) => p.once('blocked', resolve));
+  const N = 300;
+  const body = Buffer.alloc(10 * 1024, 3);
+  const sending = (async () => {
+    for (let i = 0; i < N; i++) await p.send('topic://slow', body, { headers: { i } });
+  })();
+  await blocked;
+  const mem = (await c.stats()).find((s) => s.name === 'topic://slow')!.memoryBytes;
+  t.ok(mem <= 1.5 * 1024 * 1024, `the subscriber's buffer stays near the 1 MiB limit (${mem} bytes)`);
+  const seen = new Set<number>();
+  while (seen.size < N) {
+    const m = await sub.receive(10_000);
+    if (!m) break;
+    seen.add(m.headers['i'] as number);
+  }
+  await sending;
+  t.equal(seen.size, N, `all ${N} delivered`);
+});

@@ -235,8 +235,8 @@ export class StompConnection implements DeliverySink, ProtocolConnection {
   private onSend(s: Session, f: StompFrame, receipt: string | undefined): boolean {
     const { input, tx } = sendInput(f, Date.now());
     // Producer flow control: the broker's (or the destination's) memory is full. STOMP has no way to say so, so the socket stops being read
-    // (as ActiveMQ does); persistent messages page to disk instead.
-    if (tx === undefined && !input.persistent && this.broker.isFull(input.dest)) {
+    // (as ActiveMQ does); persistent messages to a queue page to disk instead.
+    if (tx === undefined && this.broker.mustHold(input.dest, input.persistent)) {
       this.hold(f);
       return false;
     }
@@ -318,7 +318,7 @@ export class StompConnection implements DeliverySink, ProtocolConnection {
   private stillFull(f: StompFrame): boolean {
     if (f.command !== 'SEND') return false;
     const { input, tx } = sendInput(f, Date.now());
-    return tx === undefined && !input.persistent && this.broker.isFull(input.dest);
+    return tx === undefined && this.broker.mustHold(input.dest, input.persistent);
   }
 
   /** Stop reading while sends are held or too many wait for the store; resume at a quarter of the limit. */
