@@ -4,16 +4,17 @@ import type { Logger } from '../log.js';
 import type { AckMode, BodyType, DestinationStats, Headers } from '../protocol/commands.js';
 import type { PolicyEntry } from '../config/policy.js';
 import type { MessageStore } from '../store/store.js';
-import { isWildcard, parseDestination, wildcardMatch } from './destination.js';
+import { isWildcard, parseDestination } from './destination.js';
 import { selectorFilter } from './filters.js';
 import { type BrokerMessage, DEFAULT_PRIORITY } from './message.js';
-import { DEFAULT_PAGE_BYTES, DEFAULT_PAGE_MESSAGES, Queue, type QueueContext, type QueueSettings } from './queue.js';
+import { DEFAULT_PAGE_BYTES, DEFAULT_PAGE_MESSAGES, Queue, type QueueContext } from './queue.js';
 import { Session } from './session.js';
 import type { DeliverySink, Subscription } from './subscription.js';
+import { DLQ, Policies } from './policies.js';
 import { SubscriberQueue, Topic, type TopicSubscriber } from './topic.js';
+import { TopicRegistry } from './topics.js';
 
-/** ActiveMQ's dead-letter queue. */
-export const DLQ = 'queue://ActiveMQ.DLQ';
+export { DLQ } from './policies.js';
 /** @default 6, as ActiveMQ's RedeliveryPolicy. */
 export const DEFAULT_MAXIMUM_REDELIVERIES = 6;
 /** Producers whose last sequence the duplicate audit remembers (ActiveMQ: 64 producers per connection). */
@@ -71,11 +72,6 @@ export interface SubscribeInput {
   durable?: string | undefined;
 }
 
-interface WildcardSubscriber {
-  pattern: string;
-  subscriber: TopicSubscriber;
-}
-
 interface Durable {
   clientId: string;
   name: string;
@@ -94,17 +90,17 @@ export class Broker {
   readonly store: MessageStore;
   readonly log: Logger;
   private readonly queues = new Map<string, Queue>();
-  private readonly topics = new Map<string, Topic>();
-  private readonly wildcards = new Set<WildcardSubscriber>();
+  private readonly topics: TopicRegistry;
   private readonly durables = new Map<string, Durable>();
+  /** The topic of each durable subscription's queue, by the queue's name. */
+  private readonly durableTopics = new Map<string, string>();
   private readonly tempOwners = new Map<string, Session>();
   private readonly sessions = new Set<Session>();
   /** Highest sequence seen per producer id, oldest first. */
   private readonly audit = new Map<string, number>();
   private readonly auditProducers: number;
   private readonly ctx: QueueContext;
-  private readonly policies: readonly PolicyEntry[];
-  private readonly defaults: QueueSettings;
+  private readonly policies: Policies;
   private nextSeq = 1;
   private nextMessageId = 1;
   /** Arrival order; starts above every stored sequence, which stands in for the order of recovered messages. */
@@ -131,12 +127,16 @@ export class Broker {
     this.memoryLimit = opts.memoryLimitBytes ?? DEFAULT_MEMORY_LIMIT_BYTES;
     this.sendFailIfNoSpaceAfterTimeoutMs = opts.sendFailIfNoSpaceAfterTimeoutMs ?? -1;
     this.expireMessagesPeriodMs = opts.expireMessagesPeriodMs ?? DEFAULT_EXPIRE_MESSAGES_PERIOD_MS;
-    this.policies = opts.policies ?? [];
-    this.defaults = {
-      maximumRedeliveries: opts.maximumRedeliveries ?? DEFAULT_MAXIMUM_REDELIVERIES,
-      redeliveryDelayMs: 0,
-      memoryLimitBytes: Number.POSITIVE_INFINITY,
-    };
+    this.policies = new Policies(
+      opts.policies ?? [],
+      {
+        maximumRedeliveries: opts.maximumRedeliveries ?? DEFAULT_MAXIMUM_REDELIVERIES,
+        redeliveryDelayMs: 0,
+        memoryLimitBytes: Number.POSITIVE_INFINITY,
+      },
+      (canonical) => this.durableTopics.get(canonical),
+    );
+    this.topics = new TopicRegistry((canonical) => this.policies.settingsFor(canonical).memoryLimitBytes);
     this.ctx = {
       store: opts.store,
       deadLetter: (msg, reason) => this.deadLetter(msg, reason),
@@ -195,20 +195,14 @@ export class Broker {
   queue(canonical: string): Queue {
     let q = this.queues.get(canonical);
     if (q === undefined) {
-      q = new Queue(canonical, this.ctx, this.settingsFor(canonical));
+      q = new Queue(canonical, this.ctx, this.policies.settingsFor(canonical));
       this.queues.set(canonical, q);
     }
     return q;
   }
 
   topic(canonical: string): Topic {
-    let t = this.topics.get(canonical);
-    if (t === undefined) {
-      t = new Topic(canonical, this.settingsFor(canonical).memoryLimitBytes);
-      for (const w of this.wildcards) if (wildcardMatch(w.pattern, t.canonical.slice(8))) t.subscribers.add(w.subscriber);
-      this.topics.set(canonical, t);
-    }
-    return t;
+    return this.topics.get(canonical);
   }
 
   /**
@@ -230,7 +224,7 @@ export class Broker {
   /** An existing destination, or undefined (admin commands must not create what they look at). */
   findDestination(raw: string): Queue | Topic | undefined {
     const d = parseDestination(raw);
-    return d.kind === 'queue' ? this.queues.get(d.canonical) : this.topics.get(d.canonical);
+    return d.kind === 'queue' ? this.queues.get(d.canonical) : this.topics.find(d.canonical);
   }
 
   /** Remove a queue and everything in it, or a topic with no subscribers. @returns messages dropped. */
@@ -243,7 +237,7 @@ export class Broker {
       this.tempOwners.delete(d.canonical);
       return q.delete();
     }
-    const t = this.topics.get(d.canonical);
+    const t = this.topics.find(d.canonical);
     if (t === undefined) return 0;
     if (t.consumerCount > 0) throw new FerryError('FERRY_INVALID_DESTINATION', `topic ${raw} has active subscribers`);
     this.topics.delete(d.canonical);
@@ -344,17 +338,10 @@ export class Broker {
     }
     // A non-durable topic subscription: a private buffer, registered on every topic it matches.
     const subscriber: TopicSubscriber = { queue: null as unknown as Queue, filter, durable: false };
-    const wildcard = isWildcard(d.name) ? { pattern: d.name, subscriber } : null;
-    subscriber.queue = new SubscriberQueue(d.canonical, this.ctx, this.settingsFor(d.canonical), () => {
-      if (wildcard) {
-        this.wildcards.delete(wildcard);
-        for (const t of this.topics.values()) t.subscribers.delete(subscriber);
-      } else this.topics.get(d.canonical)?.subscribers.delete(subscriber);
-    });
-    if (wildcard) {
-      this.wildcards.add(wildcard);
-      for (const t of this.topics.values()) if (wildcardMatch(d.name, t.canonical.slice(8))) t.subscribers.add(subscriber);
-    } else this.topic(d.canonical).subscribers.add(subscriber);
+    subscriber.queue = new SubscriberQueue(d.canonical, this.ctx, this.policies.settingsFor(d.canonical), () =>
+      this.topics.detach(subscriber),
+    );
+    this.topics.attach(subscriber, d.canonical);
     subscriber.queue.addConsumer(sub);
   }
 
@@ -367,7 +354,8 @@ export class Broker {
       throw new FerryError('FERRY_DURABLE_IN_USE', `durable subscription ${name} of client ${clientId} is active`);
     }
     this.durables.delete(key);
-    this.detachTopicSubscriber(d.subscriber, d.topic);
+    this.durableTopics.delete(d.subscriber.queue.canonical);
+    this.topics.detach(d.subscriber);
     this.queues.delete(d.subscriber.queue.canonical);
     this.store.removeDurable(clientId, name);
     await d.subscriber.queue.delete();
@@ -391,45 +379,13 @@ export class Broker {
     return out.sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** The first policy entry matching a canonical destination name (durable subscriptions follow their topic). */
-  policyFor(canonical: string): PolicyEntry | undefined {
-    if (this.policies.length === 0) return undefined;
-    let name = canonical;
-    if (canonical.startsWith(DURABLE_PREFIX)) {
-      const d = [...this.durables.values()].find((x) => x.subscriber.queue.canonical === canonical);
-      if (d === undefined) return undefined;
-      name = d.topic;
-    }
-    const { kind, name: bare } = parseDestination(name);
-    return this.policies.find((p) => p.kind === kind && (p.pattern === bare || wildcardMatch(p.pattern, bare)));
-  }
-
-  private settingsFor(canonical: string): QueueSettings {
-    const p = this.policyFor(canonical);
-    if (p === undefined) return this.defaults;
-    return {
-      maximumRedeliveries: p.maximumRedeliveries ?? this.defaults.maximumRedeliveries,
-      redeliveryDelayMs: p.redeliveryDelayMs ?? this.defaults.redeliveryDelayMs,
-      memoryLimitBytes: p.memoryLimitBytes ?? this.defaults.memoryLimitBytes,
-    };
-  }
-
-  /** The dead-letter queue for messages of `dest` (its policy's deadLetterStrategy; ActiveMQ.DLQ by default). */
-  deadLetterQueueFor(dest: string): string {
-    const s = this.policyFor(dest)?.deadLetterStrategy;
-    if (s === undefined) return DLQ;
-    if (s.kind === 'shared') return `queue://${s.queue}`;
-    const { kind, name } = parseDestination(dest);
-    return `queue://${kind === 'queue' ? s.queuePrefix : s.topicPrefix}${name}`;
-  }
-
   /**
    * True when a non-persistent send to `dest` must wait: the broker's memory limit is reached, or the
    * destination's own (policy memoryLimit).
    */
   isFull(dest: string): boolean {
     if (this.memoryFull) return true;
-    if (this.policies.length === 0) return false;
+    if (!this.policies.limitsMemory) return false;
     let d: Queue | Topic | undefined;
     try {
       d = this.findDestination(dest);
@@ -472,7 +428,7 @@ export class Broker {
     const now = Date.now();
     let n = 0;
     for (const q of this.queues.values()) n += q.sweepExpired(now);
-    for (const t of this.topics.values()) for (const s of t.subscribers) if (!s.durable) n += s.queue.sweepExpired(now);
+    for (const [, t] of this.topics) for (const s of t.subscribers) if (!s.durable) n += s.queue.sweepExpired(now);
     if (n > 0) this.log.debug({ expired: n }, 'expired messages swept');
   }
 
@@ -504,21 +460,19 @@ export class Broker {
     if (existing !== undefined && existing.topic === topic && existing.selector === selector) return existing;
     if (existing !== undefined) {
       // Same name, different topic or selector: JMS says the old subscription is replaced.
-      this.detachTopicSubscriber(existing.subscriber, existing.topic);
+      this.topics.detach(existing.subscriber);
       this.queues.delete(existing.subscriber.queue.canonical);
       void existing.subscriber.queue.delete();
     }
     const canonical = `${DURABLE_PREFIX}${clientId}:${name}`;
+    // Before the queue exists: its settings come from the topic's policy.
+    this.durableTopics.set(canonical, topic);
     const filter = selector !== undefined && selector.trim() !== '' ? this.compile(selector) : null;
     const subscriber: TopicSubscriber = { queue: this.queue(canonical), filter, durable: true };
     const d: Durable = { clientId, name, topic, subscriber };
     if (selector !== undefined) d.selector = selector;
     this.durables.set(key, d);
-    const pattern = topic.slice(8);
-    if (isWildcard(pattern)) {
-      this.wildcards.add({ pattern, subscriber });
-      for (const t of this.topics.values()) if (wildcardMatch(pattern, t.canonical.slice(8))) t.subscribers.add(subscriber);
-    } else this.topic(topic).subscribers.add(subscriber);
+    this.topics.attach(subscriber, topic);
     if (existing === undefined || existing.topic !== topic || existing.selector !== selector) {
       const rec = { clientId, name, topic, ...(selector !== undefined ? { selector } : {}) };
       this.store.putDurable(rec, (err) => {
@@ -526,12 +480,6 @@ export class Broker {
       });
     }
     return d;
-  }
-
-  private detachTopicSubscriber(subscriber: TopicSubscriber, topic: string): void {
-    for (const w of this.wildcards) if (w.subscriber === subscriber) this.wildcards.delete(w);
-    for (const t of this.topics.values()) t.subscribers.delete(subscriber);
-    void topic;
   }
 
   private sessionClosed(s: Session): void {
@@ -559,7 +507,7 @@ export class Broker {
 
   private deadLetter(msg: BrokerMessage, reason: string): void {
     if (msg.seq > 0) this.store.remove(msg.seq, msg.home ?? msg.dest);
-    const target = this.deadLetterQueueFor(msg.dest);
+    const target = this.policies.deadLetterQueueFor(msg.dest);
     // A message that dies on a dead-letter queue is dropped, never dead-lettered again.
     if (msg.dest === target || msg.dest === DLQ || this.deadLetterQueues.has(msg.dest)) {
       this.log.warn({ id: msg.id, dest: msg.dest, reason }, 'message dropped from a dead-letter queue');

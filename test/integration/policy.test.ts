@@ -11,6 +11,9 @@ const POLICY = `<broker brokerName="policy"><destinationPolicy><policyMap><polic
     <deadLetterStrategy><individualDeadLetterStrategy queuePrefix="DLQ."/></deadLetterStrategy>
   </policyEntry>
   <policyEntry queue="SMALL" memoryLimit="256 kb"/>
+  <policyEntry topic="PRICES.>" maximumRedeliveries="1">
+    <deadLetterStrategy><individualDeadLetterStrategy topicPrefix="DLQ.T."/></deadLetterStrategy>
+  </policyEntry>
 </policyEntries></policyMap></destinationPolicy></broker>`;
 
 async function policyBroker(t: T) {
@@ -87,4 +90,22 @@ t.test('per-destination memoryLimit: non-persistent producers to that queue wait
   await sending;
   t.equal(seen.size, N, `all ${N} arrive once the queue drains`);
   t.ok(events.includes('unblocked'));
+});
+
+t.test("a durable subscription follows its topic's policy", async (t) => {
+  const b = await policyBroker(t);
+  const c = await connect(b.url, { clientId: 'pol-1' });
+  t.teardown(() => c.close());
+  const sub = await c.subscribe('topic://PRICES.eur', { durable: 'd1', ack: 'individual' });
+  await c.send('topic://PRICES.eur', 'tick');
+  let n = 0;
+  for (;;) {
+    const m = await sub.receive(1000);
+    if (!m) break;
+    n++;
+    m.nack();
+  }
+  t.equal(n, 2, 'maximumRedeliveries=1 from the topic policy');
+  const dlq = await c.subscribe('queue://DLQ.T.PRICES.eur');
+  t.equal((await dlq.receive(5000))?.text, 'tick', 'dead-lettered with the topic prefix');
 });
