@@ -9,12 +9,13 @@ import {
   TimeoutError,
 } from '../errors.js';
 import type { BrokerCommand, BrowsedMessage, DestinationStats, Headers, SendCmd } from '../protocol/commands.js';
-import { type ClientUri, type EndpointUri, parseClientUri } from '../transport/uri.js';
+import { type ClientUri, parseClientUri } from '../transport/uri.js';
 import { packCommand } from '../transport/writer.js';
 import { type Body, encodeBody, type Message } from './message.js';
 import { type SubscribeOptions, Subscription, type SubscriptionOwner } from './subscription.js';
 import { Transaction } from './transaction.js';
-import { ClientTransport } from './transport.js';
+import { type ConnectInfo, Dialer } from './dialer.js';
+import type { ClientTransport } from './transport.js';
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
@@ -91,8 +92,7 @@ export class Connection extends EventEmitter {
   private closing = false;
   private failed: Error | null = null;
   private dialing = false;
-  private sleepCancel: (() => void) | null = null;
-  private priorityTimer: NodeJS.Timeout | null = null;
+  private readonly dialer: Dialer;
   private nextTx = 0;
   private nextTemp = 0;
   private nextCorrelation = 0;
@@ -108,6 +108,11 @@ export class Connection extends EventEmitter {
   ) {
     super();
     this.clientId = opts.clientId ?? `C-${randomBytes(6).toString('hex')}`;
+    const info: ConnectInfo = { clientId: this.clientId };
+    if (opts.user !== undefined) info.user = opts.user;
+    if (opts.password !== undefined) info.password = opts.password;
+    if (opts.heartbeatMs !== undefined) info.heartbeat = opts.heartbeatMs;
+    this.dialer = new Dialer(uri, info, opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, (s) => this.status(s));
     this.owner = {
       sendAck: (sid, tag, epoch, kind, upto) => {
         if (epoch !== this.epoch || this.transport === null) return; // redelivered by the broker anyway
@@ -120,7 +125,7 @@ export class Connection extends EventEmitter {
   /** @internal use {@link connect}. */
   static async open(url: string, opts: ConnectOptions = {}): Promise<Connection> {
     const c = new Connection(parseClientUri(url), opts);
-    const t = await c.dial(true);
+    const t = await c.dialer.dial(true);
     c.install(t, false);
     return c;
   }
@@ -332,8 +337,7 @@ export class Connection extends EventEmitter {
         // closing anyway
       }
     }
-    this.sleepCancel?.();
-    if (this.priorityTimer !== null) clearTimeout(this.priorityTimer);
+    this.dialer.stop();
     this.shutdown(new ConnectionClosedError('connection closed'));
   }
 
@@ -421,74 +425,6 @@ export class Connection extends EventEmitter {
     });
   }
 
-  /** The dial loop: passes over the URI list with capped exponential back-off between passes. */
-  private async dial(startup: boolean): Promise<ClientTransport> {
-    const o = this.uri.options;
-    const limit = startup ? o.startupMaxReconnectAttempts : o.maxReconnectAttempts;
-    let delay = o.initialReconnectDelayMs;
-    let pass = 0;
-    let order = this.order();
-    let lastErr: Error | null = null;
-    for (;;) {
-      for (const ep of order) {
-        if (this.closing) throw new ConnectionClosedError('connection closed while reconnecting');
-        try {
-          return await ClientTransport.open(ep, this.connectInfo(), this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
-        } catch (err) {
-          lastErr = err as Error;
-        }
-      }
-      pass++;
-      if (limit >= 0 && pass > limit) {
-        // A plain tcp:// URL reports what went wrong as it is (refused, too many connections, ...).
-        if (!this.uri.failover && lastErr !== null) throw lastErr;
-        const list = this.uri.endpoints.map((e) => e.raw).join(', ');
-        throw new ConnectionClosedError(
-          `cannot connect to ${list} after ${pass} pass${pass === 1 ? '' : 'es'}: ${lastErr?.message ?? 'no endpoint'}`,
-          { cause: lastErr },
-        );
-      }
-      order = this.order();
-      this.status({ type: 'reconnecting', attempt: pass + 1, delayMs: delay, url: order[0]!.raw });
-      await this.sleep(delay);
-      if (o.useExponentialBackOff) delay = Math.min(delay * o.backOffMultiplier, o.maxReconnectDelayMs);
-      else delay = Math.min(delay, o.maxReconnectDelayMs);
-    }
-  }
-
-  private order(): EndpointUri[] {
-    const list = [...this.uri.endpoints];
-    if (this.uri.options.randomize) {
-      for (let i = list.length - 1; i > 0; i--) {
-        const j = Math.floor(Math.random() * (i + 1));
-        [list[i], list[j]] = [list[j]!, list[i]!];
-      }
-    }
-    return list;
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.sleepCancel = null;
-        resolve();
-      }, ms);
-      this.sleepCancel = () => {
-        clearTimeout(timer);
-        this.sleepCancel = null;
-        resolve();
-      };
-    });
-  }
-
-  private connectInfo(): { clientId: string; user?: string; password?: string; heartbeat?: number } {
-    const info: { clientId: string; user?: string; password?: string; heartbeat?: number } = { clientId: this.clientId };
-    if (this.opts.user !== undefined) info.user = this.opts.user;
-    if (this.opts.password !== undefined) info.password = this.opts.password;
-    if (this.opts.heartbeatMs !== undefined) info.heartbeat = this.opts.heartbeatMs;
-    return info;
-  }
-
   /** Make `t` the live transport: restore subscriptions, resend what has no receipt, wake blocked sends. */
   private install(t: ClientTransport, resumed: boolean): void {
     this.epoch++;
@@ -507,46 +443,21 @@ export class Connection extends EventEmitter {
     }
     for (const w of [...this.waitingForTransport]) w();
     if (resumed) this.status({ type: 'resumed', url: t.url });
-    if (this.uri.options.priorityBackup && t.endpoint !== this.uri.endpoints[0]) this.returnToPriority();
-  }
-
-  /**
-   * priorityBackup: while connected elsewhere, keep trying the first URI (with the usual back-off) and move
-   * back to it when it answers. The move waits for a moment with no request awaiting a receipt, so nothing
-   * in doubt is sent to two brokers.
-   */
-  private returnToPriority(): void {
-    if (this.priorityTimer !== null) return;
-    const primary = this.uri.endpoints[0]!;
-    const o = this.uri.options;
-    let delay = o.initialReconnectDelayMs;
-    const attempt = (): void => {
-      this.priorityTimer = null;
-      const current = this.transport;
-      if (this.isClosed || current === null || current.endpoint === primary) return;
-      ClientTransport.open(primary, this.connectInfo(), this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS).then(
+    if (this.uri.options.priorityBackup && t.endpoint !== this.uri.endpoints[0]) {
+      const primary = this.uri.endpoints[0];
+      this.dialer.watchPrimary(
+        () => !this.isClosed && this.transport !== null && this.transport.endpoint !== primary,
         (next) => {
-          if (this.isClosed || this.transport !== current) return next.close();
-          if (this.pending.size > 0) {
-            next.close();
-            return schedule(10);
-          }
-          current.close();
+          // Move only with no request awaiting a receipt, so nothing in doubt is sent to two brokers.
+          if (this.pending.size > 0) return false;
+          this.transport?.close();
           // What the old broker had delivered but not seen acked goes back to its queue there.
           for (const sub of this.subs.values()) sub.interrupted();
           this.install(next, true);
-        },
-        () => {
-          delay = o.useExponentialBackOff ? Math.min(delay * o.backOffMultiplier, o.maxReconnectDelayMs) : delay;
-          schedule(delay);
+          return true;
         },
       );
-    };
-    const schedule = (ms: number): void => {
-      this.priorityTimer = setTimeout(attempt, ms);
-      this.priorityTimer.unref();
-    };
-    schedule(delay);
+    }
   }
 
   private onCommand(cmd: BrokerCommand, epoch: number): void {
@@ -595,7 +506,7 @@ export class Connection extends EventEmitter {
     this.status({ type: 'interrupted', url: t.url, error: err });
     if (this.dialing) return;
     this.dialing = true;
-    this.dial(false).then(
+    this.dialer.dial(false).then(
       (next) => {
         this.dialing = false;
         if (this.closing) next.close();
