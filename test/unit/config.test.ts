@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -322,6 +322,7 @@ t.test('conf/*.xml', async (tt) => {
 
 t.test('loadConfigFile reads files and reports unreadable ones', async (tt) => {
   const dir = mkdtempSync(join(tmpdir(), 'ferrymq-config-'));
+  tt.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const f = join(dir, 'b.xml');
   writeFileSync(f, '<broker brokerName="fromfile"><transportConnectors><transportConnector uri="tcp://x:99999"/></transportConnectors></broker>');
   throwsConfig(tt, () => loadConfigFile(f), new RegExp(`^${f}: <broker><transportConnectors><transportConnector> attribute uri="tcp://x:99999": port must be 0..65535$`));
