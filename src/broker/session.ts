@@ -150,6 +150,11 @@ export class Session {
     this.rollback(t);
   }
 
+  /** The connection can take deliveries again (its socket drained): let every subscription's source dispatch. */
+  resumeDelivery(): void {
+    for (const sub of this.subs.values()) sub.source.dispatch();
+  }
+
   /** @internal a temporary queue this session owns: deleted when it closes. */
   ownTemporary(name: string): void {
     this.temporaries.add(name);

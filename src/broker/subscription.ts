@@ -4,6 +4,11 @@ import type { BrokerMessage } from './message.js';
 /** Where a subscription's deliveries go: a protocol connection (native, STOMP) or a network bridge. */
 export interface DeliverySink {
   deliver(sub: Subscription, msg: BrokerMessage, tag: number): void;
+  /**
+   * True while the connection cannot take more (its socket's send buffer is full): dispatch to it pauses, whatever
+   * the prefetch, and resumes when the sink calls {@link Session.resumeDelivery}.
+   */
+  readonly congested?: boolean;
 }
 
 /** The message source a subscription consumes from (a queue, or a topic subscription's own queue). */
@@ -45,8 +50,9 @@ export class Subscription {
     return this.unacked.has(tag);
   }
 
+  /** Deliveries it may take now: prefetch room, unless its connection is congested. */
   get credit(): number {
-    return this.prefetch - this.unacked.size;
+    return this.sink.congested === true ? 0 : this.prefetch - this.unacked.size;
   }
 
   /** @internal the source calls this from addConsumer, before dispatching to it. */

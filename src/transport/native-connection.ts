@@ -3,6 +3,7 @@ import type { Broker } from '../broker/broker.js';
 import type { BrokerMessage } from '../broker/message.js';
 import type { Session } from '../broker/session.js';
 import type { DeliverySink, Subscription } from '../broker/subscription.js';
+import { CONGESTED_BYTES } from './writer.js';
 import { FerryError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type {
@@ -79,6 +80,8 @@ export class NativeConnection implements DeliverySink {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.log.debug({ err }, 'socket error'));
     socket.on('close', () => this.cleanup());
+    // Deliveries paused while the socket was congested resume once it drains.
+    socket.on('drain', () => this.session?.resumeDelivery());
     this.connectTimer = setTimeout(() => this.fail('FERRY_PROTOCOL', `no CONNECT within ${CONNECT_TIMEOUT_MS} ms`), CONNECT_TIMEOUT_MS);
     this.connectTimer.unref();
   }
@@ -102,6 +105,11 @@ export class NativeConnection implements DeliverySink {
     this.cleanup();
     // A peer that never closes its side must not keep the socket (or a stopping broker) waiting.
     setTimeout(() => this.socket.destroy(), 2000).unref();
+  }
+
+  /** The peer is not reading fast enough: pause deliveries until the socket drains (backpressure). */
+  get congested(): boolean {
+    return this.writer.backlog > CONGESTED_BYTES;
   }
 
   deliver(sub: Subscription, m: BrokerMessage, tag: number): void {

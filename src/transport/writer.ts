@@ -9,6 +9,9 @@ export function packCommand(cmd: object): Buffer {
   return packr.pack(cmd);
 }
 
+/** Bytes waiting to go out on a connection past which deliveries to it pause (its consumer is not reading). */
+export const CONGESTED_BYTES = 4 * 1024 * 1024;
+
 /** msgpack fixstr "body". */
 const BODY_KEY = Buffer.from([0xa4, 0x62, 0x6f, 0x64, 0x79]);
 

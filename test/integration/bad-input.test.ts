@@ -154,3 +154,31 @@ t.test('fuzz: random bytes and wrong-typed commands never hurt a normal client',
   const stats = await good.stats();
   t.ok(Array.isArray(stats), 'broker still answers STATS');
 });
+
+t.test('a consumer that does not read: deliveries pause at the socket, not at its huge prefetch', async (t) => {
+  const b = await startBroker(t);
+  const p = await connect(b.url);
+  t.teardown(() => p.close());
+  const N = 3000;
+  const body = Buffer.alloc(10 * 1024, 5); // 30 MB in all
+  for (let i = 0; i < N; i += 500) {
+    await Promise.all(Array.from({ length: 500 }, (_, k) => p.send('queue://stuck', body, { headers: { i: i + k } })));
+  }
+  const raw = await RawPeer.connected(b.port);
+  raw.socket.pause(); // never reads: the broker's writes back up
+  raw.send({ t: 'SUBSCRIBE', sid: 1, dest: 'queue://stuck', prefetch: 1_000_000, rid: 1 });
+  // The broker keeps dispatching until the socket is congested; wait until the in-flight count stops moving.
+  let inflight = -1;
+  for (let i = 0; i < 40; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = (await p.stats()).find((s) => s.name === 'queue://stuck')!.inflight;
+    if (now === inflight && now > 0) break;
+    inflight = now;
+  }
+  t.ok(inflight > 0 && inflight < 1500, `${inflight} of ${N} in flight to a consumer that reads nothing (prefetch 1,000,000)`);
+  // Once it reads, the rest flows.
+  raw.socket.resume();
+  await raw.waitFor((c) => c['t'] === 'MESSAGE' && c['tag'] === N, `delivery ${N}`, 20_000);
+  t.equal(raw.received.filter((c) => c['t'] === 'MESSAGE').length, N, `all ${N} delivered once it reads`);
+  raw.destroy();
+});

@@ -9,6 +9,7 @@ import { VERSION } from '../../version.js';
 import { CONNECT_TIMEOUT_MS } from '../native-connection.js';
 import type { ProtocolConnection, WireProtocol } from '../tcp-server.js';
 import type { ConnectorOptions } from '../uri.js';
+import { CONGESTED_BYTES } from '../writer.js';
 import { encodeError, encodeFrame, StompWriter } from './encoder.js';
 import { HeartbeatMonitor, negotiateHeartbeat, parseHeartBeat } from './heartbeat.js';
 import { brokerDestination, messageFrame, required, sendInput, StompError } from './mapping.js';
@@ -66,6 +67,8 @@ export class StompConnection implements DeliverySink, ProtocolConnection {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.log.debug({ err }, 'socket error'));
     socket.on('close', () => this.cleanup());
+    // Deliveries paused while the socket was congested resume once it drains.
+    socket.on('drain', () => this.session?.resumeDelivery());
     this.connectTimer = setTimeout(() => this.fail(`no CONNECT frame within ${CONNECT_TIMEOUT_MS} ms`), CONNECT_TIMEOUT_MS);
     this.connectTimer.unref();
   }
@@ -89,6 +92,11 @@ export class StompConnection implements DeliverySink, ProtocolConnection {
     this.socket.end();
     this.cleanup();
     setTimeout(() => this.socket.destroy(), 2000).unref();
+  }
+
+  /** The peer is not reading fast enough: pause deliveries until the socket drains (backpressure). */
+  get congested(): boolean {
+    return this.writer.backlog > CONGESTED_BYTES;
   }
 
   deliver(sub: Subscription, m: BrokerMessage, tag: number): void {
