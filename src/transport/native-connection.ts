@@ -147,12 +147,17 @@ export class NativeConnection implements DeliverySink {
   private onFrame(body: Buffer): void {
     if (this.state === 'closed' || this.state === 'closing') return;
     let cmd: ClientCommand;
+    let raw: unknown;
     try {
-      cmd = validateClientCommand(decodeBody(body));
+      raw = decodeBody(body);
+      cmd = validateClientCommand(raw);
     } catch (err) {
       const e = err as FerryError;
-      if (this.state === 'connecting') this.fail(e.code, e.message);
-      else this.writer.write({ t: 'ERROR', code: e.code, message: e.message });
+      if (this.state === 'connecting') return this.fail(e.code, e.message);
+      // A request that carried a usable rid gets its answer, so the client's wait for it ends.
+      const rid = (raw as { rid?: unknown } | undefined)?.rid;
+      const answered = typeof rid === 'number' && Number.isSafeInteger(rid) && rid >= 0;
+      this.writer.write(answered ? { t: 'ERROR', rid, code: e.code, message: e.message } : { t: 'ERROR', code: e.code, message: e.message });
       return;
     }
     try {

@@ -182,3 +182,13 @@ t.test('a consumer that does not read: deliveries pause at the socket, not at it
   t.equal(raw.received.filter((c) => c['t'] === 'MESSAGE').length, N, `all ${N} delivered once it reads`);
   raw.destroy();
 });
+
+t.test('a request the broker finds malformed is answered with its own rid: the client does not hang', async (t) => {
+  const b = await startBroker(t);
+  const c = await connect(b.url);
+  t.teardown(() => c.close());
+  await t.rejects(c.send('queue://x', 'y', { priority: 12 }), { code: 'FERRY_INVALID_COMMAND', message: /SEND\.priority must be an integer from 0 to 9/ });
+  await t.rejects(c.subscribe('queue://x', { prefetch: 0 }), { code: 'FERRY_INVALID_COMMAND', message: /SUBSCRIBE\.prefetch/ });
+  await c.send('queue://x', 'fine');
+  t.pass('the connection goes on');
+});
