@@ -161,7 +161,7 @@ export class Connection extends EventEmitter {
       await this.call(cmd as unknown as { rid: number; t: string });
       return;
     }
-    if (this.transport === null) await this.waitForTransport();
+    while (this.transport === null) await this.waitForTransport();
     const t = this.transport!;
     t.writer.writePacked(this.checkSize(packCommand(cmd)));
     if (t.writer.backlog > WRITE_HIGH_WATER_BYTES) await this.drained(t);
