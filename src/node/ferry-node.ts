@@ -64,6 +64,11 @@ export class FerryNode {
       throw err;
     }
     this.state = 'started';
+    const wc = this.config.webConsole;
+    if (wc.enabled) {
+      // Said plainly, so nobody waits for a page on 8161 that this release does not serve.
+      this.log.info({ host: wc.host, port: wc.port }, 'web console configured on %s:%d but not part of this release', wc.host, wc.port);
+    }
     this.log.info({ brokerName: this.config.brokerName, ms: Date.now() - t0 }, 'broker %s started', this.config.brokerName);
   }
 

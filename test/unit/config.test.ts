@@ -297,9 +297,13 @@ t.test('conf/*.xml', async (tt) => {
   tt.equal(single.config.source, join(CONF, 'single.xml'));
   tt.match(single.config, {
     brokerName: 'localhost', dataDirectory: '/srv/ferry/data', store: { kind: 'levelDB', directory: '/srv/ferry/data/leveldb' },
-    transportConnectors: [{ name: 'openwire', endpoint: { host: '127.0.0.1', port: 61616 }, options: { maximumConnections: 1000, maxFrameSize: 104857600 } }],
+    transportConnectors: [
+      { name: 'openwire', endpoint: { scheme: 'tcp', host: '127.0.0.1', port: 61616 }, options: { maximumConnections: 1000, maxFrameSize: 104857600 } },
+      { name: 'stomp', endpoint: { scheme: 'stomp', host: '127.0.0.1', port: 61613 }, options: { maximumConnections: 1000, maxFrameSize: 104857600 } },
+    ],
     networkConnectors: [], webConsole: { enabled: true, host: '127.0.0.1', port: 8161 },
   });
+  tt.equal(single.config.transportConnectors.length, 2, 'native and STOMP connectors');
   const nodes: [string, number, number, string, number[]][] = [
     ['node-a', 61616, 8161, 'local_network', [61617, 61618]],
     ['node-b', 61617, 8162, 'network_a', [61616]],
