@@ -23,6 +23,7 @@ import { decodeBody } from '../protocol/codec.js';
 import { FrameDecoder } from '../protocol/frame.js';
 import { validateClientCommand } from '../protocol/validate.js';
 import { InactivityMonitor, negotiateInactivity } from './inactivity.js';
+import { endSocket } from './socket.js';
 import type { ConnectorOptions } from './uri.js';
 import { FrameWriter } from './writer.js';
 import { VERSION } from '../version.js';
@@ -91,20 +92,14 @@ export class NativeConnection implements DeliverySink {
     if (this.state === 'closed') return;
     this.log.info({ code }, message);
     this.writer.write(rid === undefined ? { t: 'ERROR', code, message, fatal: true } : { t: 'ERROR', rid, code, message, fatal: true });
-    this.writer.flush();
-    this.socket.end();
-    this.cleanup();
-    // A peer that will not read its ERROR must not hold the socket open.
-    setTimeout(() => this.socket.destroy(), 2000).unref();
+    this.close();
   }
 
   /** Close quietly (broker stopping, or after DISCONNECT). */
   close(): void {
     this.writer.flush();
-    this.socket.end();
+    endSocket(this.socket);
     this.cleanup();
-    // A peer that never closes its side must not keep the socket (or a stopping broker) waiting.
-    setTimeout(() => this.socket.destroy(), 2000).unref();
   }
 
   /** The peer is not reading fast enough: pause deliveries until the socket drains (backpressure). */

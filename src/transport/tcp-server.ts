@@ -2,6 +2,7 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import type { Broker } from '../broker/broker.js';
 import type { Logger } from '../log.js';
 import { encodeFrame } from '../protocol/codec.js';
+import { endSocket } from './socket.js';
 import { NativeConnection } from './native-connection.js';
 import type { ConnectorOptions, EndpointUri } from './uri.js';
 
@@ -113,7 +114,6 @@ export class TcpTransportServer {
       );
     }
     socket.on('error', () => {});
-    socket.end(this.protocol.refusal(`connector ${this.name} has reached maximumConnections=${this.options.maximumConnections}`));
-    setTimeout(() => socket.destroy(), 2000).unref();
+    endSocket(socket, this.protocol.refusal(`connector ${this.name} has reached maximumConnections=${this.options.maximumConnections}`));
   }
 }

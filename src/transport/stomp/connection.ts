@@ -7,6 +7,7 @@ import { FerryError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { VERSION } from '../../version.js';
 import { CONNECT_TIMEOUT_MS } from '../native-connection.js';
+import { endSocket } from '../socket.js';
 import type { ProtocolConnection, WireProtocol } from '../tcp-server.js';
 import type { ConnectorOptions } from '../uri.js';
 import { CONGESTED_BYTES } from '../writer.js';
@@ -79,19 +80,14 @@ export class StompConnection implements DeliverySink, ProtocolConnection {
     this.log.info({ receipt }, 'STOMP error: %s', message);
     const headers = receipt === undefined ? extra : [['receipt-id', receipt] as [string, string], ...extra];
     this.writer.write(encodeError(message, this.state === 'connecting' ? null : this.version, headers));
-    this.writer.flush();
-    this.socket.end();
-    this.cleanup();
-    // A peer that will not read its ERROR must not hold the socket open.
-    setTimeout(() => this.socket.destroy(), 2000).unref();
+    this.close();
   }
 
   /** Close quietly (broker stopping, or after DISCONNECT). */
   close(): void {
     this.writer.flush();
-    this.socket.end();
+    endSocket(this.socket);
     this.cleanup();
-    setTimeout(() => this.socket.destroy(), 2000).unref();
   }
 
   /** The peer is not reading fast enough: pause deliveries until the socket drains (backpressure). */
