@@ -4,7 +4,8 @@ import type { Logger } from '../log.js';
 import type { AckMode, BodyType, DestinationStats, Headers } from '../protocol/commands.js';
 import type { PolicyEntry } from '../config/policy.js';
 import type { MessageStore } from '../store/store.js';
-import { isWildcard, parseDestination } from './destination.js';
+import { isWildcard, parseConsumerDestination, parseDestination } from './destination.js';
+import { BrokerEvents, type ConnectionInfo, type ConsumerInfo } from './events.js';
 import { selectorFilter } from './filters.js';
 import { type BrokerMessage, DEFAULT_PRIORITY } from './message.js';
 import { DEFAULT_PAGE_BYTES, DEFAULT_PAGE_MESSAGES, Queue, type QueueContext } from './queue.js';
@@ -60,6 +61,23 @@ export interface SendInput {
   ttl?: number | undefined;
   correlationId?: string | undefined;
   replyTo?: string | undefined;
+  /**
+   * From a network bridge: the brokers the message passed through (this one not included), and the identity it
+   * had at its origin, kept across hops.
+   */
+  path?: readonly string[] | undefined;
+  id?: string | undefined;
+  timestamp?: number | undefined;
+  /** Absolute expiry (ms since the epoch), overriding `ttl`: a forwarded message keeps its original deadline. */
+  expires?: number | undefined;
+}
+
+/** What makes a subscription a network bridge's consumer (in-process only: no wire protocol sets it). */
+export interface NetworkConsumerInput {
+  /** The remote demand's broker path, as its broker advertised it. */
+  path: readonly string[];
+  /** Loop prevention: which messages may be forwarded over this bridge. */
+  accept: (m: BrokerMessage) => boolean;
 }
 
 export interface SubscribeInput {
@@ -70,6 +88,9 @@ export interface SubscribeInput {
   selector?: string | undefined;
   /** Durable subscription name (topics only); needs a client id. */
   durable?: string | undefined;
+  /** ActiveMQ's consumer.priority (also `queue://Q?consumer.priority=N` on the destination). @default 0 */
+  priority?: number | undefined;
+  network?: NetworkConsumerInput | undefined;
 }
 
 interface Durable {
@@ -89,6 +110,11 @@ export class Broker {
   readonly id = randomBytes(6).toString('hex');
   readonly store: MessageStore;
   readonly log: Logger;
+  /** Connections, consumers and destinations coming and going (what bridges and the console watch). */
+  readonly events: BrokerEvents;
+  /** Ids shared by consumers and connections in events. */
+  private nextConsumerId = 1;
+  private readonly connectionInfo = new Map<Session, ConnectionInfo>();
   private readonly queues = new Map<string, Queue>();
   private readonly topics: TopicRegistry;
   private readonly durables = new Map<string, Durable>();
@@ -123,6 +149,7 @@ export class Broker {
     this.name = opts.name;
     this.store = opts.store;
     this.log = opts.logger.child({ module: 'broker' });
+    this.events = new BrokerEvents((err, event) => this.log.error({ err, event }, 'broker event listener failed'));
     this.auditProducers = opts.auditProducers ?? DEFAULT_AUDIT_PRODUCERS;
     this.memoryLimit = opts.memoryLimitBytes ?? DEFAULT_MEMORY_LIMIT_BYTES;
     this.sendFailIfNoSpaceAfterTimeoutMs = opts.sendFailIfNoSpaceAfterTimeoutMs ?? -1;
@@ -146,6 +173,7 @@ export class Broker {
       pageMessages: opts.pageMessages ?? DEFAULT_PAGE_MESSAGES,
       pageBytes: opts.pageBytes ?? DEFAULT_PAGE_BYTES,
       onError: (err, what) => this.log.error({ err }, 'store error while %s', what),
+      expired: (msg) => this.events.emit('messageExpired', { id: msg.id, dest: msg.dest }),
     };
   }
 
@@ -184,6 +212,11 @@ export class Broker {
     if (!this.started) throw new FerryError('FERRY_BROKER_STOPPING', 'broker is not running');
     const s = new Session(this, info.clientId ?? null, info.remote ?? null, sink, () => this.sessionClosed(s));
     this.sessions.add(s);
+    if (this.events.has('connectionOpened') || this.events.has('connectionClosed')) {
+      const conn = { id: `${this.name}:${this.nextConsumerId++}`, clientId: s.clientId, remote: s.remote };
+      this.connectionInfo.set(s, conn);
+      this.events.emit('connectionOpened', conn);
+    }
     return s;
   }
 
@@ -197,6 +230,7 @@ export class Broker {
     if (q === undefined) {
       q = new Queue(canonical, this.ctx, this.policies.settingsFor(canonical));
       this.queues.set(canonical, q);
+      if (this.events.has('destinationAdded')) this.events.emit('destinationAdded', { dest: canonical });
     }
     return q;
   }
@@ -235,12 +269,15 @@ export class Broker {
       if (q === undefined) return 0;
       this.queues.delete(d.canonical);
       this.tempOwners.delete(d.canonical);
-      return q.delete();
+      const n = await q.delete();
+      this.events.emit('destinationRemoved', { dest: d.canonical });
+      return n;
     }
     const t = this.topics.find(d.canonical);
     if (t === undefined) return 0;
     if (t.consumerCount > 0) throw new FerryError('FERRY_INVALID_DESTINATION', `topic ${raw} has active subscribers`);
     this.topics.delete(d.canonical);
+    this.events.emit('destinationRemoved', { dest: d.canonical });
     return 0;
   }
 
@@ -265,17 +302,18 @@ export class Broker {
     const ttl = input.ttl ?? 0;
     const msg: BrokerMessage = {
       seq: 0,
-      id: pid !== undefined && seq !== undefined ? `${pid}:${seq}` : `ID:${this.id}:${this.nextMessageId++}`,
+      id: input.id ?? (pid !== undefined && seq !== undefined ? `${pid}:${seq}` : `ID:${this.id}:${this.nextMessageId++}`),
       dest: dest.canonical,
       body: input.body,
       bt: input.bt,
       persistent: input.persistent,
       priority: input.priority ?? DEFAULT_PRIORITY,
-      timestamp: now,
-      expires: ttl > 0 ? now + ttl : 0,
+      timestamp: input.timestamp ?? now,
+      expires: input.expires ?? (ttl > 0 ? now + ttl : 0),
       deliveryCount: 0,
       ord: this.nextOrd++,
     };
+    if (input.path !== undefined && input.path.length > 0) msg.path = input.path;
     if (input.headers !== undefined) msg.headers = input.headers;
     if (input.correlationId !== undefined) msg.correlationId = input.correlationId;
     if (input.replyTo !== undefined) msg.replyTo = input.replyTo;
@@ -310,8 +348,44 @@ export class Broker {
    * @throws FerryError FERRY_INVALID_DESTINATION, FERRY_INVALID_SELECTOR, FERRY_DURABLE_IN_USE
    */
   subscribe(session: Session, input: SubscribeInput, sub: Subscription): void {
-    const d = parseDestination(input.dest);
-    const filter = input.selector !== undefined && input.selector.trim() !== '' ? this.compile(input.selector) : null;
+    const { dest, priority } = parseConsumerDestination(input.dest);
+    const d = parseDestination(dest);
+    const selector = input.selector !== undefined && input.selector.trim() !== '' ? this.compile(input.selector) : null;
+    const net = input.network;
+    const filter = net === undefined ? selector : selector === null ? net.accept : (m: BrokerMessage) => net.accept(m) && selector(m);
+    sub.priority = input.priority ?? priority ?? 0;
+    this.announce(session, input, sub, d.canonical);
+    this.attach(session, input, sub, d, filter);
+  }
+
+  /** Consumer events for `sub`: added now (once it is attached, the emit runs first among its attach work), removed when it closes. */
+  private announce(session: Session, input: SubscribeInput, sub: Subscription, canonical: string): void {
+    const info: ConsumerInfo = {
+      id: `${this.name}:${this.nextConsumerId++}`,
+      dest: canonical,
+      selector: input.selector,
+      priority: sub.priority,
+      network: input.network !== undefined,
+      path: input.network?.path ?? [],
+      clientId: session.clientId,
+      durable: input.durable,
+    };
+    sub.info = info;
+    const attached = sub.onAttach;
+    sub.onAttach = () => {
+      attached?.();
+      this.events.emit('consumerAdded', info);
+    };
+    sub.onClosed = () => this.events.emit('consumerRemoved', info);
+  }
+
+  private attach(
+    session: Session,
+    input: SubscribeInput,
+    sub: Subscription,
+    d: ReturnType<typeof parseDestination>,
+    filter: ((m: BrokerMessage) => boolean) | null,
+  ): void {
     if (input.durable !== undefined) {
       if (d.kind !== 'topic') throw new FerryError('FERRY_INVALID_DESTINATION', `a durable subscription needs a topic, got ${input.dest}`);
       if (session.clientId === null) throw new FerryError('FERRY_INVALID_COMMAND', 'a durable subscription needs a clientId on CONNECT');
@@ -319,6 +393,7 @@ export class Broker {
       if (durable.subscriber.queue.consumerCount > 0) {
         throw new FerryError('FERRY_DURABLE_IN_USE', `durable subscription ${input.durable} of client ${session.clientId} is already active`);
       }
+      if (input.network !== undefined) sub.filter = input.network.accept;
       durable.subscriber.queue.addConsumer(sub);
       return;
     }
@@ -484,6 +559,11 @@ export class Broker {
 
   private sessionClosed(s: Session): void {
     this.sessions.delete(s);
+    const conn = this.connectionInfo.get(s);
+    if (conn !== undefined) {
+      this.connectionInfo.delete(s);
+      this.events.emit('connectionClosed', conn);
+    }
     for (const name of s.temporaries) {
       if (this.tempOwners.get(name) !== s) continue;
       this.tempOwners.delete(name);
@@ -519,6 +599,7 @@ export class Broker {
     delete dead.pseq;
     delete dead.home;
     this.log.info({ id: msg.id, from: msg.dest, to: target, reason }, 'message moved to the dead-letter queue');
+    this.events.emit('messageDeadLettered', { id: msg.id, from: msg.dest, to: target, reason });
     this.deadLetterQueues.add(target);
     const dlq = this.queue(target);
     if (dead.persistent) {

@@ -76,3 +76,28 @@ export function wildcardMatch(pattern: string, name: string): boolean {
   }
   return p.length === n.length;
 }
+
+/**
+ * A consumer's destination with ActiveMQ's destination options: `queue://ORDERS?consumer.priority=5`. Only
+ * consumer.priority (0–127 in ActiveMQ; any integer here) is read; another option is an error naming it.
+ * @throws FerryError FERRY_INVALID_DESTINATION
+ */
+export function parseConsumerDestination(raw: string): { dest: string; priority: number | undefined } {
+  const q = raw.indexOf('?');
+  if (q < 0) return { dest: raw, priority: undefined };
+  let priority: number | undefined;
+  for (const pair of raw.slice(q + 1).split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    const key = eq < 0 ? pair : pair.slice(0, eq);
+    const value = eq < 0 ? '' : pair.slice(eq + 1);
+    if (key !== 'consumer.priority') {
+      throw new FerryError('FERRY_INVALID_DESTINATION', `destination option ${JSON.stringify(key)} in ${JSON.stringify(raw)} is not supported (consumer.priority is)`);
+    }
+    if (!/^-?\d{1,4}$/.test(value)) {
+      throw new FerryError('FERRY_INVALID_DESTINATION', `consumer.priority must be an integer, got ${JSON.stringify(value)} in ${JSON.stringify(raw)}`);
+    }
+    priority = Number(value);
+  }
+  return { dest: raw.slice(0, q), priority };
+}

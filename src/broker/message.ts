@@ -32,6 +32,11 @@ export interface BrokerMessage {
   /** Producer id and sequence, for the duplicate audit. */
   pid?: string;
   pseq?: number;
+  /**
+   * Brokers the message passed through on its way here, first first (ActiveMQ's brokerPath); absent for a message
+   * produced here. Stored with it: a network bridge never sends a message back along its path.
+   */
+  path?: readonly string[];
 }
 
 /** Approximate memory held by a message: its body plus a fixed overhead for the object and its strings. */

@@ -25,6 +25,8 @@ export interface QueueContext {
   pageMessages: number;
   pageBytes: number;
   onError(err: unknown, what: string): void;
+  /** A message's time to live ran out while it waited here. */
+  expired?(msg: BrokerMessage): void;
 }
 
 /** A destination's own settings, from the first `<policyEntry>` that matches it (or the broker's defaults). */
@@ -130,7 +132,10 @@ export class Queue implements SubscriptionSource {
 
   addConsumer(sub: Subscription): void {
     sub.source = this;
-    this.consumers.push(sub);
+    // Highest priority first, arrival order within a priority: nextConsumer walks the groups in this order.
+    let i = this.consumers.length;
+    while (i > 0 && this.consumers[i - 1]!.priority < sub.priority) i--;
+    this.consumers.splice(i, 0, sub);
     sub.attached();
     this.dispatch();
   }
@@ -200,10 +205,7 @@ export class Queue implements SubscriptionSource {
     if (this.dispatching || this.consumers.length === 0) return;
     this.dispatching = true;
     try {
-      if (this.pending > 0) {
-        if (this.consumers.some((c) => c.filter !== null)) this.dispatchSelective();
-        else this.dispatchAll();
-      }
+      if (this.pending > 0) this.dispatchAll();
     } finally {
       this.dispatching = false;
     }
@@ -301,16 +303,25 @@ export class Queue implements SubscriptionSource {
     this.ctx.memoryChanged(-bytes);
   }
 
+  /**
+   * Messages in order to the consumers that take them. When the message at the head is one no consumer with credit
+   * accepts (selectors, a network consumer's loop filter), the rest of the queue is scanned message by message.
+   */
   private dispatchAll(): void {
     const now = Date.now();
     while (this.pending > 0) {
-      const sub = this.nextConsumer(null);
-      if (sub === undefined) break;
-      const msg = this.take()!;
+      const msg = this.peek()!;
       if (msg.expires !== 0 && msg.expires <= now) {
+        this.take();
         this.expire(msg);
         continue;
       }
+      const sub = this.nextConsumer(msg);
+      if (sub === undefined) {
+        if (this.consumers.some((c) => c.filter !== null && c.credit > 0)) this.dispatchSelective();
+        return;
+      }
+      this.take();
       this.inflight++;
       sub.deliver(msg);
     }
@@ -376,6 +387,14 @@ export class Queue implements SubscriptionSource {
     });
   }
 
+  private peek(): BrokerMessage | undefined {
+    for (let p = PRIORITIES - 1; p >= 0; p--) {
+      const b = this.buckets[p]!;
+      if (b.length > 0) return b.peek();
+    }
+    return undefined;
+  }
+
   private take(): BrokerMessage | undefined {
     for (let p = PRIORITIES - 1; p >= 0; p--) {
       const b = this.buckets[p]!;
@@ -387,15 +406,27 @@ export class Queue implements SubscriptionSource {
     return undefined;
   }
 
-  private nextConsumer(msg: BrokerMessage | null): Subscription | undefined {
-    const n = this.consumers.length;
-    for (let i = 0; i < n; i++) {
-      const idx = (this.rr + i) % n;
-      const sub = this.consumers[idx]!;
-      if (sub.credit > 0 && (msg === null || sub.filter === null || sub.filter(msg))) {
-        this.rr = (idx + 1) % n;
-        return sub;
+  /**
+   * The consumer for `msg`: among those with credit whose filter accepts it, the highest priority wins (ActiveMQ's
+   * consumer.priority; network consumers sit below local ones), round-robin among equals.
+   */
+  private nextConsumer(msg: BrokerMessage): Subscription | undefined {
+    const cs = this.consumers;
+    const n = cs.length;
+    for (let start = 0; start < n; ) {
+      const p = cs[start]!.priority;
+      let end = start + 1;
+      while (end < n && cs[end]!.priority === p) end++;
+      const size = end - start;
+      for (let i = 0; i < size; i++) {
+        const k = (this.rr + i) % size;
+        const sub = cs[start + k]!;
+        if (sub.credit > 0 && (sub.filter === null || sub.filter(msg))) {
+          this.rr = k + 1;
+          return sub;
+        }
       }
+      start = end;
     }
     return undefined;
   }
@@ -404,6 +435,7 @@ export class Queue implements SubscriptionSource {
     this.release(messageSize(msg));
     this.counters.expired++;
     this.counters.dequeued++;
+    this.ctx.expired?.(msg);
     if (msg.persistent) this.ctx.deadLetter(msg, 'expired');
     else if (msg.seq > 0) this.ctx.store.remove(msg.seq, homeOf(msg));
   }

@@ -1,4 +1,5 @@
 import type { AckMode } from '../protocol/commands.js';
+import type { ConsumerInfo } from './events.js';
 import type { BrokerMessage } from './message.js';
 
 /** Where a subscription's deliveries go: a protocol connection (native, STOMP) or a network bridge. */
@@ -34,8 +35,17 @@ export class Subscription {
   source!: SubscriptionSource;
   /** Called once, when the subscription is attached to its source and before its first delivery. */
   onAttach: (() => void) | null = null;
-  /** The compiled selector, or null for every message. */
+  /**
+   * Which messages it takes: the compiled selector, a network consumer's loop filter, or both; null for every
+   * message.
+   */
   filter: ((m: BrokerMessage) => boolean) | null = null;
+  /** ActiveMQ's consumer.priority: a queue dispatches to the highest priority with credit. @default 0 */
+  priority = 0;
+  /** What the broker's consumer events say of it; set when it is attached. */
+  info: ConsumerInfo | null = null;
+  /** Called once, after it has left its source (the broker announces it gone). */
+  onClosed: (() => void) | null = null;
 
   constructor(
     readonly sid: number,
@@ -99,6 +109,9 @@ export class Subscription {
       this.unacked.clear();
       this.source.requeue(back, false);
     }
+    const f = this.onClosed;
+    this.onClosed = null;
+    f?.();
   }
 
   private take(tag: number, upto: boolean): BrokerMessage[] {

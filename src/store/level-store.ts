@@ -55,6 +55,7 @@ function encodeMessage(m: BrokerMessage): Uint8Array {
     pid: m.pid,
     pseq: m.pseq,
     home: m.home,
+    path: m.path,
   });
 }
 
@@ -137,6 +138,7 @@ export class LevelStore implements MessageStore {
         if (m.pid === undefined) delete m.pid;
         if (m.pseq === undefined) delete m.pseq;
         if (m.home === undefined) delete m.home;
+        if (m.path === undefined) delete m.path;
         out.push(m);
       }
     } finally {
