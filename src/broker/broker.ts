@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { FerryError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { AckMode, BodyType, DestinationStats, Headers } from '../protocol/commands.js';
+import { type AckMode, BodyType, type DestinationStats, type Headers } from '../protocol/commands.js';
 import type { PolicyEntry } from '../config/policy.js';
 import type { MessageStore } from '../store/store.js';
 import { isWildcard, parseConsumerDestination, parseDestination } from './destination.js';
 import { BrokerEvents, type ConnectionInfo, type ConsumerInfo } from './events.js';
+import { ConsumerAdvisories, isAdvisory } from './advisory.js';
 import { selectorFilter } from './filters.js';
 import { type BrokerMessage, DEFAULT_PRIORITY } from './message.js';
 import { DEFAULT_PAGE_BYTES, DEFAULT_PAGE_MESSAGES, Queue, type QueueContext } from './queue.js';
@@ -91,6 +92,8 @@ export interface SubscribeInput {
   /** ActiveMQ's consumer.priority (also `queue://Q?consumer.priority=N` on the destination). @default 0 */
   priority?: number | undefined;
   network?: NetworkConsumerInput | undefined;
+  /** In-process users (a bridge): deliveries of this subscription go here rather than to the session's sink. */
+  sink?: DeliverySink | undefined;
 }
 
 interface Durable {
@@ -115,6 +118,7 @@ export class Broker {
   /** Ids shared by consumers and connections in events. */
   private nextConsumerId = 1;
   private readonly connectionInfo = new Map<Session, ConnectionInfo>();
+  private readonly advisories: ConsumerAdvisories;
   private readonly queues = new Map<string, Queue>();
   private readonly topics: TopicRegistry;
   private readonly durables = new Map<string, Durable>();
@@ -150,6 +154,9 @@ export class Broker {
     this.store = opts.store;
     this.log = opts.logger.child({ module: 'broker' });
     this.events = new BrokerEvents((err, event) => this.log.error({ err, event }, 'broker event listener failed'));
+    this.advisories = new ConsumerAdvisories(this.name, this.id, this.events, (topic, body) =>
+      this.send({ dest: topic, body, bt: BodyType.Value, persistent: false }, this.topic(topic), () => {}),
+    );
     this.auditProducers = opts.auditProducers ?? DEFAULT_AUDIT_PRODUCERS;
     this.memoryLimit = opts.memoryLimitBytes ?? DEFAULT_MEMORY_LIMIT_BYTES;
     this.sendFailIfNoSpaceAfterTimeoutMs = opts.sendFailIfNoSpaceAfterTimeoutMs ?? -1;
@@ -418,6 +425,12 @@ export class Broker {
     );
     this.topics.attach(subscriber, d.canonical);
     subscriber.queue.addConsumer(sub);
+    if (isAdvisory(d.name)) {
+      // A bridge (or any client) watching consumers: first who is there now, then the changes.
+      this.advisories.listeners++;
+      sub.onClosed = chain(sub.onClosed, () => this.advisories.listeners--);
+      this.advisories.replay(subscriber.queue, d.name);
+    }
   }
 
   /** Remove a durable subscription and its stored backlog. @throws FerryError when it is active or unknown */
@@ -436,6 +449,17 @@ export class Broker {
     await d.subscriber.queue.delete();
   }
 
+  /** Consumers of a queue that are not network bridges' (a bridge sends a stuck message back only when there are none). */
+  localConsumers(canonical: string): number {
+    return this.queues.get(canonical)?.localConsumerCount ?? 0;
+  }
+
+  /** A network bridge handed one message of `dest` to its peer (dstat's Forward #). */
+  countForwarded(dest: string): void {
+    const d = dest.startsWith('topic://') ? this.topics.find(dest) : this.queues.get(dest);
+    if (d !== undefined) d.counters.forwarded++;
+  }
+
   stats(): DestinationStats[] {
     const out: DestinationStats[] = [];
     const row = (name: string, kind: 'queue' | 'topic', d: Queue | Topic): DestinationStats => ({
@@ -447,6 +471,7 @@ export class Broker {
       consumerCount: d.consumerCount,
       enqueueCount: d.counters.enqueued,
       dequeueCount: d.counters.dequeued,
+      forwardCount: d.counters.forwarded,
       memoryBytes: d.memoryBytes,
     });
     for (const [name, q] of this.queues) out.push(row(name, 'queue', q));
@@ -610,4 +635,11 @@ export class Broker {
     }
     dlq.enqueue(dead);
   }
+}
+
+function chain(a: (() => void) | null, b: () => void): () => void {
+  return a === null ? b : () => {
+    a();
+    b();
+  };
 }

@@ -45,6 +45,8 @@ export class DestinationCounters {
   dequeued = 0;
   expired = 0;
   producers = 0;
+  /** Messages network bridges sent on to other brokers. */
+  forwarded = 0;
 }
 
 /**
@@ -105,6 +107,13 @@ export class Queue implements SubscriptionSource {
     return this.consumers.length;
   }
 
+  /** Consumers that are not network bridges'. */
+  get localConsumerCount(): number {
+    let n = 0;
+    for (const c of this.consumers) if (c.info === null || !c.info.network) n++;
+    return n;
+  }
+
   enqueue(msg: BrokerMessage): void {
     this.counters.enqueued++;
     if (
@@ -144,6 +153,8 @@ export class Queue implements SubscriptionSource {
     const i = this.consumers.indexOf(sub);
     if (i >= 0) this.consumers.splice(i, 1);
     if (this.rr >= this.consumers.length) this.rr = 0;
+    // What the one who left held back may now suit another (a network consumer's replay of stuck messages).
+    if (this.pending > 0 && this.consumers.length > 0) queueMicrotask(() => this.dispatch());
   }
 
   acked(msgs: BrokerMessage[]): void {

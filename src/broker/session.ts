@@ -70,7 +70,7 @@ export class Session {
     if (this.subs.size >= MAX_SUBSCRIPTIONS) {
       throw new FerryError('FERRY_RESOURCE_EXHAUSTED', `${MAX_SUBSCRIPTIONS} subscriptions are open on this connection already`);
     }
-    const sub = new Subscription(input.sid, input.dest, input.ack, input.prefetch, this.sink);
+    const sub = new Subscription(input.sid, input.dest, input.ack, input.prefetch, input.sink ?? this.sink);
     // Deliveries may start inside broker.subscribe: `accepted` runs first, once every check has passed.
     sub.onAttach = accepted ?? null;
     this.broker.subscribe(this, input, sub);

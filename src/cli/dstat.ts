@@ -7,7 +7,7 @@ interface DstatOptions {
   json?: boolean;
 }
 
-const COLUMNS = ['Name', 'Queue Size', 'Producer #', 'Consumer #', 'Enqueue #', 'Dequeue #', 'Memory (KiB)'] as const;
+const COLUMNS = ['Name', 'Queue Size', 'Producer #', 'Consumer #', 'Enqueue #', 'Dequeue #', 'Forward #', 'Memory (KiB)'] as const;
 
 /** The dstat table: ActiveMQ's columns, with memory as KiB in use rather than a percentage of a limit. */
 export function formatDstat(stats: readonly DestinationStats[]): string {
@@ -18,9 +18,10 @@ export function formatDstat(stats: readonly DestinationStats[]): string {
     String(s.consumerCount),
     String(s.enqueueCount),
     String(s.dequeueCount),
+    String(s.forwardCount ?? 0),
     (s.memoryBytes / 1024).toFixed(1),
   ]);
-  return formatTable(COLUMNS, rows, [false, true, true, true, true, true, true]);
+  return formatTable(COLUMNS, rows, [false, true, true, true, true, true, true, true]);
 }
 
 /** `ferrymq dstat`: destination statistics, as `activemq dstat` shows them. */
@@ -34,7 +35,8 @@ export function registerDstat(program: Command): void {
     .addHelpText(
       'after',
       '\nColumns: Name (queue://NAME or topic://NAME), Queue Size (waiting + in flight), Producer #, Consumer #,\n' +
-        'Enqueue #, Dequeue #, Memory (KiB): bytes of message bodies the destination holds in memory.',
+        'Enqueue #, Dequeue #, Forward # (sent on to other brokers by network bridges),\n' +
+        'Memory (KiB): bytes of message bodies the destination holds in memory.',
     )
     .action(async (opts: DstatOptions) => {
       let stats: DestinationStats[];

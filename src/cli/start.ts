@@ -14,6 +14,7 @@ interface StartOptions {
   conf?: string;
   name?: string;
   transport: string[];
+  network: string[];
   data?: string;
   consolePort?: number;
   console: boolean;
@@ -27,6 +28,12 @@ export function registerStart(program: Command): void {
     .option('--conf <file>', 'broker config in ActiveMQ vocabulary (default: conf/single.xml of the package)')
     .option('--name <name>', 'broker name (overrides brokerName)')
     .option('--transport <uri>', 'transport connector URI, repeatable; replaces the config file\'s connectors', collect, [])
+    .option(
+      '--network <uri>',
+      'network connector URI, repeatable; replaces the config file\'s network connectors, e.g. "static:(tcp://127.0.0.1:61617)?networkTTL=2"',
+      collect,
+      [],
+    )
     .option('--data <dir>', 'data directory (overrides dataDirectory)')
     .option('--console-port <n>', 'web console port', parseIntOption('--console-port', 0, 65535))
     .option('--no-console', 'do not start the web console')
@@ -36,6 +43,7 @@ export function registerStart(program: Command): void {
       if (opts.name !== undefined) overrides.brokerName = opts.name;
       if (opts.data !== undefined) overrides.dataDirectory = opts.data;
       if (opts.transport.length > 0) overrides.transports = opts.transport;
+      if (opts.network.length > 0) overrides.networks = opts.network;
       if (opts.consolePort !== undefined) overrides.consolePort = opts.consolePort;
       if (!opts.console) overrides.console = false;
       let node: FerryNode;

@@ -27,6 +27,10 @@ export interface ConnectOptions {
   heartbeatMs?: number;
   /** Time for one dial plus handshake, ms. @default 10000 */
   connectTimeoutMs?: number;
+  /** @internal receives a function that cuts a reconnect back-off short (network bridges use it). */
+  onDialer?: (redialNow: () => void) => void;
+  /** Stops the first dial (a failover URL may retry for ever before `connect` resolves); `connect` then rejects. */
+  signal?: AbortSignal;
   /**
    * Status events from the very first dial on (a failover URL may retry before `connect` resolves, when no
    * listener can be attached yet). Later events also arrive as `status` events on the connection.
@@ -125,7 +129,16 @@ export class Connection extends EventEmitter {
   /** @internal use {@link connect}. */
   static async open(url: string, opts: ConnectOptions = {}): Promise<Connection> {
     const c = new Connection(parseClientUri(url), opts);
-    const t = await c.dialer.dial(true);
+    opts.onDialer?.(() => c.dialer.wake());
+    const abort = (): void => c.dialer.stop();
+    opts.signal?.addEventListener('abort', abort, { once: true });
+    let t: ClientTransport;
+    try {
+      if (opts.signal?.aborted) throw new ConnectionClosedError('connect aborted');
+      t = await c.dialer.dial(true);
+    } finally {
+      opts.signal?.removeEventListener('abort', abort);
+    }
     c.install(t, false);
     return c;
   }
@@ -155,7 +168,20 @@ export class Connection extends EventEmitter {
    */
   async send(destination: string, body: Body, options: SendOptions = {}): Promise<void> {
     this.checkOpen();
-    const cmd = sendCommand(destination, body, options, this.producerId, ++this.seq);
+    return this.sendCmd(sendCommand(destination, body, options, this.producerId, ++this.seq));
+  }
+
+  /**
+   * @internal a network bridge's send: the body bytes, body type and the message's identity (id, timestamp,
+   * absolute expiry, broker path) pass through as they are, under this connection's producer id and sequence, so
+   * a resend after a reconnect is stored once.
+   */
+  forward(cmd: Omit<SendCmd, 't' | 'pid' | 'seq' | 'rid'>): Promise<void> {
+    this.checkOpen();
+    return this.sendCmd({ ...cmd, t: 'SEND', pid: this.producerId, seq: ++this.seq });
+  }
+
+  private async sendCmd(cmd: SendCmd): Promise<void> {
     if (cmd.persistent) {
       cmd.rid = this.nextRid++;
       await this.call(cmd as unknown as { rid: number; t: string });

@@ -20,6 +20,8 @@ export class Dialer {
   private sleepCancel: (() => void) | null = null;
   private priorityTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** Set by wake(): the next pass starts now, with the initial delay again. */
+  private woken = false;
 
   constructor(
     private readonly uri: ClientUri,
@@ -61,7 +63,8 @@ export class Dialer {
       order = this.order();
       this.status({ type: 'reconnecting', attempt: pass + 1, delayMs: delay, url: order[0]!.raw });
       await this.sleep(delay);
-      delay = this.next(delay);
+      delay = this.woken ? o.initialReconnectDelayMs : this.next(delay);
+      this.woken = false;
     }
   }
 
@@ -95,6 +98,13 @@ export class Dialer {
       );
     };
     schedule(delay);
+  }
+
+  /** Cut a back-off wait short and start again from the initial delay (the peer is probably back now). */
+  wake(): void {
+    if (this.sleepCancel === null) return;
+    this.woken = true;
+    this.sleepCancel();
   }
 
   /** End any wait; the dial loop stops at its next step. */

@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { LevelStore } from '../store/level-store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { MessageStore } from '../store/store.js';
+import { NetworkConnector } from '../network/network-connector.js';
 import { STOMP_PROTOCOL } from '../transport/stomp/connection.js';
 import { NATIVE_PROTOCOL, TcpTransportServer } from '../transport/tcp-server.js';
 import { VERSION } from '../version.js';
@@ -15,6 +16,7 @@ import { VERSION } from '../version.js';
 export class FerryNode {
   readonly broker: Broker;
   readonly connectors: TcpTransportServer[];
+  readonly networkConnectors: NetworkConnector[];
   private readonly log: Logger;
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new';
   private stopping: Promise<void> | null = null;
@@ -40,6 +42,7 @@ export class FerryNode {
       if (protocol === null) throw new Error(`transport connector ${tc.name}: scheme ${tc.endpoint.scheme}:// is not supported yet`);
       return new TcpTransportServer(tc.name, tc.endpoint, tc.options, this.broker, logger, protocol);
     });
+    this.networkConnectors = config.networkConnectors.map((nc) => new NetworkConnector(this.broker, nc, logger));
   }
 
   /** Open the store, recover, then open the connectors. On failure, whatever was started is stopped. */
@@ -59,6 +62,7 @@ export class FerryNode {
       const { recovered } = await this.broker.start();
       this.log.info({ recovered, ms: Date.now() - t0 }, 'store open: %d persistent messages recovered', recovered);
       for (const c of this.connectors) await c.start();
+      for (const n of this.networkConnectors) n.start();
     } catch (err) {
       await this.stop();
       throw err;
@@ -77,6 +81,7 @@ export class FerryNode {
     if (this.stopping) return this.stopping;
     this.state = 'stopping';
     this.stopping = (async () => {
+      for (const n of this.networkConnectors) await n.stop().catch((err) => this.log.error({ err }, 'network connector stop failed'));
       for (const c of this.connectors) await c.stop().catch((err) => this.log.error({ err }, 'connector stop failed'));
       await this.broker.stop();
       this.state = 'stopped';

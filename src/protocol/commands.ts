@@ -51,6 +51,14 @@ export interface SendCmd {
   correlationId?: string;
   replyTo?: string;
   tx?: string;
+  /**
+   * Set by network bridges (PROTOCOL.md §SEND): the brokers the message already passed through, and the id,
+   * timestamp and absolute expiry it had at its origin.
+   */
+  path?: string[];
+  mid?: string;
+  ts?: number;
+  exp?: number;
 }
 
 export interface SubscribeCmd {
@@ -222,6 +230,8 @@ export interface DestinationStats {
   consumerCount: number;
   enqueueCount: number;
   dequeueCount: number;
+  /** Sent on to other brokers by network bridges. */
+  forwardCount?: number;
   memoryBytes: number;
 }
 

@@ -49,6 +49,17 @@ function headers(o: Record<string, unknown>, cmd: string): void {
   }
 }
 
+/** Longest broker path a forwarded message may carry (a bridge's hop cap is far below it). */
+const MAX_PATH = 64;
+
+function path(o: Record<string, unknown>, cmd: string): void {
+  const p = o['path'];
+  if (p === undefined || p === null) return;
+  if (!Array.isArray(p) || p.length > MAX_PATH || !p.every((e) => typeof e === 'string' && e.length > 0 && e.length <= 256)) {
+    bad(cmd, 'path', `a list of at most ${MAX_PATH} broker names`, p);
+  }
+}
+
 /**
  * Check that a decoded frame body is a well-formed client command. Unknown fields are ignored (newer clients may
  * send more); missing or wrongly typed known fields are rejected with a message naming the field.
@@ -76,6 +87,10 @@ export function validateClientCommand(value: unknown): ClientCommand {
       str(o, t, 'correlationId', false);
       str(o, t, 'replyTo', false, 1024);
       str(o, t, 'tx', false, 256);
+      path(o, t);
+      str(o, t, 'mid', false, 512);
+      int(o, t, 'ts', false);
+      int(o, t, 'exp', false);
       break;
     case 'ACK':
     case 'NACK':

@@ -270,6 +270,10 @@ export class NativeConnection implements DeliverySink {
       ttl: cmd.ttl,
       correlationId: cmd.correlationId,
       replyTo: cmd.replyTo,
+      path: cmd.path,
+      id: cmd.mid,
+      timestamp: cmd.ts,
+      expires: cmd.exp,
     };
     this.pendingSends++;
     if (this.pendingSends >= MAX_PENDING_SENDS && !this.paused) {

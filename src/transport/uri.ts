@@ -306,7 +306,7 @@ function splitComposite(uri: string, prefix: string, body: string): { items: str
   const items = list.split(',').map((x) => x.trim());
   items.forEach((item, i) => {
     if (item === '') fail(uri, `empty entry ${i + 1} in the URI list`);
-    if (/^(failover|static|discovery):/i.test(item)) fail(uri, `nested composite "${item}" is not supported`);
+    if (/^(failover|static|masterslave|discovery):/i.test(item)) fail(uri, `nested composite "${item}" is not supported`);
     if (/[()]/.test(item)) fail(uri, `nested parentheses in entry "${item}"`);
   });
   return { items, query };
@@ -355,6 +355,8 @@ export function parseClientUri(uri: string): ClientUri {
 /** A parsed networkConnector URI. */
 export type NetworkUri =
   | { kind: 'static'; endpoints: EndpointUri[]; options: Readonly<Record<string, string>> }
+  /** One bridge that follows whichever of a master/slave pair is serving (ActiveMQ's masterslave: URI). */
+  | { kind: 'masterslave'; endpoints: EndpointUri[]; options: Readonly<Record<string, string>> }
   | { kind: 'multicast'; group: string; options: Readonly<Record<string, string>> };
 
 /**
@@ -371,6 +373,11 @@ export function parseNetworkUri(uri: string): NetworkUri {
     const { items, query } = splitComposite(uri, 'static:', s.slice(st[0].length));
     return { kind: 'static', endpoints: parseEntries(uri, items), options: parseQuery(uri, query) };
   }
+  const ms = /^masterslave:/i.exec(s);
+  if (ms) {
+    const { items, query } = splitComposite(uri, 'masterslave:', s.slice(ms[0].length));
+    return { kind: 'masterslave', endpoints: parseEntries(uri, items), options: parseQuery(uri, query) };
+  }
   const mc = /^multicast:\/\//i.exec(s);
   if (mc) {
     const rest = s.slice(mc[0].length);
@@ -383,5 +390,5 @@ export function parseNetworkUri(uri: string): NetworkUri {
     if (!/^[A-Za-z0-9._-]+$/.test(group)) fail(uri, `invalid multicast group name "${group}"`);
     return { kind: 'multicast', group, options: parseQuery(uri, q < 0 ? null : rest.slice(q + 1)) };
   }
-  return fail(uri, 'expected static:(tcp://host:port,...) or multicast://<group>');
+  return fail(uri, 'expected static:(tcp://host:port,...), masterslave:(tcp://…,tcp://…) or multicast://<group>');
 }

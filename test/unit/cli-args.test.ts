@@ -236,13 +236,13 @@ t.test('Window rethrows the first failure', async (tt) => {
 t.test('formatTable and formatDstat align columns', async (tt) => {
   tt.equal(formatTable(['A', 'Num'], [['x', '1'], ['long', '100']], [false, true]), 'A     Num\nx       1\nlong  100');
   const stats: DestinationStats[] = [
-    { name: 'queue://ORDERS', kind: 'queue', queueSize: 12, inflight: 2, producerCount: 1, consumerCount: 3, enqueueCount: 100, dequeueCount: 88, memoryBytes: 2048 },
+    { name: 'queue://ORDERS', kind: 'queue', queueSize: 12, inflight: 2, producerCount: 1, consumerCount: 3, enqueueCount: 100, dequeueCount: 88, forwardCount: 7, memoryBytes: 2048 },
     { name: 'topic://t', kind: 'topic', queueSize: 0, inflight: 0, producerCount: 0, consumerCount: 0, enqueueCount: 5, dequeueCount: 5, memoryBytes: 0 },
   ];
   const lines = formatDstat(stats).split('\n');
   tt.equal(lines.length, 3);
-  tt.match(lines[0]!, /^Name\s+Queue Size\s+Producer #\s+Consumer #\s+Enqueue #\s+Dequeue #\s+Memory \(KiB\)$/);
-  tt.match(lines[1]!, /^queue:\/\/ORDERS\s+12\s+1\s+3\s+100\s+88\s+2\.0$/);
+  tt.match(lines[0]!, /^Name\s+Queue Size\s+Producer #\s+Consumer #\s+Enqueue #\s+Dequeue #\s+Forward #\s+Memory \(KiB\)$/);
+  tt.match(lines[1]!, /^queue:\/\/ORDERS\s+12\s+1\s+3\s+100\s+88\s+7\s+2\.0$/);
   tt.equal(new Set(lines.map((l) => l.length)).size, 1, 'every row as wide as the header');
 });
 

@@ -1,0 +1,219 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { connect, type Connection, type Subscription } from '../../src/index.js';
+import { tempDir } from '../helpers/broker.js';
+import { bridgeUp, demandFor, freePort, startNode, tcp } from '../helpers/cluster.js';
+
+type Tap = typeof t;
+
+async function client(t: Tap, url: string): Promise<Connection> {
+  const c = await connect(url);
+  t.teardown(() => c.close());
+  return c;
+}
+
+/** Receive from `sub` until `n` messages arrived or `idleMs` passes with none; bodies counted. */
+async function drain(sub: Subscription, seen: Map<string, number>, until: () => boolean, idleMs = 10_000): Promise<void> {
+  while (!until()) {
+    const m = await sub.receive(idleMs);
+    if (m === null) return;
+    seen.set(m.text, (seen.get(m.text) ?? 0) + 1);
+  }
+}
+
+async function sendAll(c: Connection, dest: string, n: number, prefix = 'm', persistent = true): Promise<void> {
+  let window: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) {
+    window.push(c.send(dest, `${prefix}${i}`, { persistent }));
+    if (window.length >= 200) {
+      await Promise.all(window);
+      window = [];
+    }
+  }
+  await Promise.all(window);
+}
+
+t.test('producer on A, consumers on B and C: every message once, shared between B and C', async (t) => {
+  const [pa, pb, pc] = await Promise.all([freePort(), freePort(), freePort()]);
+  const b = await startNode(t, { name: 'B', port: pb });
+  const c = await startNode(t, { name: 'C', port: pc });
+  const a = await startNode(t, { name: 'A', port: pa, network: [`static:(${tcp(pb)},${tcp(pc)})`] });
+  await Promise.all([bridgeUp(a, 'B'), bridgeUp(a, 'C')]);
+  const cb = await client(t, tcp(pb));
+  const cc = await client(t, tcp(pc));
+  const sb = await cb.subscribe('queue://work', { prefetch: 50 });
+  const sc = await cc.subscribe('queue://work', { prefetch: 50 });
+  await Promise.all([demandFor(a, 'queue://work'), demandFor(a, 'queue://work', 1)]);
+  const N = 3000;
+  const producer = await client(t, tcp(pa));
+  await sendAll(producer, 'queue://work', N);
+  const seenB = new Map<string, number>();
+  const seenC = new Map<string, number>();
+  const total = (): number => seenB.size + seenC.size;
+  await Promise.all([drain(sb, seenB, () => total() >= N), drain(sc, seenC, () => total() >= N)]);
+  const all = new Set([...seenB.keys(), ...seenC.keys()]);
+  t.equal(all.size, N, `${N} unique across B and C`);
+  t.equal(seenB.size + seenC.size, N, 'none reached both');
+  t.ok([...seenB.values(), ...seenC.values()].every((n) => n === 1), 'none twice on one broker');
+  t.ok(seenB.size > 0 && seenC.size > 0, `shared: B ${seenB.size}, C ${seenC.size}`);
+  const stats = await producer.stats();
+  t.equal(stats.find((s) => s.name === 'queue://work')?.forwardCount, N, "A's dstat counts every message forwarded");
+});
+
+t.test('a topic published on A reaches subscribers on B and C exactly once each, and A\'s own', async (t) => {
+  const [pa, pb, pc] = await Promise.all([freePort(), freePort(), freePort()]);
+  const b = await startNode(t, { name: 'B', port: pb });
+  const c = await startNode(t, { name: 'C', port: pc });
+  const a = await startNode(t, { name: 'A', port: pa, network: [`static:(${tcp(pb)},${tcp(pc)})`] });
+  await Promise.all([bridgeUp(a, 'B'), bridgeUp(a, 'C')]);
+  const subs = await Promise.all([tcp(pa), tcp(pb), tcp(pc)].map(async (u) => (await client(t, u)).subscribe('topic://prices')));
+  await Promise.all([demandFor(a, 'topic://prices'), demandFor(a, 'topic://prices', 1)]);
+  const N = 1000;
+  await sendAll(await client(t, tcp(pa)), 'topic://prices', N, 'p', false);
+  for (const [i, sub] of subs.entries()) {
+    const seen = new Map<string, number>();
+    await drain(sub, seen, () => seen.size >= N);
+    t.equal(seen.size, N, `subscriber ${'ABC'[i]} got all ${N}`);
+    t.ok([...seen.values()].every((n) => n === 1), `subscriber ${'ABC'[i]} got none twice`);
+  }
+});
+
+for (const ttl of [1, 2]) {
+  t.test(`line B -> A -> C, networkTTL=${ttl}: a topic published on B ${ttl > 1 ? 'reaches' : 'does not reach'} C`, async (t) => {
+    const [pa, pc] = await Promise.all([freePort(), freePort()]);
+    const c = await startNode(t, { name: 'C', port: pc });
+    const a = await startNode(t, { name: 'A', port: pa, network: [`static:(${tcp(pc)})?networkTTL=${ttl}`] });
+    await bridgeUp(a, 'C');
+    const subC = await (await client(t, tcp(pc))).subscribe('topic://line');
+    const subA = await (await client(t, tcp(pa))).subscribe('topic://line');
+    await demandFor(a, 'topic://line');
+    const b = await startNode(t, { name: 'B', network: [`static:(${tcp(pa)})?networkTTL=${ttl}`] });
+    await bridgeUp(b, 'A');
+    await demandFor(b, 'topic://line');
+    const N = 200;
+    await sendAll(await client(t, b.url), 'topic://line', N, 'b', false);
+    const seenA = new Map<string, number>();
+    await drain(subA, seenA, () => seenA.size >= N);
+    t.equal(seenA.size, N, 'A got every message from B (one hop)');
+    // A marker published on A after them: when it reaches C, whatever A was going to forward from B has gone.
+    await (await client(t, tcp(pa))).send('topic://line', 'marker', { persistent: false });
+    const seenC = new Map<string, number>();
+    await drain(subC, seenC, () => seenC.has('marker'));
+    t.ok(seenC.has('marker'), 'the marker from A reached C');
+    seenC.delete('marker');
+    if (ttl > 1) {
+      await drain(subC, seenC, () => seenC.size >= N);
+      t.equal(seenC.size, N, `C got all ${N} from B through A`);
+      t.ok([...seenC.values()].every((n) => n === 1), 'exactly once');
+    } else {
+      t.equal(seenC.size, 0, 'networkTTL=1: nothing from B travelled two hops');
+    }
+  });
+}
+
+t.test('stuck messages: consumer on B leaves, a consumer on A receives what had been forwarded to B', async (t) => {
+  const [pa, pb] = await Promise.all([freePort(), freePort()]);
+  const a = await startNode(t, { name: 'A', port: pa, network: [`static:(${tcp(pb)})`] });
+  const b = await startNode(t, { name: 'B', port: pb, network: [`static:(${tcp(pa)})`] });
+  await Promise.all([bridgeUp(a, 'B'), bridgeUp(b, 'A')]);
+  const cb = await client(t, tcp(pb));
+  const sb = await cb.subscribe('queue://stuck', { ack: 'client', prefetch: 10 });
+  await demandFor(a, 'queue://stuck');
+  const N = 500;
+  await sendAll(await client(t, tcp(pa)), 'queue://stuck', N);
+  const seen = new Map<string, number>();
+  // B's consumer takes 50, acks them, and leaves: the rest were forwarded to B and sit there.
+  for (let i = 0; i < 50; i++) {
+    const m = await sb.receive(10_000);
+    if (m === null) break;
+    seen.set(m.text, (seen.get(m.text) ?? 0) + 1);
+    m.ack();
+  }
+  await sb.close();
+  const sa = await (await client(t, tcp(pa))).subscribe('queue://stuck', { prefetch: 100 });
+  await drain(sa, seen, () => seen.size >= N);
+  t.equal(seen.size, N, `all ${N} consumed: 50 on B, the rest on A`);
+  t.ok([...seen.values()].every((n) => n === 1), 'none twice');
+});
+
+t.test('excluded destinations are never forwarded; statically included ones are, with no consumer', async (t) => {
+  const [pa, pb] = await Promise.all([freePort(), freePort()]);
+  const b = await startNode(t, { name: 'B', port: pb });
+  const dir = tempDir(t);
+  const conf = join(dir, 'a.xml');
+  writeFileSync(
+    conf,
+    `<broker brokerName="A"><networkConnectors>
+       <networkConnector name="to-b" uri="static:(${tcp(pb)})">
+         <excludedDestinations><queue physicalName="secret.>"/></excludedDestinations>
+         <staticallyIncludedDestinations><queue physicalName="always"/></staticallyIncludedDestinations>
+       </networkConnector>
+     </networkConnectors></broker>`,
+  );
+  const a = await startNode(t, { name: 'A', port: pa, args: ['--conf', conf] });
+  await bridgeUp(a, 'B');
+  const cb = await client(t, tcp(pb));
+  const secret = await cb.subscribe('queue://secret.plans');
+  const open = await cb.subscribe('queue://open');
+  await demandFor(a, 'queue://open');
+  const N = 100;
+  const producer = await client(t, tcp(pa));
+  await sendAll(producer, 'queue://secret.plans', N, 's');
+  await sendAll(producer, 'queue://always', N, 'a');
+  await sendAll(producer, 'queue://open', N, 'o');
+  const seen = new Map<string, number>();
+  await drain(open, seen, () => seen.size >= N);
+  t.equal(seen.size, N, 'a destination with demand is forwarded');
+  const statsA = await producer.stats();
+  const secretA = statsA.find((s) => s.name === 'queue://secret.plans');
+  t.equal(secretA?.queueSize, N, 'the excluded queue keeps every message on A');
+  t.equal(secretA?.forwardCount, 0, 'none forwarded');
+  t.notOk(a.logs.some((l) => String(l['msg']).startsWith('demand for queue://secret.plans')), 'no demand was taken for it');
+  t.equal(await secret.receive(200), null, 'the consumer on B of the excluded queue got nothing');
+  // Statically included: forwarded although nobody consumes it on B.
+  const deadline = Date.now() + 10_000;
+  let onB = 0;
+  while (Date.now() < deadline) {
+    onB = (await cb.stats()).find((s) => s.name === 'queue://always')?.queueSize ?? 0;
+    if (onB >= N) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.equal(onB, N, `all ${N} of the statically included queue reached B with no consumer there`);
+});
+
+t.test('kill -9 B mid-flow and restart it: the bridge reconnects, every persistent message delivered, none twice', async (t) => {
+  const [pa, pb] = await Promise.all([freePort(), freePort()]);
+  const b = await startNode(t, { name: 'B', port: pb });
+  const a = await startNode(t, { name: 'A', port: pa, network: [`static:(${tcp(pb)})?initialReconnectDelay=100&maxReconnectDelay=500`] });
+  await bridgeUp(a, 'B');
+  const consumer = await client(t, `failover:(${tcp(pb)})?initialReconnectDelay=50&maxReconnectDelay=500`);
+  const sub = await consumer.subscribe('queue://crash', { ack: 'client', prefetch: 100 });
+  await demandFor(a, 'queue://crash');
+  const N = 4000;
+  const producer = await client(t, tcp(pa));
+  const seen = new Map<string, number>();
+  let unflaggedDuplicates = 0;
+  const consuming = (async () => {
+    while (seen.size < N) {
+      const m = await sub.receive(30_000);
+      if (m === null) break;
+      const prev = seen.get(m.text) ?? 0;
+      if (prev > 0 && !m.redelivered) unflaggedDuplicates++;
+      seen.set(m.text, prev + 1);
+      m.ack();
+    }
+  })();
+  const sending = sendAll(producer, 'queue://crash', N);
+  // Kill B once part of the flow has crossed, restart it on its port with its store.
+  while (seen.size < N / 4) await new Promise((r) => setTimeout(r, 5));
+  await b.kill('SIGKILL');
+  const b2 = await startNode(t, { name: 'B', port: pb, dataDir: b.dataDir });
+  await bridgeUp(a, 'B', 1);
+  await sending;
+  await consuming;
+  t.equal(seen.size, N, `${N} unique received on B`);
+  t.equal(unflaggedDuplicates, 0, 'no duplicate that was not flagged redelivered');
+  t.equal([...seen.values()].filter((n) => n > 1).length, 0, 'no duplicates at all');
+  void b2;
+});
