@@ -198,7 +198,6 @@ t.test('warnings for ignored and unknown elements', async (tt) => {
     '<broker><transportConnectors><foo> is not a known element; ignored',
     '<broker><networkConnectors><bar> is not a known element; ignored',
     '<broker><networkConnectors><networkConnector> attribute bridgeTempDestinations is not supported by ferrymq; ignored',
-    '<broker><networkConnectors><networkConnector><excludedDestinations> is not supported by ferrymq; ignored (the bridge forwards every destination)',
     '<broker><persistenceAdapter><jdbcPersistenceAdapter> is not supported by ferrymq; ignored (the store is levelDB)',
     '<broker><webConsole> attribute path is not supported by ferrymq; ignored',
     '<broker><bean> is not a known element; ignored',
@@ -388,4 +387,66 @@ t.test('destinationPolicy: policy entries in ActiveMQ vocabulary', async (tt) =>
   bad('<policyEntry queue="a" maximumRedeliveries="-5"/>', /attribute maximumRedeliveries="-5": must be an integer -1\.\.2147483647/);
   bad('<policyEntry queue="a" redeliveryDelay="soon"/>', /attribute redeliveryDelay="soon"/);
   bad('<policyEntry queue="a"><deadLetterStrategy><sharedDeadLetterStrategy deadLetterQueue="X.>"/></deadLetterStrategy></policyEntry>', /must not be a wildcard/);
+});
+
+t.test('network connectors: attributes, URI options, destination lists, reconnect settings', async (tt) => {
+  const { config } = parse(`<broker><networkConnectors>
+    <networkConnector name="n1" uri="static:(tcp://127.0.0.1:61617,tcp://127.0.0.1:61618)?initialReconnectDelay=50&amp;maxReconnectDelay=2000&amp;networkTTL=3"
+        prefetchSize="200" decreaseNetworkConsumerPriority="false">
+      <excludedDestinations><queue physicalName="secret.>"/><topic physicalName="ActiveMQ.>"/></excludedDestinations>
+      <dynamicallyIncludedDestinations><queue physicalName="orders.*"/></dynamicallyIncludedDestinations>
+      <staticallyIncludedDestinations><topic physicalName="prices"/></staticallyIncludedDestinations>
+    </networkConnector>
+    <networkConnector name="n2" uri="masterslave:(tcp://127.0.0.1:1,tcp://127.0.0.1:2)" networkTTL="2"/>
+  </networkConnectors></broker>`);
+  const [n1, n2] = config.networkConnectors;
+  tt.match(n1, {
+    name: 'n1',
+    networkTTL: 3,
+    prefetchSize: 200,
+    decreaseNetworkConsumerPriority: false,
+    excludedDestinations: [{ dest: 'queue://secret.>' }, { dest: 'topic://ActiveMQ.>' }],
+    dynamicallyIncludedDestinations: [{ dest: 'queue://orders.*' }],
+    staticallyIncludedDestinations: [{ dest: 'topic://prices' }],
+    reconnect: { initialReconnectDelayMs: 50, maxReconnectDelayMs: 2000, useExponentialBackOff: true, backOffMultiplier: 2 },
+  });
+  tt.equal(n1!.network.kind, 'static');
+  tt.match(n2, { name: 'n2', networkTTL: 2, network: { kind: 'masterslave' }, reconnect: { initialReconnectDelayMs: 1000, maxReconnectDelayMs: 30000 } });
+  // The element's attribute wins over the same option on its URI.
+  const both = parse(`<broker><networkConnectors><networkConnector uri="static:(tcp://127.0.0.1:1)?networkTTL=3" networkTTL="2"/></networkConnectors></broker>`);
+  tt.equal(both.config.networkConnectors[0]!.networkTTL, 2);
+});
+
+t.test('network connectors: bad values name the element, attribute and value', async (tt) => {
+  throwsConfig(
+    tt,
+    () => parse(`<broker><networkConnectors><networkConnector uri="static:(tcp://127.0.0.1:1)?retries=3"/></networkConnectors></broker>`),
+    /<networkConnector>.*uri.*unknown option retries/,
+  );
+  throwsConfig(
+    tt,
+    () => parse(`<broker><networkConnectors><networkConnector uri="static:(tcp://127.0.0.1:1)?networkTTL=0"/></networkConnectors></broker>`),
+    /networkTTL.*"0".*1\.\.255/,
+  );
+  throwsConfig(
+    tt,
+    () => parse(`<broker><networkConnectors><networkConnector uri="static:(tcp://127.0.0.1:1)"><excludedDestinations><queue/></excludedDestinations></networkConnector></networkConnectors></broker>`),
+    /physicalName is required/,
+  );
+  throwsConfig(
+    tt,
+    () => parse(`<broker><networkConnectors><networkConnector uri="static:(tcp://127.0.0.1:1)"><excludedDestinations><dest physicalName="x"/></excludedDestinations></networkConnector></networkConnectors></broker>`),
+    /expected <queue physicalName/,
+  );
+});
+
+t.test('--network URIs replace the file\'s network connectors, options read as attributes', async (tt) => {
+  const { config } = parse(
+    `<broker><networkConnectors><networkConnector uri="static:(tcp://127.0.0.1:9)"/></networkConnectors></broker>`,
+    { networks: ['static:(tcp://127.0.0.1:61617)?networkTTL=2&duplex=true', 'masterslave:(tcp://127.0.0.1:1,tcp://127.0.0.1:2)'] },
+  );
+  tt.equal(config.networkConnectors.length, 2);
+  tt.match(config.networkConnectors[0], { name: 'cli-network0', networkTTL: 2, duplex: true, network: { kind: 'static' } });
+  tt.match(config.networkConnectors[1], { name: 'cli-network1', network: { kind: 'masterslave' } });
+  throwsConfig(tt, () => parse('<broker/>', { networks: ['tcp://127.0.0.1:1'] }), /--network\[0\].*expected static:/);
 });

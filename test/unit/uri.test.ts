@@ -241,6 +241,6 @@ t.test('parseNetworkUri: multicast and errors', async (tt) => {
   throwsUri(tt, () => parseNetworkUri('multicast://'), /the multicast group is missing/);
   throwsUri(tt, () => parseNetworkUri('multicast://239.255.2.3:6155'), /takes no address or port/);
   throwsUri(tt, () => parseNetworkUri('multicast://a b'), /invalid multicast group name "a b"/);
-  throwsUri(tt, () => parseNetworkUri('tcp://a:1'), /"tcp:\/\/a:1": expected static:\(tcp:\/\/host:port,...\) or multicast/);
+  throwsUri(tt, () => parseNetworkUri('tcp://a:1'), /"tcp:\/\/a:1": expected static:\(tcp:\/\/host:port,...\), masterslave:\(tcp:\/\/…,tcp:\/\/…\) or multicast/);
   throwsUri(tt, () => parseNetworkUri(undefined as unknown as string), /must be a string/);
 });
