@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
 import { registerBrowse } from './browse.js';
+import { registerCluster } from './cluster.js';
 import { registerConsumer } from './consumer.js';
 import { registerDstat } from './dstat.js';
 import { registerProducer } from './producer.js';
@@ -19,6 +20,7 @@ registerConsumer(program);
 registerDstat(program);
 registerBrowse(program);
 registerPurge(program);
+registerCluster(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`ferrymq: ${err.message}\n`);

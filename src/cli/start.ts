@@ -17,6 +17,7 @@ interface StartOptions {
   network: string[];
   data?: string;
   consolePort?: number;
+  consoleHost?: string;
   console: boolean;
 }
 
@@ -36,6 +37,7 @@ export function registerStart(program: Command): void {
     )
     .option('--data <dir>', 'data directory (overrides dataDirectory)')
     .option('--console-port <n>', 'web console port', parseIntOption('--console-port', 0, 65535))
+    .option('--console-host <host>', 'web console listen address (default 127.0.0.1; 0.0.0.0 inside a container)')
     .option('--no-console', 'do not start the web console')
     .action(async (opts: StartOptions) => {
       const log = createLogger();
@@ -45,6 +47,7 @@ export function registerStart(program: Command): void {
       if (opts.transport.length > 0) overrides.transports = opts.transport;
       if (opts.network.length > 0) overrides.networks = opts.network;
       if (opts.consolePort !== undefined) overrides.consolePort = opts.consolePort;
+      if (opts.consoleHost !== undefined) overrides.consoleHost = opts.consoleHost;
       if (!opts.console) overrides.console = false;
       let node: FerryNode;
       try {

@@ -123,6 +123,8 @@ export interface ConfigOverrides {
    */
   networks?: string[];
   consolePort?: number;
+  /** The web console's listen address (containers: 0.0.0.0). */
+  consoleHost?: string;
   console?: boolean;
   persistent?: boolean;
 }
@@ -439,6 +441,10 @@ function applyOverrides(ctx: Ctx, d: Draft, o: ConfigOverrides): void {
     const p = o.consolePort;
     if (!Number.isInteger(p) || p < 0 || p > 65535) bad('consolePort', p, 'must be an integer 0..65535');
     d.webConsole.port = p;
+  }
+  if (o.consoleHost !== undefined) {
+    if (typeof o.consoleHost !== 'string' || o.consoleHost.trim() === '') bad('consoleHost', o.consoleHost, 'empty');
+    d.webConsole.host = o.consoleHost.trim();
   }
   if (o.console !== undefined) d.webConsole.enabled = o.console;
   if (o.persistent !== undefined) d.persistent = o.persistent;

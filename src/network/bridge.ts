@@ -19,8 +19,10 @@ const ADVISORY_TOPIC = 'topic://ActiveMQ.Advisory.Consumer.>';
 export interface BridgeOptions {
   /** The network connector's name, for logs. */
   name: string;
-  /** Where the peer is: `tcp://host:port`, or a `failover:(…)` URL that follows a master/slave pair. */
+  /** The peer connection's URL: a `failover:(…)` URL with the connector's back-off. */
   url: string;
+  /** The peer as the configuration names it, for logs: `tcp://127.0.0.1:61617`, or the master/slave list. */
+  peer: string;
   /** @default 1 */
   networkTTL: number;
   /** @default true */
@@ -93,14 +95,14 @@ export class NetworkBridge {
     private readonly opts: BridgeOptions,
     logger: Logger,
   ) {
-    this.log = logger.child({ module: 'bridge', bridge: opts.name, peer: opts.url });
+    this.log = logger.child({ module: 'bridge', bridge: opts.name, peer: opts.peer });
   }
 
   /** Start dialling the peer; resolves at once (a peer that is down is retried with back-off). */
   start(): void {
-    this.session = this.broker.createSession({ clientId: `bridge:${this.opts.name}`, remote: this.opts.url }, NO_SINK);
+    this.session = this.broker.createSession({ clientId: `bridge:${this.opts.name}`, remote: this.opts.peer }, NO_SINK);
     for (const f of this.opts.staticallyIncluded) if (!isWildcardFilter(f)) this.want(f.dest, null, []);
-    this.log.info('network bridge %s to %s starting', this.opts.name, this.opts.url);
+    this.log.info('network bridge %s to %s starting', this.opts.name, this.opts.peer);
     void this.run();
   }
 
@@ -123,7 +125,7 @@ export class NetworkBridge {
   state(): BridgeState {
     return {
       name: this.opts.name,
-      url: this.opts.url,
+      url: this.opts.peer,
       up: this.up,
       remoteBroker: this.remoteName,
       forwarded: this.forwarded,
@@ -262,7 +264,7 @@ export class NetworkBridge {
         network: { path, accept: (m) => this.accepts(d!, m) },
         sink: d.sink,
       });
-      this.log.info({ dest, priority, path }, 'demand for %s from %s: forwarding', dest, this.remoteName ?? this.opts.url);
+      this.log.info({ dest, priority, path }, 'demand for %s from %s: forwarding', dest, this.remoteName ?? this.opts.peer);
     } catch (err) {
       this.demand.delete(dest);
       this.log.warn({ err, dest }, 'cannot forward %s: %s', dest, (err as Error).message);
@@ -272,7 +274,7 @@ export class NetworkBridge {
   private unwant(id: string): void {
     for (const d of this.demand.values()) {
       if (!d.remote.delete(id) || d.remote.size > 0 || d.static) continue;
-      this.log.info({ dest: d.dest }, 'no more demand for %s from %s', d.dest, this.remoteName ?? this.opts.url);
+      this.log.info({ dest: d.dest }, 'no more demand for %s from %s', d.dest, this.remoteName ?? this.opts.peer);
       d.closing = true;
       this.closeIfSettled(d);
     }

@@ -31,12 +31,12 @@ export class NetworkConnector {
     };
     if (n.kind === 'static') {
       for (const ep of n.endpoints) {
-        const b = new NetworkBridge(broker, { ...base, name: `${config.name}@${ep.raw}`, url: this.failoverUrl([ep], false) }, logger);
+        const b = new NetworkBridge(broker, { ...base, name: `${config.name}@${ep.raw}`, peer: ep.raw, url: this.failoverUrl([ep], false) }, logger);
         b.onPeerLost = () => this.peerLost(b);
         this.bridges.push(b);
       }
     } else if (n.kind === 'masterslave') {
-      this.bridges.push(new NetworkBridge(broker, { ...base, name: config.name, url: this.failoverUrl(n.endpoints, true) }, logger));
+      this.bridges.push(new NetworkBridge(broker, { ...base, name: config.name, peer: n.endpoints.map((e) => e.raw).join(','), url: this.failoverUrl(n.endpoints, true) }, logger));
     }
   }
 
