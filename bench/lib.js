@@ -150,13 +150,13 @@ export function workerSetup(defaultMaxMs = 300000) {
  * stop() ends it (SIGTERM, SIGKILL after 10 s) and removes the data dir unless it is kept. A failed startup
  * rejects with an error whose `tail` holds the last log records.
  */
-export async function startBroker({ nodeArgs = [], timeoutMs = 20000, dataDir: givenDir, port = 0, keepDir, onSpawn } = {}) {
+export async function startBroker({ nodeArgs = [], args: extraArgs = [], timeoutMs = 20000, dataDir: givenDir, port = 0, keepDir, onSpawn } = {}) {
   const dataDir = givenDir ?? mkdtempSync(join(tmpdir(), 'ferrymq-bench-'));
   const keep = keepDir ?? givenDir !== undefined;
   const removeDir = () => {
     if (!keep) rmSync(dataDir, { recursive: true, force: true });
   };
-  const args = [...nodeArgs, join(ROOT, 'bin', 'ferrymq'), 'start', '--transport', `tcp://127.0.0.1:${port}`, '--data', dataDir, '--no-console'];
+  const args = [...nodeArgs, join(ROOT, 'bin', 'ferrymq'), 'start', '--transport', `tcp://127.0.0.1:${port}`, '--data', dataDir, '--no-console', ...extraArgs];
   const spawnedAt = now();
   const child = track(spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
   process.on('exit', removeDir); // after track()'s hook: the broker is killed first
@@ -209,7 +209,29 @@ export async function startBroker({ nodeArgs = [], timeoutMs = 20000, dataDir: g
     err.tail = tail;
     throw err;
   }
-  return { url, child, dataDir, log, tail, counts, spawnedAt, startedAt: info.startedAt, recovered: info.recovered, stop };
+  /** Resolves with the first log record (from now on) that `pred` accepts. */
+  const waitLog = (pred, what, ms = 20000) =>
+    deadline(new Promise((resolve) => {
+      const seen = tail.find(pred);
+      if (seen) return resolve(seen);
+      const on = (d) => {
+        for (const line of String(d).split('\n')) {
+          let rec;
+          try {
+            rec = JSON.parse(line);
+          } catch {
+            continue;
+          }
+          if (pred(rec)) {
+            child.stdout.off('data', on);
+            resolve(rec);
+            return;
+          }
+        }
+      };
+      child.stdout.on('data', on);
+    }), ms, what);
+  return { url, child, dataDir, log, tail, counts, spawnedAt, startedAt: info.startedAt, recovered: info.recovered, stop, waitLog };
 }
 
 /** CPU ms this process used since `start` (a process.cpuUsage() value). */

@@ -8,7 +8,7 @@ import { deadline, procCpuMs, procPeakRssMiB, startBroker, startWorker } from '.
 const USAGE = `usage: node bench/run.js [options]
   --count N        messages per throughput scenario (default: base/np 200000, p 100000)
   --size B         body bytes (default 1024)
-  --only LIST      comma list of: base, np, p, lat (default: all)
+  --only LIST      comma list of: base, np, p, lat, bridge (default: base, np, p, lat)
   --json           also print one JSON object as the last line
   --window W       persistent sends in flight (default 1000)
   --np-mode M      non-persistent producer: await | batch | window (default await)
@@ -50,7 +50,7 @@ function parseArgs(argv) {
       default: throw new Error(`unknown option ${a}\n${USAGE}`);
     }
   }
-  for (const s of o.only) if (!['base', 'np', 'p', 'lat'].includes(s)) throw new Error(`--only: unknown scenario ${s}`);
+  for (const s of o.only) if (!['base', 'np', 'p', 'lat', 'bridge'].includes(s)) throw new Error(`--only: unknown scenario ${s}`);
   if (!['await', 'batch', 'window'].includes(o.npMode)) throw new Error(`--np-mode: await, batch or window`);
   return o;
 }
@@ -84,16 +84,34 @@ async function withBroker(name, fn) {
   }
 }
 
+/** Two brokers, A bridging to B; `fn(urlA, urlB, pidB, demand)` where `demand(dest)` waits for A to forward `dest`. */
+async function withBridge(fn) {
+  const b = await startBroker({ args: ['--name', 'B'] });
+  let a;
+  try {
+    a = await startBroker({ args: ['--name', 'A', '--network', `static:(${b.url})`] });
+    await a.waitLog((r) => /^network bridge .* up: /.test(r.msg ?? ''), 'bridge A -> B up');
+    const demand = (dest) => a.waitLog((r) => (r.msg ?? '').startsWith(`demand for ${dest} `), `demand for ${dest} on A`);
+    return await fn(a.url, b.url, b.child.pid, demand);
+  } finally {
+    await a?.stop();
+    await b.stop();
+  }
+}
+
 /** Consumer process first (subscribed), then the producer process; 'go' once both are connected. */
-async function pair(url, brokerPid, name, prodCfg, consCfg, resultMs) {
+async function pair(url, brokerPid, name, prodCfg, consCfg, resultMs, bridged = null) {
   const dest = `queue://bench.${name}.${process.pid}`;
+  const prodUrl = bridged?.producerUrl ?? url;
   const maxMs = resultMs + 30000;
   const workers = [];
   try {
     const cons = startWorker('consumer.js', { ...consCfg, url, dest, size: opts.size, maxMs }, `${name} consumer`);
     workers.push(cons);
     await cons.next('ready', 20000);
-    const prod = startWorker('producer.js', { ...prodCfg, url, dest, size: opts.size, maxMs, lingerMs: opts.linger }, `${name} producer`);
+    // Across a bridge: the consumer's demand must have reached the producer's broker before the clock starts.
+    if (bridged) await bridged.demand(dest);
+    const prod = startWorker('producer.js', { ...prodCfg, url: prodUrl, dest, size: opts.size, maxMs, lingerMs: opts.linger }, `${name} producer`);
     workers.push(prod);
     await prod.next('ready', 20000);
     const cpu0 = procCpuMs(brokerPid);
@@ -171,6 +189,46 @@ const scenarios = {
       return [throughputRow('p', `persistent queue (window ${opts.window})`, count, pr, cr)];
     });
   },
+  /**
+   * One bridge hop (A -> static:(B), producer on A, consumer on B) against producer and consumer both on one
+   * broker, in the same run: throughput persistent and non-persistent, and latency at --rate.
+   */
+  async bridge() {
+    const rows = [];
+    const runs = [
+      ['np', { count: opts.count ?? 200000, persistent: false, npMode: opts.npMode, batch: opts.batch, window: opts.batch }],
+      ['p', { count: opts.count ?? 100000, persistent: true, window: opts.window }],
+    ];
+    const latCount = Math.round(opts.rate * opts.duration);
+    const latency = { warmup: Math.min(Math.floor(latCount / 10), Math.round(opts.rate * 0.5)) };
+    for (const [kind, prodCfg] of runs) {
+      rows.push(await withBroker(`single-${kind}`, async (url, pid) => {
+        const { pr, cr } = await pair(url, pid, `single-${kind}`, prodCfg, { count: prodCfg.count, prefetch: opts.prefetch }, 150000);
+        return throughputRow(`single-${kind}`, `one broker, ${prodCfg.persistent ? 'persistent' : 'non-persistent'}`, prodCfg.count, pr, cr);
+      }));
+      rows.push(await withBridge(async (urlA, urlB, pidB, demand) => {
+        const { pr, cr } = await pair(urlB, pidB, `bridge-${kind}`, prodCfg, { count: prodCfg.count, prefetch: opts.prefetch }, 150000, { producerUrl: urlA, demand });
+        return throughputRow(`bridge-${kind}`, `A -> B bridge, ${prodCfg.persistent ? 'persistent' : 'non-persistent'}`, prodCfg.count, pr, cr);
+      }));
+    }
+    for (const persistent of [false, true]) {
+      const cfg = { count: latCount, persistent, paced: { rate: opts.rate } };
+      const k = persistent ? 'p' : 'np';
+      const latRow = (name, label, pr, cr) => ({ ...throughputRow(name, label, latCount, pr, cr), latencyMs: toMs(cr.latencyUs) });
+      rows.push(await withBroker(`single-lat-${k}`, async (url, pid) => {
+        const { pr, cr } = await pair(url, pid, `single-lat-${k}`, cfg, { count: latCount, prefetch: opts.prefetch, latency }, opts.duration * 1000 + 60000);
+        return latRow(`single-lat-${k}`, `latency, one broker, ${persistent ? 'persistent' : 'non-persistent'} at ${opts.rate} msg/s`, pr, cr);
+      }));
+      rows.push(await withBridge(async (urlA, urlB, pidB, demand) => {
+        const { pr, cr } = await pair(urlB, pidB, `bridge-lat-${k}`, cfg, { count: latCount, prefetch: opts.prefetch, latency }, opts.duration * 1000 + 60000, {
+          producerUrl: urlA,
+          demand,
+        });
+        return latRow(`bridge-lat-${k}`, `latency, A -> B bridge, ${persistent ? 'persistent' : 'non-persistent'} at ${opts.rate} msg/s`, pr, cr);
+      }));
+    }
+    return rows;
+  },
   async lat() {
     const count = Math.round(opts.rate * opts.duration);
     const warmup = Math.min(Math.floor(count / 10), Math.round(opts.rate * 0.5));
@@ -204,7 +262,7 @@ function table(headers, rows) {
 
 const results = [];
 const errors = [];
-for (const name of ['base', 'np', 'p', 'lat']) {
+for (const name of ['base', 'np', 'p', 'lat', 'bridge']) {
   if (!opts.only.includes(name)) continue;
   log(`bench: running ${name} ...`);
   const t = Date.now();
