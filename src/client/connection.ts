@@ -176,9 +176,17 @@ export class Connection extends EventEmitter {
    * absolute expiry, broker path) pass through as they are, under this connection's producer id and sequence, so
    * a resend after a reconnect is stored once.
    */
-  forward(cmd: Omit<SendCmd, 't' | 'pid' | 'seq' | 'rid'>): Promise<void> {
-    this.checkOpen();
-    return this.sendCmd({ ...cmd, t: 'SEND', pid: this.producerId, seq: ++this.seq });
+  forward(cmd: SendCmd, done: (err: Error | null) => void): void {
+    if (this.failed !== null || this.closing) return done(this.failed ?? new ConnectionClosedError('connection closed'));
+    // Filled in place: the bridge builds one object per message and nothing else is allocated for it here.
+    cmd.pid = this.producerId;
+    cmd.seq = ++this.seq;
+    if (cmd.persistent) {
+      cmd.rid = this.nextRid++;
+      this.pendingRequest(cmd as unknown as { rid: number; t: string }, () => done(null), done);
+      return;
+    }
+    this.sendCmd(cmd).then(() => done(null), done);
   }
 
   private async sendCmd(cmd: SendCmd): Promise<void> {
@@ -376,32 +384,39 @@ export class Connection extends EventEmitter {
   }
 
   private call(cmd: { rid: number; t: string } & Record<string, unknown>): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      if (this.failed !== null) return reject(this.failed);
-      const p: Pending = { cmd, resolve, reject, sent: false, timer: null };
-      if (this.transport !== null) {
-        // Check the size before registering, so an oversized send fails without side effects.
-        const packed = packCommand(cmd);
-        try {
-          this.checkSize(packed);
-        } catch (err) {
-          return reject(err);
-        }
-        this.pending.set(cmd.rid, p);
-        this.transport.writer.writePacked(packed);
-        p.sent = true;
-        return;
+    return new Promise((resolve, reject) => this.pendingRequest(cmd, resolve, reject));
+  }
+
+  /** Write a request (now, or once reconnected) and keep it until its RECEIPT or ERROR: resent after a failover. */
+  private pendingRequest(
+    cmd: { rid: number; t: string } & Record<string, unknown>,
+    resolve: (data: unknown) => void,
+    reject: (err: Error) => void,
+  ): void {
+    if (this.failed !== null) return reject(this.failed);
+    const p: Pending = { cmd, resolve, reject, sent: false, timer: null };
+    if (this.transport !== null) {
+      // Check the size before registering, so an oversized send fails without side effects.
+      const packed = packCommand(cmd);
+      try {
+        this.checkSize(packed);
+      } catch (err) {
+        return reject(err as Error);
       }
       this.pending.set(cmd.rid, p);
-      const timeout = this.uri.options.timeoutMs;
-      if (timeout >= 0) {
-        p.timer = setTimeout(() => {
-          if (p.sent) return;
-          this.pending.delete(cmd.rid);
-          reject(new TimeoutError(`${cmd.t} not sent: disconnected for longer than timeout=${timeout} ms`));
-        }, timeout);
-      }
-    });
+      this.transport.writer.writePacked(packed);
+      p.sent = true;
+      return;
+    }
+    this.pending.set(cmd.rid, p);
+    const timeout = this.uri.options.timeoutMs;
+    if (timeout >= 0) {
+      p.timer = setTimeout(() => {
+        if (p.sent) return;
+        this.pending.delete(cmd.rid);
+        reject(new TimeoutError(`${cmd.t} not sent: disconnected for longer than timeout=${timeout} ms`));
+      }, timeout);
+    }
   }
 
   private checkSize(packed: Buffer): Buffer {

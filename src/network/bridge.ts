@@ -5,6 +5,7 @@ import type { Session } from '../broker/session.js';
 import type { DeliverySink, Subscription } from '../broker/subscription.js';
 import { type Connection, type ConnectionStatus, connect } from '../client/connection.js';
 import type { Logger } from '../log.js';
+import type { SendCmd } from '../protocol/commands.js';
 import { type DestinationFilter, matchesAny } from './filter.js';
 
 /** ActiveMQ lowers a network consumer's priority so local consumers win while they have credit. */
@@ -89,6 +90,8 @@ export class NetworkBridge {
   onPeerLost: (() => void) | null = null;
   private stopped = false;
   private readonly log: Logger;
+  /** The path of a message produced here, shared by all of them. */
+  private readonly ownPath: string[];
 
   constructor(
     private readonly broker: Broker,
@@ -96,6 +99,7 @@ export class NetworkBridge {
     logger: Logger,
   ) {
     this.log = logger.child({ module: 'bridge', bridge: opts.name, peer: opts.peer });
+    this.ownPath = [broker.name];
   }
 
   /** Start dialling the peer; resolves at once (a peer that is down is retried with back-off). */
@@ -304,8 +308,9 @@ export class NetworkBridge {
     const conn = this.conn;
     if (conn === null || this.stopped) return; // the session is closing: it gives the message back
     d.inflight++;
-    const path = msg.path === undefined ? [this.broker.name] : [...msg.path, this.broker.name];
-    const fields: Parameters<Connection['forward']>[0] = {
+    // One object per message; optional fields only when set (nothing on the wire for what is absent).
+    const cmd: SendCmd = {
+      t: 'SEND',
       dest: msg.dest,
       body: msg.body,
       bt: msg.bt,
@@ -313,16 +318,13 @@ export class NetworkBridge {
       priority: msg.priority,
       mid: msg.id,
       ts: msg.timestamp,
-      path,
+      path: msg.path === undefined ? this.ownPath : [...msg.path, this.broker.name],
     };
-    if (msg.expires !== 0) fields.exp = msg.expires;
-    if (msg.headers !== undefined) fields.headers = msg.headers;
-    if (msg.correlationId !== undefined) fields.correlationId = msg.correlationId;
-    if (msg.replyTo !== undefined) fields.replyTo = msg.replyTo;
-    conn.forward(fields).then(
-      () => this.settled(d, tag, null),
-      (err: Error) => this.settled(d, tag, err),
-    );
+    if (msg.expires !== 0) cmd.exp = msg.expires;
+    if (msg.headers !== undefined) cmd.headers = msg.headers;
+    if (msg.correlationId !== undefined) cmd.correlationId = msg.correlationId;
+    if (msg.replyTo !== undefined) cmd.replyTo = msg.replyTo;
+    conn.forward(cmd, (err) => this.settled(d, tag, err));
   }
 
   private settled(d: Demand, tag: number, err: Error | null): void {
