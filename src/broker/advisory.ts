@@ -1,8 +1,8 @@
 import { packValue } from '../protocol/codec.js';
 import { BodyType } from '../protocol/commands.js';
-import { wildcardMatch } from './destination.js';
+import { wildcardMatch } from '../model/destination.js';
 import type { BrokerEvents, ConsumerInfo } from './events.js';
-import type { BrokerMessage } from './message.js';
+import type { BrokerMessage } from '../model/message.js';
 import type { Queue } from './queue.js';
 
 /** ActiveMQ's advisory topic prefix; consumer advisories live under `<prefix>Consumer.Queue.<name>` / `.Topic.<name>`. */

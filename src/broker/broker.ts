@@ -2,13 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { FerryError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type AckMode, BodyType, type DestinationStats, type Headers } from '../protocol/commands.js';
-import type { PolicyEntry } from '../config/policy.js';
+import type { PolicyEntry } from '../model/policy.js';
 import type { MessageStore } from '../store/store.js';
-import { isWildcard, parseConsumerDestination, parseDestination } from './destination.js';
+import { isWildcard, parseConsumerDestination, parseDestination } from '../model/destination.js';
 import { BrokerEvents, type ConnectionInfo, type ConsumerInfo } from './events.js';
 import { ConsumerAdvisories, isAdvisory } from './advisory.js';
 import { selectorFilter } from './filters.js';
-import { type BrokerMessage, DEFAULT_PRIORITY } from './message.js';
+import { type BrokerMessage, DEFAULT_PRIORITY, type SendInput } from '../model/message.js';
+
+export type { SendInput } from '../model/message.js';
 import { DEFAULT_PAGE_BYTES, DEFAULT_PAGE_MESSAGES, Queue, type QueueContext } from './queue.js';
 import { Session } from './session.js';
 import type { DeliverySink, Subscription } from './subscription.js';
@@ -47,30 +49,6 @@ export interface BrokerOptions {
   pageMessages?: number;
   /** @default 16 MiB */
   pageBytes?: number;
-}
-
-/** A message as a protocol hands it to the broker. */
-export interface SendInput {
-  dest: string;
-  body: Uint8Array;
-  bt: BodyType;
-  persistent: boolean;
-  pid?: string | undefined;
-  seq?: number | undefined;
-  headers?: Headers | undefined;
-  priority?: number | undefined;
-  ttl?: number | undefined;
-  correlationId?: string | undefined;
-  replyTo?: string | undefined;
-  /**
-   * From a network bridge: the brokers the message passed through (this one not included), and the identity it
-   * had at its origin, kept across hops.
-   */
-  path?: readonly string[] | undefined;
-  id?: string | undefined;
-  timestamp?: number | undefined;
-  /** Absolute expiry (ms since the epoch), overriding `ttl`: a forwarded message keeps its original deadline. */
-  expires?: number | undefined;
 }
 
 /** What makes a subscription a network bridge's consumer (in-process only: no wire protocol sets it). */

@@ -1,5 +1,5 @@
 import { compileSelector, type SelectorSubject, type SelectorValue } from './selector.js';
-import type { BrokerMessage } from './message.js';
+import type { BrokerMessage } from '../model/message.js';
 
 /** What a selector sees of a message: JMS header names mapped to ferrymq's fields, then the message's headers. */
 function lookup(m: BrokerMessage, name: string): SelectorValue | undefined {

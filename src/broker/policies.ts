@@ -1,5 +1,5 @@
-import type { PolicyEntry } from '../config/policy.js';
-import { parseDestination, wildcardMatch } from './destination.js';
+import type { PolicyEntry } from '../model/policy.js';
+import { parseDestination, wildcardMatch } from '../model/destination.js';
 import type { QueueSettings } from './queue.js';
 
 /** ActiveMQ's dead-letter queue. */

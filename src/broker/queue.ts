@@ -1,6 +1,6 @@
 import type { MessageStore } from '../store/store.js';
-import { Deque } from './deque.js';
-import { type BrokerMessage, homeOf, messageSize, orderOf } from './message.js';
+import { Deque } from '../model/deque.js';
+import { type BrokerMessage, homeOf, messageSize, orderOf } from '../model/message.js';
 import type { Subscription, SubscriptionSource } from './subscription.js';
 
 const PRIORITIES = 10;

@@ -1,6 +1,6 @@
 import type { AckMode } from '../protocol/commands.js';
 import type { ConsumerInfo } from './events.js';
-import type { BrokerMessage } from './message.js';
+import type { BrokerMessage } from '../model/message.js';
 
 /** Where a subscription's deliveries go: a protocol connection (native, STOMP) or a network bridge. */
 export interface DeliverySink {

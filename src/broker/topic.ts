@@ -1,4 +1,4 @@
-import type { BrokerMessage } from './message.js';
+import type { BrokerMessage } from '../model/message.js';
 import { DestinationCounters, Queue, type QueueContext, type QueueSettings } from './queue.js';
 import type { Subscription } from './subscription.js';
 

@@ -1,4 +1,4 @@
-import { isWildcard, parseDestination, wildcardMatch } from './destination.js';
+import { isWildcard, parseDestination, wildcardMatch } from '../model/destination.js';
 import { Topic, type TopicSubscriber } from './topic.js';
 
 const TOPIC_PREFIX = 'topic://';

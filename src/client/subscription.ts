@@ -1,4 +1,4 @@
-import { Deque } from '../broker/deque.js';
+import { Deque } from '../model/deque.js';
 
 import type { AckMode, MessageCmd } from '../protocol/commands.js';
 import { type AckTarget, Message } from './message.js';

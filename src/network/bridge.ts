@@ -1,6 +1,6 @@
 import type { Broker } from '../broker/broker.js';
 import type { ConsumerAdvisory } from '../broker/advisory.js';
-import type { BrokerMessage } from '../broker/message.js';
+import type { BrokerMessage } from '../model/message.js';
 import type { Session } from '../broker/session.js';
 import type { DeliverySink, Subscription } from '../broker/subscription.js';
 import { type Connection, type ConnectionStatus, connect } from '../client/connection.js';

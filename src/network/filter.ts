@@ -1,4 +1,4 @@
-import { parseDestination, wildcardMatch } from '../broker/destination.js';
+import { parseDestination, wildcardMatch } from '../model/destination.js';
 
 /**
  * One entry of a network connector's excludedDestinations / dynamicallyIncludedDestinations /

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { Level } from 'level';
 import { Packr } from 'msgpackr';
-import { type BrokerMessage, homeOf } from '../broker/message.js';
+import { type BrokerMessage, homeOf } from '../model/message.js';
 import { FerryError } from '../errors.js';
 import type { DurableRecord, MessageStore, RecoveredState, StoreCallback, StoredDestination } from './store.js';
 

@@ -1,4 +1,4 @@
-import { type BrokerMessage, homeOf } from '../broker/message.js';
+import { type BrokerMessage, homeOf } from '../model/message.js';
 import type { DurableRecord, MessageStore, RecoveredState, StoreCallback, StoredDestination } from './store.js';
 
 /** A store that keeps nothing across restarts: for `persistent="false"` brokers and unit tests. */

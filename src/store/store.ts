@@ -1,4 +1,4 @@
-import type { BrokerMessage } from '../broker/message.js';
+import type { BrokerMessage } from '../model/message.js';
 
 /** One destination's stored backlog, as found at open. */
 export interface StoredDestination {

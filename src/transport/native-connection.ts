@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Broker } from '../broker/broker.js';
-import type { BrokerMessage } from '../broker/message.js';
+import type { BrokerMessage } from '../model/message.js';
 import type { Session } from '../broker/session.js';
 import type { DeliverySink, Subscription } from '../broker/subscription.js';
 import { CONGESTED_BYTES } from './writer.js';
@@ -11,7 +11,6 @@ import type {
   BrowseCmd,
   ClientCommand,
   ConnectCmd,
-  MessageCmd,
   NackCmd,
   PurgeCmd,
   SendCmd,
@@ -20,6 +19,7 @@ import type {
 } from '../protocol/commands.js';
 import { PROTOCOL_VERSIONS } from '../protocol/commands.js';
 import { decodeBody } from '../protocol/codec.js';
+import { browsedOf, messageCmdOf, sendInputOf } from '../model/wire.js';
 import { FrameDecoder } from '../protocol/frame.js';
 import { validateClientCommand } from '../protocol/validate.js';
 import { InactivityMonitor, negotiateInactivity } from './inactivity.js';
@@ -108,24 +108,7 @@ export class NativeConnection implements DeliverySink {
   }
 
   deliver(sub: Subscription, m: BrokerMessage, tag: number): void {
-    const cmd: Omit<MessageCmd, 'body'> = {
-      t: 'MESSAGE',
-      sid: sub.sid,
-      tag,
-      id: m.id,
-      dest: m.dest,
-      bt: m.bt,
-      persistent: m.persistent,
-      priority: m.priority,
-      timestamp: m.timestamp,
-      expires: m.expires,
-      deliveryCount: m.deliveryCount,
-      redelivered: m.deliveryCount > 1,
-    };
-    if (m.headers !== undefined) cmd.headers = m.headers;
-    if (m.correlationId !== undefined) cmd.correlationId = m.correlationId;
-    if (m.replyTo !== undefined) cmd.replyTo = m.replyTo;
-    this.writer.writeWithBody(cmd, m.body);
+    this.writer.writeWithBody(messageCmdOf(m, sub.sid, tag), m.body);
   }
 
   private onData(chunk: Buffer): void {
@@ -258,23 +241,7 @@ export class NativeConnection implements DeliverySink {
 
   private onSend(s: Session, cmd: SendCmd): void {
     const rid = cmd.rid;
-    const input = {
-      dest: cmd.dest,
-      body: cmd.body,
-      bt: cmd.bt ?? 0,
-      persistent: cmd.persistent === true,
-      pid: cmd.pid,
-      seq: cmd.seq,
-      headers: cmd.headers ?? undefined,
-      priority: cmd.priority,
-      ttl: cmd.ttl,
-      correlationId: cmd.correlationId,
-      replyTo: cmd.replyTo,
-      path: cmd.path,
-      id: cmd.mid,
-      timestamp: cmd.ts,
-      expires: cmd.exp,
-    };
+    const input = sendInputOf(cmd);
     this.pendingSends++;
     if (this.pendingSends >= MAX_PENDING_SENDS && !this.paused) {
       this.paused = true;
@@ -452,18 +419,7 @@ export class NativeConnection implements DeliverySink {
     const d = this.broker.findDestination(cmd.dest);
     if (d === undefined) return this.receipt(cmd.rid, []);
     if (!('browse' in d)) throw new FerryError('FERRY_INVALID_DESTINATION', `BROWSE needs a queue, got ${cmd.dest}`);
-    const msgs = d.browse(cmd.max ?? 1000).map((m) => ({
-      id: m.id,
-      dest: m.dest,
-      body: m.body,
-      bt: m.bt,
-      persistent: m.persistent,
-      priority: m.priority,
-      timestamp: m.timestamp,
-      expires: m.expires,
-      deliveryCount: m.deliveryCount,
-      ...(m.headers !== undefined ? { headers: m.headers } : {}),
-    }));
+    const msgs = d.browse(cmd.max ?? 1000).map(browsedOf);
     this.receipt(cmd.rid, msgs);
   }
 

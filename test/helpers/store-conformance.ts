@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { BrokerMessage } from '../../src/broker/message.js';
+import type { BrokerMessage } from '../../src/model/message.js';
 import type { MessageStore } from '../../src/store/store.js';
 
 /** What the suite needs of a test: tap's `t`. */

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Broker } from '../../src/broker/broker.js';
 import type { ConsumerInfo } from '../../src/broker/events.js';
-import type { BrokerMessage } from '../../src/broker/message.js';
+import type { BrokerMessage } from '../../src/model/message.js';
 import type { DeliverySink, Subscription } from '../../src/broker/subscription.js';
 import { silentLogger } from '../../src/log.js';
 import { MemoryStore } from '../../src/store/memory-store.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { BrokerMessage } from '../../src/broker/message.js';
+import type { BrokerMessage } from '../../src/model/message.js';
 import { BodyType } from '../../src/protocol/commands.js';
 import { encodeError, encodeFrame, escapeHeader } from '../../src/transport/stomp/encoder.js';
 import { MIN_HEARTBEAT_MS, negotiateHeartbeat, parseHeartBeat } from '../../src/transport/stomp/heartbeat.js';

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Broker } from '../../broker/broker.js';
-import type { BrokerMessage } from '../../broker/message.js';
+import type { BrokerMessage } from '../../model/message.js';
 import type { Session } from '../../broker/session.js';
 import type { DeliverySink, Subscription } from '../../broker/subscription.js';
 import { FerryError } from '../../errors.js';

@@ -1,8 +1,8 @@
 /**
  * STOMP frames ⇄ the broker's messages: destinations, body types and headers (ActiveMQ's STOMP conventions).
  */
-import type { SendInput } from '../../broker/broker.js';
-import type { BrokerMessage } from '../../broker/message.js';
+import type { SendInput } from '../../model/message.js';
+import type { BrokerMessage } from '../../model/message.js';
 import { BodyType, type Headers } from '../../protocol/commands.js';
 import { encodeFrame } from './encoder.js';
 import type { StompFrame, StompVersion } from './parser.js';

@@ -53,3 +53,27 @@ export function homeOf(m: BrokerMessage): string {
 export function orderOf(m: BrokerMessage): number {
   return m.ord ?? m.seq;
 }
+
+/** A message as a protocol hands it to the broker. */
+export interface SendInput {
+  dest: string;
+  body: Uint8Array;
+  bt: BodyType;
+  persistent: boolean;
+  pid?: string | undefined;
+  seq?: number | undefined;
+  headers?: Headers | undefined;
+  priority?: number | undefined;
+  ttl?: number | undefined;
+  correlationId?: string | undefined;
+  replyTo?: string | undefined;
+  /**
+   * From a network bridge: the brokers the message passed through (this one not included), and the identity it
+   * had at its origin, kept across hops.
+   */
+  path?: readonly string[] | undefined;
+  id?: string | undefined;
+  timestamp?: number | undefined;
+  /** Absolute expiry (ms since the epoch), overriding `ttl`: a forwarded message keeps its original deadline. */
+  expires?: number | undefined;
+}
