@@ -35,6 +35,7 @@ export class FerryNode {
   private readonly abort = new AbortController();
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new';
   private starting: Promise<void> | null = null;
+  private startCall: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
   private failure: FerryError | null = null;
   private readonly failedWaiters: ((err: FerryError) => void)[] = [];
@@ -107,8 +108,14 @@ export class FerryNode {
    * Start every service in order. A failure stops what was started and rejects; so does a stop() that arrives
    * meanwhile (FERRY_BROKER_STOPPING), and the node is then not started.
    */
-  async start(): Promise<void> {
-    if (this.state !== 'new') throw new FerryError('FERRY_INTERNAL', `node already ${this.state}`);
+  start(): Promise<void> {
+    // Idempotent: a second call shares the first one's outcome.
+    this.startCall ??= this.run();
+    return this.startCall;
+  }
+
+  private async run(): Promise<void> {
+    if (this.state !== 'new') throw stoppedError(`broker ${this.config.brokerName}`);
     this.state = 'starting';
     const t0 = Date.now();
     this.log.info(
