@@ -24,7 +24,7 @@ export function formatDstat(stats: readonly DestinationStats[]): string {
   return formatTable(COLUMNS, rows, [false, true, true, true, true, true, true, true]);
 }
 
-/** The header line: `Broker node-b: master of /data/shared (epoch 3, since 2024-05-01T10:00:00.000Z), ferrymq 0.1.0`. */
+/** The line under the table: `Broker node-b: master of /data/shared (epoch 3, since 2024-05-01T10:00:00.000Z), ferrymq 0.1.0`. */
 export function formatBrokerLine(info: BrokerInfo): string {
   const role =
     info.role === 'master'
@@ -43,7 +43,7 @@ export function registerDstat(program: Command): void {
     .option('--json', 'print the statistics as a JSON array (one object per destination)')
     .addHelpText(
       'after',
-      '\nThe first line names the broker and its role (master of a shared store, or standalone); --json prints\n' +
+      '\nThe last line names the broker and its role (master of a shared store, or standalone); --json prints\n' +
         'only the destinations. Columns: Name (queue://NAME or topic://NAME), Queue Size (waiting + in flight),\n' +
         'Producer #, Consumer #, Enqueue #, Dequeue #, Forward # (sent on to other brokers by network bridges),\n' +
         'Memory (KiB): bytes of message bodies the destination holds in memory.',
@@ -62,6 +62,7 @@ export function registerDstat(program: Command): void {
         throw new Error(oneLine(err) + (refused ? ' (no broker listens there; a slave waiting for its store lock opens no port)' : ''));
       }
       if (opts.json) process.stdout.write(`${JSON.stringify(stats)}\n`);
-      else process.stdout.write(`${info ? `${formatBrokerLine(info)}\n` : ''}${formatDstat(stats)}\n`);
+      // Below the table, so the table's header stays the first line (as in `activemq dstat`) for scripts.
+      else process.stdout.write(`${formatDstat(stats)}\n${info ? `${formatBrokerLine(info)}\n` : ''}`);
     });
 }

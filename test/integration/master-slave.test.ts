@@ -109,7 +109,7 @@ t.test('a slave waits with no port open, logs who holds the lock once, and ends 
 
   const d = await dstat(master.url);
   t.equal(d.code, 0, `dstat exits 0: ${d.out.slice(0, 200)}`);
-  t.match(d.out, new RegExp(`^Broker localhost: master of ${join(dir, 'leveldb')} \\(epoch 1, since `), 'dstat shows the role');
+  t.match(d.out, new RegExp(`^Name .*\\n(.*\\n)*Broker localhost: master of ${join(dir, 'leveldb')} \\(epoch 1, since `), 'dstat shows the role');
   const ds = await dstat(`tcp://127.0.0.1:${sPort}`);
   t.equal(ds.code, 1, 'dstat against the slave port fails');
   t.match(ds.out, /a slave waiting for its store lock opens no port/);
