@@ -94,14 +94,16 @@ function dstat(url: string): Promise<{ code: number | null; out: string }> {
 
 t.test('a slave waits with no port open, logs who holds the lock once, and ends at once on SIGTERM', async (t) => {
   const dir = tempDir(t);
-  const master = await startBroker(t, { dataDir: dir });
+  // A keep-alive every 50 ms: if a check ever opened and closed LOCK (dropping the master's POSIX lock), the slave
+  // would get in during the wait below.
+  const master = await startBroker(t, { dataDir: dir, args: ['--lock-keep-alive-period', '50'] });
   t.ok(master.logs.some((l) => msgOf(l) === `lock acquired on ${join(dir, 'leveldb')}: master (epoch 1)`), 'master says so');
   const sPort = await freePort();
   const slave = await startSlave(t, dir, sPort);
   const waiting = slave.logs.find((l) => msgOf(l).startsWith('waiting for the lock'))!;
   t.equal(msgOf(waiting), `waiting for the lock on ${join(dir, 'leveldb')} (held by pid ${master.proc.pid} on ${hostname()})`);
   t.equal(await accepting(sPort), false, `nothing accepts on the slave's port ${sPort}`);
-  // Let several retry intervals (200 ms) pass: still one line, still no listener.
+  // Let several retry intervals (200 ms) and keep-alive checks pass: still one line, still no listener.
   await new Promise((r) => setTimeout(r, 700));
   t.equal(slave.logs.filter((l) => msgOf(l).includes('waiting for the lock')).length, 1, 'the wait is logged once');
   t.notOk(slave.logs.some((l) => msgOf(l).includes('listening')), 'the slave logs no listener');
