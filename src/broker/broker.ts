@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { FerryError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { type AckMode, BodyType, type DestinationStats, type Headers } from '../protocol/commands.js';
+import { type AckMode, BodyType, type BrokerInfo, type DestinationStats, type Headers } from '../protocol/commands.js';
+import { VERSION } from '../version.js';
 import type { PolicyEntry } from '../model/policy.js';
 import type { MessageStore } from '../store/store.js';
 import { isWildcard, parseConsumerDestination, parseDestination } from '../model/destination.js';
@@ -49,6 +50,8 @@ export interface BrokerOptions {
   pageMessages?: number;
   /** @default 16 MiB */
   pageBytes?: number;
+  /** The node's master/slave role for INFO. @default standalone */
+  describe?: () => Pick<BrokerInfo, 'role' | 'directory' | 'epoch' | 'masterSince'>;
 }
 
 /** What makes a subscription a network bridge's consumer (in-process only: no wire protocol sets it). */
@@ -114,6 +117,10 @@ export class Broker {
   /** Arrival order; starts above every stored sequence, which stands in for the order of recovered messages. */
   private nextOrd = 1;
   private started = false;
+  private starting: Promise<{ recovered: number }> | null = null;
+  private stopRequested = false;
+  private startedAt = 0;
+  private readonly describe: BrokerOptions['describe'];
   /** Bytes of messages held in memory, all queues together. */
   memoryUsage = 0;
   readonly memoryLimit: number;
@@ -129,6 +136,7 @@ export class Broker {
 
   constructor(opts: BrokerOptions) {
     this.name = opts.name;
+    this.describe = opts.describe;
     this.store = opts.store;
     this.log = opts.logger.child({ module: 'broker' });
     this.events = new BrokerEvents((err, event) => this.log.error({ err, event }, 'broker event listener failed'));
@@ -162,10 +170,24 @@ export class Broker {
     };
   }
 
-  /** Open the store, restore durable subscriptions, and let every queue page its stored backlog in. */
-  async start(): Promise<{ recovered: number }> {
-    if (this.started) return { recovered: 0 };
+  /**
+   * Open the store, restore durable subscriptions, and let every queue page its stored backlog in. A failed
+   * start (a locked store) leaves the broker as it was, so it may be called again; a stop() that arrives while
+   * the store is opening wins: the store is closed again and start rejects with FERRY_BROKER_STOPPING.
+   */
+  start(): Promise<{ recovered: number }> {
+    if (this.started) return Promise.resolve({ recovered: 0 });
+    if (this.stopRequested) return Promise.reject(new FerryError('FERRY_BROKER_STOPPING', 'broker is stopping'));
+    this.starting ??= this.open().finally(() => (this.starting = null));
+    return this.starting;
+  }
+
+  private async open(): Promise<{ recovered: number }> {
     const state = await this.store.open();
+    if (this.stopRequested) {
+      await this.store.close();
+      throw new FerryError('FERRY_BROKER_STOPPING', 'broker stopped while its store was opening');
+    }
     this.nextSeq = state.nextSeq;
     this.nextOrd = state.nextSeq;
     for (const [pid, seq] of state.producers) this.audit.set(pid, seq);
@@ -178,11 +200,15 @@ export class Broker {
     this.sweepTimer = setInterval(() => this.sweepExpired(), this.expireMessagesPeriodMs);
     this.sweepTimer.unref();
     this.started = true;
+    this.startedAt = Date.now();
     return { recovered };
   }
 
   /** Close every session (their unacked messages stay stored) and the store. */
   async stop(): Promise<void> {
+    this.stopRequested = true;
+    // A start in flight finishes (LevelDB's open cannot be interrupted) and then sees the stop.
+    if (this.starting) await this.starting.catch(() => {});
     if (!this.started) return;
     this.started = false;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
@@ -436,6 +462,18 @@ export class Broker {
   countForwarded(dest: string): void {
     const d = dest.startsWith('topic://') ? this.topics.find(dest) : this.queues.get(dest);
     if (d !== undefined) d.counters.forwarded++;
+  }
+
+  /** Who this broker is (INFO). */
+  info(): BrokerInfo {
+    return {
+      name: this.name,
+      id: this.id,
+      version: VERSION,
+      uptimeMs: this.startedAt === 0 ? 0 : Date.now() - this.startedAt,
+      connections: this.sessions.size,
+      ...(this.describe ? this.describe() : { role: 'standalone' }),
+    };
   }
 
   stats(): DestinationStats[] {

@@ -19,7 +19,12 @@ interface StartOptions {
   consolePort?: number;
   consoleHost?: string;
   console: boolean;
+  lockAcquireSleepInterval?: number;
+  lockKeepAlivePeriod?: number;
 }
+
+/** Exit code of a master that stopped itself because it lost its store lock. */
+export const EXIT_LOCK_LOST = 3;
 
 /** `ferrymq start`: run a broker node until SIGINT/SIGTERM. */
 export function registerStart(program: Command): void {
@@ -39,6 +44,16 @@ export function registerStart(program: Command): void {
     .option('--console-port <n>', 'web console port', parseIntOption('--console-port', 0, 65535))
     .option('--console-host <host>', 'web console listen address (default 127.0.0.1; 0.0.0.0 inside a container)')
     .option('--no-console', 'do not start the web console')
+    .option(
+      '--lock-acquire-sleep-interval <ms>',
+      'master/slave: a node waiting for the store lock retries this often (default 200)',
+      parseIntOption('--lock-acquire-sleep-interval', 10, 3_600_000),
+    )
+    .option(
+      '--lock-keep-alive-period <ms>',
+      'master/slave: a master checks it still holds the lock this often; 0 never (default 1000)',
+      parseIntOption('--lock-keep-alive-period', 0, 3_600_000),
+    )
     .action(async (opts: StartOptions) => {
       const log = createLogger();
       const overrides: ConfigOverrides = {};
@@ -49,6 +64,8 @@ export function registerStart(program: Command): void {
       if (opts.consolePort !== undefined) overrides.consolePort = opts.consolePort;
       if (opts.consoleHost !== undefined) overrides.consoleHost = opts.consoleHost;
       if (!opts.console) overrides.console = false;
+      if (opts.lockAcquireSleepInterval !== undefined) overrides.lockAcquireSleepIntervalMs = opts.lockAcquireSleepInterval;
+      if (opts.lockKeepAlivePeriod !== undefined) overrides.lockKeepAlivePeriodMs = opts.lockKeepAlivePeriod;
       let node: FerryNode;
       try {
         const conf = opts.conf ?? (existsSync(DEFAULT_CONF) ? DEFAULT_CONF : undefined);
@@ -77,9 +94,17 @@ export function registerStart(program: Command): void {
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
+      void node.whenFailed().then((err) => {
+        // Another node may be master now: this one has closed its listeners and store, and says so by its exit code.
+        process.stderr.write(`ferrymq: ${err.message}\n`);
+        log.flush?.();
+        process.exit(EXIT_LOCK_LOST);
+      });
       try {
         await node.start();
       } catch (err) {
+        // Stopped by a signal while starting (a standby waiting for the lock): stop() exits.
+        if (stopping) return;
         const msg = err instanceof FerryError || (err as NodeJS.ErrnoException).code ? (err as Error).message : String(err);
         log.error({ err }, 'broker failed to start: %s', msg);
         process.stderr.write(`ferrymq: broker failed to start: ${msg}\n`);

@@ -8,7 +8,7 @@ import {
   FrameTooLargeError,
   TimeoutError,
 } from '../errors.js';
-import type { BrokerCommand, BrowsedMessage, DestinationStats, Headers, SendCmd } from '../protocol/commands.js';
+import type { BrokerCommand, BrokerInfo, BrowsedMessage, DestinationStats, Headers, SendCmd } from '../protocol/commands.js';
 import { type ClientUri, parseClientUri } from '../transport/uri.js';
 import { packCommand } from '../transport/writer.js';
 import { type Body, encodeBody, type Message } from './message.js';
@@ -233,6 +233,11 @@ export class Connection extends EventEmitter {
   /** Statistics of every destination on the broker (dstat). */
   async stats(): Promise<DestinationStats[]> {
     return (await this.call({ t: 'STATS', rid: this.nextRid++ })) as DestinationStats[];
+  }
+
+  /** The broker's name, version and master/slave role. */
+  async info(): Promise<BrokerInfo> {
+    return (await this.call({ t: 'INFO', rid: this.nextRid++ })) as BrokerInfo;
   }
 
   /** Up to `max` waiting messages of a queue, left where they are. */

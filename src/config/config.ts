@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { ConfigError } from '../errors.js';
+import { DEFAULT_LOCK_ACQUIRE_SLEEP_INTERVAL_MS, DEFAULT_LOCK_KEEP_ALIVE_PERIOD_MS } from '../ha/shared-store-lock.js';
 import { readPolicies, type PolicyEntry } from './policy.js';
 import { Attrs, type ConfigWarning, Ctx, children, parseSize, type XNode } from './xml.js';
 
@@ -85,6 +86,17 @@ export interface SystemUsageConfig {
   sendFailIfNoSpaceAfterTimeoutMs: number;
 }
 
+/**
+ * Shared-store master/slave: the first node to open the store holds its lock and serves; others wait
+ * (ActiveMQ's SharedFileLocker and LockableServiceSupport attributes).
+ */
+export interface LockerConfig {
+  /** A waiting node retries the lock this often, ms (ActiveMQ: 10000). @default 200 */
+  lockAcquireSleepIntervalMs: number;
+  /** A master checks it still holds the lock this often, ms; 0 never (ActiveMQ's default). @default 1000 */
+  lockKeepAlivePeriodMs: number;
+}
+
 export interface BrokerConfig {
   /** @default 'localhost' */
   brokerName: string;
@@ -106,6 +118,8 @@ export interface BrokerConfig {
   policies: PolicyEntry[];
   /** Redeliveries before the dead-letter queue; -1 never dead-letters. @default 6 */
   maximumRedeliveries: number;
+  /** Master/slave lock timings. */
+  locker: LockerConfig;
   /** The config file, or null when built from defaults or a string. */
   source: string | null;
 }
@@ -127,6 +141,8 @@ export interface ConfigOverrides {
   consoleHost?: string;
   console?: boolean;
   persistent?: boolean;
+  lockAcquireSleepIntervalMs?: number;
+  lockKeepAlivePeriodMs?: number;
 }
 
 
@@ -154,6 +170,7 @@ interface Draft {
   maximumRedeliveries: number;
   systemUsage: SystemUsageConfig;
   policies: PolicyEntry[];
+  locker: LockerConfig;
 }
 
 /**
@@ -294,7 +311,25 @@ function beanHint(ctx: Ctx, path: string, node: XNode): boolean {
   return true;
 }
 
-function readStore(ctx: Ctx, path: string, node: XNode): string | undefined {
+/**
+ * `<locker>` inside a store element: ActiveMQ's `<shared-file-locker lockAcquireSleepInterval="…"/>` (Spring's
+ * spelling; `<sharedFileLocker>` is accepted too). ferrymq's lock is LevelDB's own LOCK file either way.
+ */
+function readLocker(ctx: Ctx, path: string, node: XNode, locker: LockerConfig): void {
+  for (const [name, list] of children(node)) {
+    const p = `${path}<${name}>`;
+    if (name !== 'shared-file-locker' && name !== 'sharedFileLocker') {
+      ctx.warn(`${p} is not supported by ferrymq; ignored (the lock is the store's own file lock)`);
+      continue;
+    }
+    for (const n of list) {
+      const a = new Attrs(ctx, p, n, ['lockAcquireSleepInterval']);
+      locker.lockAcquireSleepIntervalMs = a.int('lockAcquireSleepInterval', locker.lockAcquireSleepIntervalMs, 10, 3_600_000);
+    }
+  }
+}
+
+function readStore(ctx: Ctx, path: string, node: XNode, locker: LockerConfig): string | undefined {
   let dir: string | undefined;
   let found = 0;
   for (const [name, list] of children(node)) {
@@ -305,7 +340,14 @@ function readStore(ctx: Ctx, path: string, node: XNode): string | undefined {
     for (const n of list) {
       if (++found > 1) ctx.fail(`${path}<${name}>`, 'only one store may be configured');
       // kahaDB is accepted as a synonym: the tutorial uses it and ferrymq has one store format.
-      const d = new Attrs(ctx, `${path}<${name}>`, n, ['directory']).nonEmpty('directory');
+      const a = new Attrs(ctx, `${path}<${name}>`, n, ['directory', 'lockKeepAlivePeriod', 'lockAcquireSleepInterval']);
+      const d = a.nonEmpty('directory');
+      locker.lockKeepAlivePeriodMs = a.int('lockKeepAlivePeriod', locker.lockKeepAlivePeriodMs, 0, 3_600_000);
+      locker.lockAcquireSleepIntervalMs = a.int('lockAcquireSleepInterval', locker.lockAcquireSleepIntervalMs, 10, 3_600_000);
+      for (const [cn, cl] of children(n)) {
+        if (cn === 'locker') for (const l of cl) readLocker(ctx, `${path}<${name}><locker>`, l, locker);
+        else ctx.warn(`${path}<${name}><${cn}> is not supported by ferrymq; ignored`);
+      }
       if (d !== undefined && process.platform !== 'win32' && /^[A-Za-z]:[\\/]/.test(d)) {
         ctx.warn(`${path}<${name}> directory "${d}" is a Windows path; here it is ${resolve(ctx.cwd, d)}`);
       }
@@ -328,6 +370,10 @@ function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
     maximumRedeliveries: a.int('maximumRedeliveries', 6, -1, 2147483647),
     systemUsage: { memoryLimitBytes: 128 * 1024 * 1024, sendFailIfNoSpaceAfterTimeoutMs: -1 },
     policies: [],
+    locker: {
+      lockAcquireSleepIntervalMs: DEFAULT_LOCK_ACQUIRE_SLEEP_INTERVAL_MS,
+      lockKeepAlivePeriodMs: DEFAULT_LOCK_KEEP_ALIVE_PERIOD_MS,
+    },
   };
   for (const [name, list] of children(node)) {
     const p = `${path}<${name}>`;
@@ -352,7 +398,7 @@ function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
           for (const c of cl) d.networks.push(readNetwork(ctx, `${p}<${cn}>`, c));
         }
       } else if (name === 'persistenceAdapter') {
-        d.storeDir = readStore(ctx, p, n);
+        d.storeDir = readStore(ctx, p, n, d.locker);
         if (!d.persistent) ctx.warn(`${p} is ignored because persistent="false" (messages are kept in memory)`);
       } else if (name === 'webConsole') {
         const w = new Attrs(ctx, p, n, ['host', 'port', 'enabled']);
@@ -448,6 +494,16 @@ function applyOverrides(ctx: Ctx, d: Draft, o: ConfigOverrides): void {
   }
   if (o.console !== undefined) d.webConsole.enabled = o.console;
   if (o.persistent !== undefined) d.persistent = o.persistent;
+  if (o.lockAcquireSleepIntervalMs !== undefined) {
+    const v = o.lockAcquireSleepIntervalMs;
+    if (!Number.isInteger(v) || v < 10 || v > 3_600_000) bad('lockAcquireSleepIntervalMs', v, 'must be an integer 10..3600000');
+    d.locker.lockAcquireSleepIntervalMs = v;
+  }
+  if (o.lockKeepAlivePeriodMs !== undefined) {
+    const v = o.lockKeepAlivePeriodMs;
+    if (!Number.isInteger(v) || v < 0 || v > 3_600_000) bad('lockKeepAlivePeriodMs', v, 'must be an integer 0..3600000');
+    d.locker.lockKeepAlivePeriodMs = v;
+  }
 }
 
 /** Duplicate names would make two connectors indistinguishable in logs and the console; same address can't bind. */
@@ -523,6 +579,7 @@ export function parseConfig(
     networkConnectors: draft.networks,
     webConsole: draft.webConsole,
     maximumRedeliveries: draft.maximumRedeliveries,
+    locker: draft.locker,
     systemUsage: draft.systemUsage,
     policies: draft.policies,
     source: opts.file ?? null,

@@ -1,6 +1,9 @@
 import { Broker } from '../broker/broker.js';
 import type { BrokerConfig } from '../config/config.js';
+import { FerryError } from '../errors.js';
+import { SharedStoreLock } from '../ha/shared-store-lock.js';
 import type { Logger } from '../log.js';
+import type { NodeRole } from '../protocol/commands.js';
 import { LevelStore } from '../store/level-store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { MessageStore } from '../store/store.js';
@@ -8,18 +11,34 @@ import { NetworkConnector } from '../network/network-connector.js';
 import { STOMP_PROTOCOL } from '../transport/stomp/connection.js';
 import { NATIVE_PROTOCOL, TcpTransportServer } from '../transport/tcp-server.js';
 import { VERSION } from '../version.js';
+import { type Service, stoppedError } from './service.js';
+import { ConnectorService, NetworkConnectorService, StoreService } from './services.js';
+
+export type { Service } from './service.js';
 
 /**
- * One ferrymq node: the broker core, its store and its transport connectors, started and stopped together.
- * Network connectors, master/slave locking and the web console hang off this class as they arrive.
+ * One ferrymq node: an ordered list of services, started in order and stopped in reverse (ActiveMQ's
+ * ServiceSupport/ServiceStopper): the store and core (with a LevelDB store, the master/slave lock), the transport
+ * connectors, then the network connectors (bridges), so a slave opens no bridge either. Discovery and the console
+ * are added with {@link FerryNode.addService}.
  */
 export class FerryNode {
   readonly broker: Broker;
   readonly connectors: TcpTransportServer[];
   readonly networkConnectors: NetworkConnector[];
+  /** The shared-store lock, when the store is LevelDB and was not injected. */
+  readonly lock: SharedStoreLock | null;
   private readonly log: Logger;
+  private readonly services: Service[] = [];
+  /** Services whose start() was called, in order: the ones stop() has to stop. */
+  private readonly begun: Service[] = [];
+  private readonly abort = new AbortController();
   private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new';
+  private starting: Promise<void> | null = null;
+  private startCall: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
+  private failure: FerryError | null = null;
+  private readonly failedWaiters: ((err: FerryError) => void)[] = [];
 
   constructor(
     readonly config: BrokerConfig,
@@ -28,6 +47,16 @@ export class FerryNode {
   ) {
     this.log = logger.child({ module: 'node' });
     const s = store ?? (config.store.kind === 'levelDB' ? new LevelStore(config.store.directory) : new MemoryStore());
+    this.lock =
+      store === undefined && config.store.kind === 'levelDB'
+        ? new SharedStoreLock({
+            directory: config.store.directory,
+            brokerName: config.brokerName,
+            logger,
+            lockAcquireSleepIntervalMs: config.locker.lockAcquireSleepIntervalMs,
+            lockKeepAlivePeriodMs: config.locker.lockKeepAlivePeriodMs,
+          })
+        : null;
     this.broker = new Broker({
       name: config.brokerName,
       store: s,
@@ -36,6 +65,7 @@ export class FerryNode {
       memoryLimitBytes: config.systemUsage.memoryLimitBytes,
       sendFailIfNoSpaceAfterTimeoutMs: config.systemUsage.sendFailIfNoSpaceAfterTimeoutMs,
       policies: config.policies,
+      describe: () => this.describe(),
     });
     this.connectors = config.transportConnectors.map((tc) => {
       const protocol = tc.endpoint.scheme === 'stomp' ? STOMP_PROTOCOL : tc.endpoint.scheme === 'tcp' ? NATIVE_PROTOCOL : null;
@@ -43,11 +73,49 @@ export class FerryNode {
       return new TcpTransportServer(tc.name, tc.endpoint, tc.options, this.broker, logger, protocol);
     });
     this.networkConnectors = config.networkConnectors.map((nc) => new NetworkConnector(this.broker, nc, logger));
+    this.addService(new StoreService(this.broker, this.lock, this.log, (err) => this.halt(err)));
+    for (const c of this.connectors) this.addService(new ConnectorService(c));
+    for (const n of this.networkConnectors) this.addService(new NetworkConnectorService(n));
   }
 
-  /** Open the store, recover, then open the connectors. On failure, whatever was started is stopped. */
-  async start(): Promise<void> {
-    if (this.state !== 'new') return;
+  /**
+   * Append a service: it starts after every service added before it and stops before them. With `standby`, it
+   * goes before the store instead, so it also runs while the node waits for the store lock (the console, which
+   * shows "slave, waiting for the lock").
+   */
+  addService(service: Service, opts: { standby?: boolean } = {}): void {
+    if (this.state !== 'new') throw new FerryError('FERRY_INTERNAL', `service ${service.name} added after start`);
+    if (opts.standby) this.services.splice(this.services.findIndex((s) => s instanceof StoreService), 0, service);
+    else this.services.push(service);
+  }
+
+  /** 'slave' while waiting for the store lock; 'master' once it holds it; 'standalone' without a lockable store. */
+  get role(): NodeRole | 'starting' | 'stopped' {
+    if (this.state === 'stopped' || this.state === 'stopping') return 'stopped';
+    if (this.lock === null) return this.state === 'started' ? 'standalone' : 'starting';
+    if (this.lock.state === 'waiting') return 'slave';
+    return this.lock.state === 'master' ? 'master' : 'starting';
+  }
+
+  /** What INFO reports about this node's role. */
+  private describe(): { role: NodeRole; directory?: string; epoch?: number; masterSince?: number } {
+    if (this.lock === null) return { role: 'standalone' };
+    const h = this.lock.holder;
+    return { role: 'master', directory: this.lock.directory, ...(h ? { epoch: h.epoch, masterSince: h.since } : {}) };
+  }
+
+  /**
+   * Start every service in order. A failure stops what was started and rejects; so does a stop() that arrives
+   * meanwhile (FERRY_BROKER_STOPPING), and the node is then not started.
+   */
+  start(): Promise<void> {
+    // Idempotent: a second call shares the first one's outcome.
+    this.startCall ??= this.run();
+    return this.startCall;
+  }
+
+  private async run(): Promise<void> {
+    if (this.state !== 'new') throw stoppedError(`broker ${this.config.brokerName}`);
     this.state = 'starting';
     const t0 = Date.now();
     this.log.info(
@@ -58,11 +126,10 @@ export class FerryNode {
       this.config.store.kind,
       this.config.store.directory,
     );
+    this.starting = this.startServices();
     try {
-      const { recovered } = await this.broker.start();
-      this.log.info({ recovered, ms: Date.now() - t0 }, 'store open: %d persistent messages recovered', recovered);
-      for (const c of this.connectors) await c.start();
-      for (const n of this.networkConnectors) n.start();
+      await this.starting;
+      if (this.stopping) throw stoppedError(`broker ${this.config.brokerName}`);
     } catch (err) {
       await this.stop();
       throw err;
@@ -73,20 +140,54 @@ export class FerryNode {
       // Said plainly, so nobody waits for a page on 8161 that this release does not serve.
       this.log.info({ host: wc.host, port: wc.port }, 'web console configured on %s:%d but not part of this release', wc.host, wc.port);
     }
-    this.log.info({ brokerName: this.config.brokerName, ms: Date.now() - t0 }, 'broker %s started', this.config.brokerName);
+    const role = this.role;
+    this.log.info({ brokerName: this.config.brokerName, role, ms: Date.now() - t0 }, 'broker %s started (%s)', this.config.brokerName, role);
   }
 
-  /** Stop accepting, close connections, finish in-flight writes, close the store. Idempotent. */
+  private async startServices(): Promise<void> {
+    const signal = this.abort.signal;
+    for (const s of this.services) {
+      if (signal.aborted) throw stoppedError(`broker ${this.config.brokerName}`);
+      this.begun.push(s);
+      await s.start(signal);
+    }
+  }
+
+  /**
+   * Cancel a start in progress (a standby stops waiting for the lock at once), then stop the started services in
+   * reverse order: connectors close their listeners and clients before the store closes. Idempotent.
+   */
   stop(): Promise<void> {
     if (this.stopping) return this.stopping;
     this.state = 'stopping';
+    this.abort.abort();
     this.stopping = (async () => {
-      for (const n of this.networkConnectors) await n.stop().catch((err) => this.log.error({ err }, 'network connector stop failed'));
-      for (const c of this.connectors) await c.stop().catch((err) => this.log.error({ err }, 'connector stop failed'));
-      await this.broker.stop();
+      if (this.starting) await this.starting.catch(() => {});
+      for (const s of this.begun.splice(0).reverse()) {
+        await s.stop().catch((err: unknown) => this.log.error({ err, service: s.name }, 'stopping %s failed', s.name));
+      }
       this.state = 'stopped';
       this.log.info({ brokerName: this.config.brokerName }, 'broker %s stopped', this.config.brokerName);
+      if (this.failure) for (const w of this.failedWaiters.splice(0)) w(this.failure);
     })();
     return this.stopping;
+  }
+
+  /**
+   * Resolves once the node has stopped itself because it can no longer serve (it lost the store lock); the
+   * process should then exit non-zero. Never resolves otherwise.
+   */
+  whenFailed(): Promise<FerryError> {
+    const failed = this.failure;
+    if (failed !== null && this.state === 'stopped') return Promise.resolve(failed);
+    return new Promise((resolve) => this.failedWaiters.push(resolve));
+  }
+
+  /** Stop serving at once: another node may be master of this store now. */
+  private halt(err: FerryError): void {
+    if (this.stopping) return;
+    this.failure = err;
+    this.log.error({ err, code: err.code }, '%s; stopping now', err.message);
+    void this.stop();
   }
 }

@@ -122,6 +122,12 @@ export interface StatsCmd {
   rid: number;
 }
 
+/** Administrative request: who the broker is and its master/slave role (dstat's header, the console). */
+export interface InfoCmd {
+  t: 'INFO';
+  rid: number;
+}
+
 /** Administrative request: a non-destructive look at up to `max` messages of a queue. */
 export interface BrowseCmd {
   t: 'BROWSE';
@@ -155,6 +161,7 @@ export type ClientCommand =
   | DisconnectCmd
   | PingCmd
   | StatsCmd
+  | InfoCmd
   | BrowseCmd
   | PurgeCmd
   | DeleteCmd;
@@ -219,6 +226,30 @@ export interface FlowCmd {
 }
 
 export type BrokerCommand = ConnectedCmd | MessageCmd | ReceiptCmd | ErrorCmd | PongCmd | PingCmd | FlowCmd;
+
+/**
+ * A node's part in shared-store master/slave: 'master' holds its store's lock, 'slave' waits for it (and, having
+ * no listener, is never seen over the wire), 'standalone' has no lockable store (non-persistent).
+ */
+export type NodeRole = 'master' | 'slave' | 'standalone';
+
+/** What INFO returns. */
+export interface BrokerInfo {
+  name: string;
+  /** Random per broker process. */
+  id: string;
+  version: string;
+  role: NodeRole;
+  /** ms since the broker started serving. */
+  uptimeMs: number;
+  connections: number;
+  /** master: the store directory whose lock it holds. */
+  directory?: string;
+  /** master: 1 for the store's first master, one more per takeover. */
+  epoch?: number;
+  /** master: when it took the lock, ms since the epoch. */
+  masterSince?: number;
+}
 
 /** One destination's counters, as STATS returns them (ActiveMQ's dstat columns). */
 export interface DestinationStats {

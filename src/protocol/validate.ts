@@ -138,6 +138,7 @@ export function validateClientCommand(value: unknown): ClientCommand {
     case 'PING':
       break;
     case 'STATS':
+    case 'INFO':
       int(o, t, 'rid', true);
       break;
     case 'BROWSE':

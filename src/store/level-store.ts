@@ -99,6 +99,11 @@ export class LevelStore implements MessageStore {
     try {
       await this.db.open();
     } catch (err) {
+      // LevelDB's LOCK is held by another process (or another open in this one): the store is another node's.
+      // A shared-store standby waits on exactly this code, and only this one.
+      if ((err as { cause?: { code?: unknown } }).cause?.code === 'LEVEL_LOCKED') {
+        throw new FerryError('FERRY_STORE_LOCKED', `LevelDB store at ${this.directory} is locked by another broker`, { cause: err });
+      }
       throw new FerryError('FERRY_STORE', `cannot open LevelDB store at ${this.directory}: ${(err as Error).message}`, {
         cause: err,
       });

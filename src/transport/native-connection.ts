@@ -197,6 +197,8 @@ export class NativeConnection implements DeliverySink {
         return this.receipt(cmd.rid);
       case 'STATS':
         return this.receipt(cmd.rid, this.broker.stats());
+      case 'INFO':
+        return this.receipt(cmd.rid, this.broker.info());
       case 'BROWSE':
         return this.onBrowse(cmd);
       case 'PURGE':
