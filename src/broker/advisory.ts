@@ -71,6 +71,11 @@ export class ConsumerAdvisories {
     });
   }
 
+  /** Every consumer now, advisory and temporary-queue consumers left out. */
+  consumers(): ConsumerInfo[] {
+    return [...this.live.values()];
+  }
+
   /** A new subscriber on `pattern` (a topic name, wildcards allowed): give its buffer the current consumers, then `sync`. */
   replay(queue: Queue, pattern: string): void {
     for (const c of this.live.values()) {

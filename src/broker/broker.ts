@@ -8,6 +8,7 @@ import type { MessageStore } from '../store/store.js';
 import { isWildcard, parseConsumerDestination, parseDestination } from '../model/destination.js';
 import { BrokerEvents, type ConnectionInfo, type ConsumerInfo } from './events.js';
 import { ConsumerAdvisories, isAdvisory } from './advisory.js';
+import { networkAccept } from './network-filter.js';
 import { selectorFilter } from './filters.js';
 import { type BrokerMessage, DEFAULT_PRIORITY, type SendInput } from '../model/message.js';
 
@@ -73,6 +74,11 @@ export interface SubscribeInput {
   /** ActiveMQ's consumer.priority (also `queue://Q?consumer.priority=N` on the destination). @default 0 */
   priority?: number | undefined;
   network?: NetworkConsumerInput | undefined;
+  /**
+   * The same from the wire: a duplex bridge of broker `peer` subscribing here for its consumers (PROTOCOL.md §8).
+   * Nothing that came through `peer` is delivered, nor anything beyond `ttl` hops.
+   */
+  remoteNetwork?: { peer: string; path: readonly string[]; ttl: number } | undefined;
   /** In-process users (a bridge): deliveries of this subscription go here rather than to the session's sink. */
   sink?: DeliverySink | undefined;
 }
@@ -321,7 +327,7 @@ export class Broker {
       priority: input.priority ?? DEFAULT_PRIORITY,
       timestamp: input.timestamp ?? now,
       expires: input.expires ?? (ttl > 0 ? now + ttl : 0),
-      deliveryCount: 0,
+      deliveryCount: input.redelivered === true ? 1 : 0,
       ord: this.nextOrd++,
     };
     if (input.path !== undefined && input.path.length > 0) msg.path = input.path;
@@ -361,6 +367,14 @@ export class Broker {
   subscribe(session: Session, input: SubscribeInput, sub: Subscription): void {
     const { dest, priority } = parseConsumerDestination(input.dest);
     const d = parseDestination(dest);
+    const rn = input.remoteNetwork;
+    if (rn !== undefined && input.network === undefined) {
+      const canonical = d.canonical;
+      input = {
+        ...input,
+        network: { path: rn.path, accept: networkAccept(canonical, () => rn.peer, rn.ttl, () => this.localConsumers(canonical)) },
+      };
+    }
     const selector = input.selector !== undefined && input.selector.trim() !== '' ? this.compile(input.selector) : null;
     const net = input.network;
     const filter = net === undefined ? selector : selector === null ? net.accept : (m: BrokerMessage) => net.accept(m) && selector(m);
@@ -451,6 +465,11 @@ export class Broker {
     this.queues.delete(d.subscriber.queue.canonical);
     this.store.removeDurable(clientId, name);
     await d.subscriber.queue.delete();
+  }
+
+  /** Every consumer (advisory and temporary-queue consumers left out), as the consumer events describe them. */
+  consumers(): ConsumerInfo[] {
+    return this.advisories.consumers();
   }
 
   /** Consumers of a queue that are not network bridges' (a bridge sends a stuck message back only when there are none). */

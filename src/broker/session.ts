@@ -108,6 +108,11 @@ export class Session {
     }
   }
 
+  /** In-process users (a network bridge): give a delivery back uncounted (see Subscription.release). */
+  release(sid: number, tag: number): void {
+    this.sub(sid).release(tag);
+  }
+
   /** @throws FerryError FERRY_INVALID_COMMAND when the id is in use, FERRY_RESOURCE_EXHAUSTED past the limit */
   begin(tx: string): void {
     if (this.txs.has(tx)) throw new FerryError('FERRY_INVALID_COMMAND', `transaction ${tx} is already open`);

@@ -99,6 +99,17 @@ export class Subscription {
     return true;
   }
 
+  /**
+   * Give one delivery back without counting it against the message (its consumer could not pass it on: a network
+   * bridge whose peer went away). It is delivered again, flagged redelivered. @returns false for an unknown tag.
+   */
+  release(tag: number): boolean {
+    const done = this.take(tag, false);
+    if (done.length === 0) return false;
+    this.source.requeue(done, false);
+    return true;
+  }
+
   /** Stop: every unacked delivery goes back to the source for redelivery. */
   close(): void {
     if (this.closed) return;

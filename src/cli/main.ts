@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { VERSION } from '../version.js';
 import { registerBrowse } from './browse.js';
 import { registerCluster } from './cluster.js';
+import { registerDemo } from './demo.js';
 import { registerConsumer } from './consumer.js';
 import { registerDstat } from './dstat.js';
 import { registerProducer } from './producer.js';
@@ -21,6 +22,7 @@ registerDstat(program);
 registerBrowse(program);
 registerPurge(program);
 registerCluster(program);
+registerDemo(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`ferrymq: ${err.message}\n`);

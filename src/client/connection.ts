@@ -189,6 +189,23 @@ export class Connection extends EventEmitter {
     this.sendCmd(cmd).then(() => done(null), done);
   }
 
+  /**
+   * @internal give up every SEND still waiting for its receipt: it is rejected now and not resent after a
+   * reconnect (a network bridge whose peer is gone hands the messages to another route instead).
+   * @returns how many were given up.
+   */
+  abandonSends(reason: string): number {
+    let n = 0;
+    for (const [rid, p] of this.pending) {
+      if (p.cmd.t !== 'SEND') continue;
+      this.pending.delete(rid);
+      if (p.timer) clearTimeout(p.timer);
+      p.reject(new ConnectionClosedError(reason));
+      n++;
+    }
+    return n;
+  }
+
   private async sendCmd(cmd: SendCmd): Promise<void> {
     if (cmd.persistent) {
       cmd.rid = this.nextRid++;
@@ -218,6 +235,7 @@ export class Connection extends EventEmitter {
       options.selector,
       options.durable,
       this.uri.failover,
+      { ...(options.priority !== undefined ? { priority: options.priority } : {}), ...(options.network !== undefined ? { network: options.network } : {}) },
     );
     this.subs.set(sid, sub);
     try {
@@ -608,6 +626,8 @@ function subscribeCommand(sub: Subscription): { t: 'SUBSCRIBE' } & Record<string
   };
   if (sub.selector !== undefined) cmd['selector'] = sub.selector;
   if (sub.durable !== undefined) cmd['durable'] = sub.durable;
+  if (sub.extra.priority !== undefined) cmd['priority'] = sub.extra.priority;
+  if (sub.extra.network !== undefined) cmd['network'] = sub.extra.network;
   return cmd;
 }
 

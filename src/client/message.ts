@@ -34,6 +34,8 @@ export class Message {
   readonly expires: number;
   readonly correlationId: string | undefined;
   readonly replyTo: string | undefined;
+  /** @internal brokers the message passed through (network bridges read it). */
+  readonly path: readonly string[] | undefined;
   /** @internal delivery tag and the connection epoch it belongs to. */
   readonly tag: number;
   /** @internal */
@@ -60,6 +62,7 @@ export class Message {
     this.expires = cmd.expires;
     this.correlationId = cmd.correlationId;
     this.replyTo = cmd.replyTo;
+    this.path = cmd.path;
     this.tag = cmd.tag;
     this.epoch = epoch;
     this.sid = cmd.sid;

@@ -22,6 +22,10 @@ export interface SubscribeOptions {
   selector?: string;
   /** Durable subscription name (topics only; needs `clientId` on connect): messages wait while you are away. */
   durable?: string;
+  /** ActiveMQ's consumer.priority: on a queue, higher-priority consumers with credit are served first. @default 0 */
+  priority?: number;
+  /** @internal a duplex network bridge's subscription (PROTOCOL.md §8). */
+  network?: { peer: string; path: string[]; ttl: number };
 }
 
 /**
@@ -53,6 +57,8 @@ export class Subscription implements AsyncIterable<Message>, AckTarget {
     readonly selector?: string,
     readonly durable?: string,
     private readonly dedupe = true,
+    /** Extra SUBSCRIBE fields, sent again on every reconnect. */
+    readonly extra: Pick<SubscribeOptions, 'priority' | 'network'> = {},
   ) {
     this.ackBatch = Math.max(1, Math.floor(prefetch / 4));
   }

@@ -76,4 +76,6 @@ export interface SendInput {
   timestamp?: number | undefined;
   /** Absolute expiry (ms since the epoch), overriding `ttl`: a forwarded message keeps its original deadline. */
   expires?: number | undefined;
+  /** It may have been delivered before (a bridge resending by another route): its first delivery is flagged redelivered. */
+  redelivered?: boolean | undefined;
 }

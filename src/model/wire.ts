@@ -24,6 +24,7 @@ export function sendInputOf(cmd: SendCmd): SendInput {
     id: cmd.mid,
     timestamp: cmd.ts,
     expires: cmd.exp,
+    redelivered: cmd.rd,
   };
 }
 
@@ -46,6 +47,7 @@ export function messageCmdOf(m: BrokerMessage, sid: number, tag: number): Omit<M
   if (m.headers !== undefined) cmd.headers = m.headers;
   if (m.correlationId !== undefined) cmd.correlationId = m.correlationId;
   if (m.replyTo !== undefined) cmd.replyTo = m.replyTo;
+  if (m.path !== undefined) cmd.path = m.path as string[];
   return cmd;
 }
 

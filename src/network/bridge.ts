@@ -1,20 +1,24 @@
 import type { Broker } from '../broker/broker.js';
+import { networkAccept } from '../broker/network-filter.js';
 import type { ConsumerAdvisory } from '../broker/advisory.js';
 import type { BrokerMessage } from '../model/message.js';
 import type { Session } from '../broker/session.js';
 import type { DeliverySink, Subscription } from '../broker/subscription.js';
 import { type Connection, type ConnectionStatus, connect } from '../client/connection.js';
+import { ConnectionClosedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { SendCmd } from '../protocol/commands.js';
+import { DuplexPulls } from './duplex.js';
 import { type DestinationFilter, matchesAny } from './filter.js';
 
 /** ActiveMQ lowers a network consumer's priority so local consumers win while they have credit. */
 export const NETWORK_CONSUMER_PRIORITY = -5;
 /**
- * A queue message sent back towards a broker it already passed through (stuck-message replay) may travel at most
- * this many hops in all: consumers flapping between brokers cannot make it circle for ever.
+ * A peer away longer than this gets its unanswered forwards taken back: they go to another route (the slave that
+ * took over, local consumers) flagged redelivered, instead of waiting for a broker that may never return. A
+ * shorter blip keeps them, and the resend after the reconnect is deduplicated by the peer.
  */
-export const MAX_REPLAY_HOPS = 16;
+export const RELEASE_IN_FLIGHT_AFTER_MS = 1000;
 const ADVISORY_TOPIC = 'topic://ActiveMQ.Advisory.Consumer.>';
 
 export interface BridgeOptions {
@@ -35,6 +39,11 @@ export interface BridgeOptions {
   dynamicallyIncluded: readonly DestinationFilter[];
   /** Forwarded whether or not the peer has consumers. */
   staticallyIncluded: readonly DestinationFilter[];
+  /**
+   * One connection both ways: the bridge also subscribes on the peer, as a network consumer, to what this broker's
+   * consumers want, and republishes it here. Configure it on one side only. @default false
+   */
+  duplex: boolean;
 }
 
 /** One destination the peer wants: the remote consumers behind it and the local network consumer serving them. */
@@ -86,6 +95,9 @@ export class NetworkBridge {
   private forwarded = 0;
   private readonly abort = new AbortController();
   private redial: (() => void) | null = null;
+  private releaseTimer: NodeJS.Timeout | null = null;
+  /** duplex: what this broker's consumers pull from the peer over the same connection. */
+  private pulls: DuplexPulls | null = null;
   /** Called when the peer goes away (a static connector then hurries its other bridges). */
   onPeerLost: (() => void) | null = null;
   private stopped = false;
@@ -105,6 +117,7 @@ export class NetworkBridge {
   /** Start dialling the peer; resolves at once (a peer that is down is retried with back-off). */
   start(): void {
     this.session = this.broker.createSession({ clientId: `bridge:${this.opts.name}`, remote: this.opts.peer }, NO_SINK);
+    if (this.opts.duplex) this.pulls = new DuplexPulls(this.broker, this.session, this.opts, this.log, () => this.remoteName);
     for (const f of this.opts.staticallyIncluded) if (!isWildcardFilter(f)) this.want(f.dest, null, []);
     this.log.info('network bridge %s to %s starting', this.opts.name, this.opts.peer);
     void this.run();
@@ -114,11 +127,24 @@ export class NetworkBridge {
     if (this.stopped) return;
     this.stopped = true;
     this.abort.abort();
+    if (this.releaseTimer !== null) clearTimeout(this.releaseTimer);
+    this.pulls?.stop();
     this.session?.close();
     this.demand.clear();
     const c = this.conn;
     this.conn = null;
     if (c !== null) await c.close().catch(() => {});
+  }
+
+  private scheduleRelease(): void {
+    if (this.releaseTimer !== null) return;
+    this.releaseTimer = setTimeout(() => {
+      this.releaseTimer = null;
+      if (this.up || this.stopped || this.conn === null) return;
+      const n = this.conn.abandonSends(`peer ${this.remoteName ?? this.opts.peer} gone`);
+      if (n > 0) this.log.warn({ messages: n }, 'network bridge %s: %d unanswered forwards given back for another route', this.opts.name, n);
+    }, RELEASE_IN_FLIGHT_AFTER_MS);
+    this.releaseTimer.unref();
   }
 
   /** Dial the peer now if the bridge is waiting out a back-off. */
@@ -178,6 +204,7 @@ export class NetworkBridge {
     this.up = true;
     this.log.info({ remoteBroker: remote, url: conn.connectedUrl }, 'network bridge %s up: %s -> %s at %s', this.opts.name, this.broker.name, remote, conn.connectedUrl);
     for (const d of this.demand.values()) d.sub?.source.dispatch();
+    this.pulls?.connected(conn);
     return true;
   }
 
@@ -188,6 +215,7 @@ export class NetworkBridge {
         if (this.up) this.log.warn({ err: s.error.message }, 'network bridge %s down: lost %s; reconnecting', this.opts.name, s.url);
         if (this.up) this.onPeerLost?.();
         this.up = false;
+        this.scheduleRelease();
         // What the peer wanted before may have gone with it: whatever its snapshot does not repeat is dropped.
         this.stale = new Set();
         for (const d of this.demand.values()) for (const id of d.remote.keys()) this.stale.add(id);
@@ -265,7 +293,10 @@ export class NetworkBridge {
         ack: 'individual',
         prefetch: this.opts.prefetchSize,
         priority,
-        network: { path, accept: (m) => this.accepts(d!, m) },
+        network: {
+          path,
+          accept: networkAccept(dest, () => this.remoteName, this.opts.networkTTL, () => this.broker.localConsumers(dest)),
+        },
         sink: d.sink,
       });
       this.log.info({ dest, priority, path }, 'demand for %s from %s: forwarding', dest, this.remoteName ?? this.opts.peer);
@@ -290,19 +321,6 @@ export class NetworkBridge {
     this.demand.delete(d.dest);
   }
 
-  /**
-   * May `m` go to the peer? Not if it came through the peer (unless it is a queue message nobody here consumes:
-   * stuck-message replay), and not beyond networkTTL hops.
-   */
-  private accepts(d: Demand, m: BrokerMessage): boolean {
-    const p = m.path;
-    if (p === undefined) return true;
-    if (this.remoteName !== null && p.includes(this.remoteName)) {
-      return p.length < MAX_REPLAY_HOPS && d.dest.startsWith('queue://') && this.broker.localConsumers(d.dest) === 0;
-    }
-    return p.length < this.opts.networkTTL;
-  }
-
   /** @internal a network consumer's delivery: send it on, ack here once the peer has it. */
   forward(d: Demand, msg: BrokerMessage, tag: number): void {
     const conn = this.conn;
@@ -320,6 +338,7 @@ export class NetworkBridge {
       ts: msg.timestamp,
       path: msg.path === undefined ? this.ownPath : [...msg.path, this.broker.name],
     };
+    if (msg.deliveryCount > 1) cmd.rd = true;
     if (msg.expires !== 0) cmd.exp = msg.expires;
     if (msg.headers !== undefined) cmd.headers = msg.headers;
     if (msg.correlationId !== undefined) cmd.correlationId = msg.correlationId;
@@ -334,6 +353,9 @@ export class NetworkBridge {
       this.forwarded++;
       this.broker.countForwarded(d.dest);
       this.session!.ack(d.sid, tag, false);
+    } else if (err instanceof ConnectionClosedError) {
+      // Given back (the peer is gone): not the message's fault, so it does not count towards the DLQ.
+      this.session!.release(d.sid, tag);
     } else {
       this.log.warn({ err: err.message, dest: d.dest }, 'peer refused a forwarded message; it will be redelivered');
       this.session!.nack(d.sid, tag, false);

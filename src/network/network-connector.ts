@@ -28,6 +28,7 @@ export class NetworkConnector {
       excluded: config.excludedDestinations,
       dynamicallyIncluded: config.dynamicallyIncludedDestinations,
       staticallyIncluded: config.staticallyIncludedDestinations,
+      duplex: config.duplex,
     };
     if (n.kind === 'static') {
       for (const ep of n.endpoints) {
@@ -45,7 +46,6 @@ export class NetworkConnector {
       this.log.warn('network connector %s: %s discovery is not part of this release; no bridges', this.config.name, this.config.uri);
       return;
     }
-    if (this.config.duplex) this.log.warn('network connector %s: duplex="true" is not supported yet; bridging one way', this.config.name);
     for (const b of this.bridges) b.start();
   }
 

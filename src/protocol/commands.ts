@@ -59,6 +59,8 @@ export interface SendCmd {
   mid?: string;
   ts?: number;
   exp?: number;
+  /** It may have been delivered before (a bridge's resend by another route): delivered flagged redelivered. */
+  rd?: boolean;
 }
 
 export interface SubscribeCmd {
@@ -71,6 +73,13 @@ export interface SubscribeCmd {
   prefetch?: number;
   selector?: string;
   durable?: string;
+  /** ActiveMQ's consumer.priority. */
+  priority?: number;
+  /**
+   * A duplex network bridge pulling for its broker (§8): `peer` is that broker's name (nothing that came through it
+   * is delivered), `path` the demand's path, `ttl` its networkTTL.
+   */
+  network?: { peer: string; path: string[]; ttl: number };
 }
 
 export interface UnsubscribeCmd {
@@ -198,6 +207,8 @@ export interface MessageCmd {
   headers?: Headers;
   correlationId?: string;
   replyTo?: string;
+  /** The brokers it passed through, when it came over a network bridge (§8). */
+  path?: string[];
 }
 
 export interface ReceiptCmd {

@@ -60,6 +60,16 @@ function path(o: Record<string, unknown>, cmd: string): void {
   }
 }
 
+function networkSub(o: Record<string, unknown>, cmd: string): void {
+  const n = o['network'];
+  if (n === undefined || n === null) return;
+  if (typeof n !== 'object' || Array.isArray(n) || n instanceof Uint8Array) bad(cmd, 'network', 'a map {peer, path, ttl}', n);
+  const m = n as Record<string, unknown>;
+  str(m, `${cmd}.network`, 'peer', true, 256);
+  path(m, `${cmd}.network`);
+  int(m, `${cmd}.network`, 'ttl', true, 1, 255);
+}
+
 /**
  * Check that a decoded frame body is a well-formed client command. Unknown fields are ignored (newer clients may
  * send more); missing or wrongly typed known fields are rejected with a message naming the field.
@@ -91,6 +101,7 @@ export function validateClientCommand(value: unknown): ClientCommand {
       str(o, t, 'mid', false, 512);
       int(o, t, 'ts', false);
       int(o, t, 'exp', false);
+      bool(o, t, 'rd');
       break;
     case 'ACK':
     case 'NACK':
@@ -119,6 +130,8 @@ export function validateClientCommand(value: unknown): ClientCommand {
       int(o, t, 'prefetch', false, 1, 1_000_000);
       str(o, t, 'selector', false);
       str(o, t, 'durable', false, 256);
+      int(o, t, 'priority', false, -1000, 1000);
+      networkSub(o, t);
       break;
     case 'UNSUBSCRIBE':
       int(o, t, 'rid', false);

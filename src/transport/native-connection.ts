@@ -387,7 +387,16 @@ export class NativeConnection implements DeliverySink {
     // Deliveries start inside subscribe(); the receipt is written first so the client knows the sid. Should the
     // subscription be refused, the ERROR with the same rid follows and the client discards the receipt's effect.
     const rid = cmd.rid;
-    const input = { sid: cmd.sid, dest: cmd.dest, ack: cmd.ack ?? 'auto', prefetch: cmd.prefetch ?? DEFAULT_PREFETCH, selector: cmd.selector, durable: cmd.durable };
+    const input = {
+      sid: cmd.sid,
+      dest: cmd.dest,
+      ack: cmd.ack ?? 'auto',
+      prefetch: cmd.prefetch ?? DEFAULT_PREFETCH,
+      selector: cmd.selector,
+      durable: cmd.durable,
+      priority: cmd.priority,
+      remoteNetwork: cmd.network === undefined ? undefined : { peer: cmd.network.peer, path: cmd.network.path ?? [], ttl: cmd.network.ttl },
+    };
     s.subscribe(input, () => {
       if (rid !== undefined) this.writer.write({ t: 'RECEIPT', rid });
     });

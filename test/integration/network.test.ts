@@ -217,3 +217,47 @@ t.test('kill -9 B mid-flow and restart it: the bridge reconnects, every persiste
   t.equal([...seen.values()].filter((n) => n > 1).length, 0, 'no duplicates at all');
   void b2;
 });
+
+t.test('duplex: one connection, configured on A only, carries both directions', async (t) => {
+  const [pa, pb] = await Promise.all([freePort(), freePort()]);
+  const b = await startNode(t, { name: 'B', port: pb });
+  const a = await startNode(t, { name: 'A', port: pa, network: [`static:(${tcp(pb)})?duplex=true`] });
+  await bridgeUp(a, 'B');
+  const ca = await client(t, tcp(pa));
+  const cb = await client(t, tcp(pb));
+  // B -> A: a consumer on A, a producer on B (B has no network connector at all).
+  const onA = await ca.subscribe('queue://back');
+  await a.waitForLog((l) => String(l['msg']).startsWith('duplex: pulling queue://back'), 'duplex pull of queue://back');
+  // A -> B: a consumer on B, a producer on A.
+  const onB = await cb.subscribe('queue://forth');
+  await demandFor(a, 'queue://forth');
+  const N = 500;
+  await Promise.all([sendAll(cb, 'queue://back', N, 'b'), sendAll(ca, 'queue://forth', N, 'f')]);
+  const seenA = new Map<string, number>();
+  const seenB = new Map<string, number>();
+  await Promise.all([drain(onA, seenA, () => seenA.size >= N), drain(onB, seenB, () => seenB.size >= N)]);
+  t.equal(seenA.size, N, `A received all ${N} produced on B`);
+  t.equal(seenB.size, N, `B received all ${N} produced on A`);
+  t.ok([...seenA.values(), ...seenB.values()].every((n) => n === 1), 'none twice');
+  t.equal(b.logs.filter((l) => String(l['msg']).startsWith('network bridge')).length, 0, 'B has no bridge of its own: one connection');
+  // Topic, both ways at once: subscribers on both brokers each get every message once, no loop.
+  const ta = await ca.subscribe('topic://both');
+  const tb = await cb.subscribe('topic://both');
+  await a.waitForLog((l) => String(l['msg']).startsWith('duplex: pulling topic://both'), 'duplex pull of topic://both');
+  await demandFor(a, 'topic://both');
+  const M = 200;
+  await sendAll(ca, 'topic://both', M, 'x', false);
+  await sendAll(cb, 'topic://both', M, 'y', false);
+  for (const [name, sub] of [['A', ta], ['B', tb]] as const) {
+    const seen = new Map<string, number>();
+    await drain(sub, seen, () => seen.size >= 2 * M);
+    t.equal(seen.size, 2 * M, `topic subscriber on ${name} got all ${2 * M}`);
+    t.ok([...seen.values()].every((n) => n === 1), `topic subscriber on ${name} got none twice`);
+  }
+  // After a last marker each way, nothing more arrives: no message circled back.
+  await ca.send('topic://both', 'end-a', { persistent: false });
+  await cb.send('topic://both', 'end-b', { persistent: false });
+  const rest = new Map<string, number>();
+  await drain(ta, rest, () => rest.has('end-a') && rest.has('end-b'));
+  t.same([...rest.keys()].sort(), ['end-a', 'end-b'], 'A saw only the two markers after the run: no loop');
+});
