@@ -312,6 +312,7 @@ export class Session {
 
   private subscribeNow(input: SubscribeInput, cb: (err: Error | null, sub: Subscription | null) => void): void {
     if (this.closed) return cb(closedError(), null);
+    // Answered from onAttach (every source attaches synchronously), so the answer precedes the first delivery.
     let answered = false;
     let sub: Subscription;
     try {
@@ -334,7 +335,6 @@ export class Session {
       if (answered) throw err;
       return cb(err as Error, null);
     }
-    if (!answered) sub.onAttach!();
   }
 
   private commitNow(tx: string, cb: Done): void {
