@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { Broker } from '../../src/broker/broker.js';
-import type { BrokerMessage } from '../../src/broker/message.js';
+import type { BrokerMessage } from '../../src/model/message.js';
 import type { Session } from '../../src/broker/session.js';
 import type { Subscription } from '../../src/broker/subscription.js';
 import { silentLogger } from '../../src/log.js';
