@@ -32,6 +32,8 @@ export type ErrorCode =
   | 'FERRY_RESOURCE_EXHAUSTED'
   | 'FERRY_TRANSACTION_ROLLED_BACK'
   | 'FERRY_TRANSACTION_IN_DOUBT'
+  | 'FERRY_AUTHENTICATION_FAILED'
+  | 'FERRY_NOT_AUTHORIZED'
   | 'FERRY_INTERNAL';
 
 export class FerryError extends Error {
@@ -81,6 +83,13 @@ export class ConfigError extends FerryError {
   }
 }
 
+/**
+ * The broker's authenticate hook refused the connection's credentials (`FERRY_AUTHENTICATION_FAILED`, the
+ * connection is closed), or its authorize hook refused one operation (`FERRY_NOT_AUTHORIZED`, the connection lives
+ * on). A failover client does not retry a refused CONNECT: the same credentials would be refused again.
+ */
+export class SecurityError extends FerryError {}
+
 /** Any error reported by the broker in an ERROR frame, with the broker's code. */
 export class BrokerError extends FerryError {}
 
@@ -104,6 +113,9 @@ export function errorFromCode(code: string, message: string): FerryError {
       return new ConnectionClosedError(message);
     case 'FERRY_TIMEOUT':
       return new TimeoutError(message);
+    case 'FERRY_AUTHENTICATION_FAILED':
+    case 'FERRY_NOT_AUTHORIZED':
+      return new SecurityError(c, message);
     default:
       if (PROTOCOL_CODES.has(c)) return new ProtocolError(c, message);
       return new BrokerError(c.startsWith('FERRY_') ? c : 'FERRY_INTERNAL', message);

@@ -9,6 +9,8 @@ export { Subscription } from './client/subscription.js';
 export type { SubscribeOptions } from './client/subscription.js';
 export { FerryNode } from './node/ferry-node.js';
 export type { Service } from './node/service.js';
+export type { AuthenticateHook, AuthorizeAction, AuthorizeHook, BrokerHooks, Credentials, Principal } from './broker/hooks.js';
+export type { FlowListener, Session, SessionOptions } from './broker/session.js';
 export { defaultConfig, loadConfigFile, parseConfig } from './config/config.js';
 export type { BrokerConfig, ConfigOverrides } from './config/config.js';
 export { parseClientUri, parseEndpointUri, parseNetworkUri } from './transport/uri.js';

@@ -14,7 +14,8 @@ import { type BrokerMessage, DEFAULT_PRIORITY, type SendInput } from '../model/m
 
 export type { SendInput } from '../model/message.js';
 import { DEFAULT_PAGE_BYTES, DEFAULT_PAGE_MESSAGES, Queue, type QueueContext } from './queue.js';
-import { Session } from './session.js';
+import { type BrokerHooks, Hooks, type Principal } from './hooks.js';
+import { Session, type SessionHost, type SessionOptions } from './session.js';
 import type { DeliverySink, Subscription } from './subscription.js';
 import { DLQ, Policies } from './policies.js';
 import { SubscriberQueue, Topic, type TopicSubscriber } from './topic.js';
@@ -53,6 +54,8 @@ export interface BrokerOptions {
   pageBytes?: number;
   /** The node's master/slave role for INFO. @default standalone */
   describe?: () => Pick<BrokerInfo, 'role' | 'directory' | 'epoch' | 'masterSince'>;
+  /** Security hooks (authenticate, authorize); default: everything allowed. See {@link Broker.setHooks}. */
+  hooks?: BrokerHooks;
 }
 
 /** What makes a subscription a network bridge's consumer (in-process only: no wire protocol sets it). */
@@ -95,7 +98,7 @@ interface Durable {
  * The broker core: destinations, sessions, the store and the duplicate audit. It knows no wire protocol:
  * transports turn frames into calls on a {@link Session}.
  */
-export class Broker {
+export class Broker implements SessionHost {
   readonly name: string;
   readonly id = randomBytes(6).toString('hex');
   readonly store: MessageStore;
@@ -106,6 +109,8 @@ export class Broker {
   private nextConsumerId = 1;
   private readonly connectionInfo = new Map<Session, ConnectionInfo>();
   private readonly advisories: ConsumerAdvisories;
+  /** The installed security hooks; sessions ask them (see hooks.ts). */
+  readonly hooks: Hooks;
   private readonly queues = new Map<string, Queue>();
   private readonly topics: TopicRegistry;
   private readonly durables = new Map<string, Durable>();
@@ -149,6 +154,8 @@ export class Broker {
     this.advisories = new ConsumerAdvisories(this.name, this.id, this.events, (topic, body) =>
       this.send({ dest: topic, body, bt: BodyType.Value, persistent: false }, this.topic(topic), () => {}),
     );
+    this.hooks = new Hooks(this.log);
+    if (opts.hooks !== undefined) this.hooks.set(opts.hooks);
     this.auditProducers = opts.auditProducers ?? DEFAULT_AUDIT_PRODUCERS;
     this.memoryLimit = opts.memoryLimitBytes ?? DEFAULT_MEMORY_LIMIT_BYTES;
     this.sendFailIfNoSpaceAfterTimeoutMs = opts.sendFailIfNoSpaceAfterTimeoutMs ?? -1;
@@ -224,10 +231,44 @@ export class Broker {
     await this.store.close();
   }
 
-  /** A session for one connection (or bridge). */
-  createSession(info: { clientId?: string | undefined; remote?: string }, sink: DeliverySink): Session {
+  /**
+   * Install security hooks: `authenticate` (credentials of CONNECT, either protocol, or of {@link connect}) and
+   * `authorize` (send, subscribe and the admin actions, per destination). A key given as undefined removes that hook.
+   */
+  setHooks(hooks: BrokerHooks): void {
+    this.hooks.set(hooks);
+  }
+
+  /** Authenticate, then open a session (what protocol adapters call). See {@link SessionHost.openSession}. */
+  openSession(opts: SessionOptions, done: (err: FerryError | null, session: Session | null) => void): void {
+    const credentials = {
+      user: opts.user,
+      password: opts.password,
+      clientId: opts.clientId ?? null,
+      remote: opts.remote ?? null,
+      protocol: opts.protocol ?? 'in-process',
+    };
+    this.hooks.authenticate(credentials, (err, principal) => {
+      if (err !== null) return done(err, null);
+      let s: Session;
+      try {
+        s = this.createSession(opts, principal!);
+      } catch (e) {
+        return done(e as FerryError, null);
+      }
+      done(null, s);
+    });
+  }
+
+  /** {@link openSession} for an in-process user (a bridge, the console): the same authentication and flow control. */
+  connect(opts: SessionOptions): Promise<Session> {
+    return new Promise((resolve, reject) => this.openSession(opts, (err, s) => (err !== null ? reject(err) : resolve(s!))));
+  }
+
+  /** A session acting as `principal`, without asking the authenticate hook (it has been, or the caller is trusted). */
+  createSession(opts: SessionOptions, principal: Principal = { user: opts.user ?? null }): Session {
     if (!this.started) throw new FerryError('FERRY_BROKER_STOPPING', 'broker is not running');
-    const s = new Session(this, info.clientId ?? null, info.remote ?? null, sink, () => this.sessionClosed(s));
+    const s = new Session(this, principal, opts, () => this.sessionClosed(s));
     this.sessions.add(s);
     if (this.events.has('connectionOpened') || this.events.has('connectionClosed')) {
       const conn = { id: `${this.name}:${this.nextConsumerId++}`, clientId: s.clientId, remote: s.remote };

@@ -21,7 +21,12 @@ import type { ClientTransport } from './transport.js';
 export interface ConnectOptions {
   /** Client id; durable subscriptions are keyed by it. Kept across reconnects. */
   clientId?: string;
+  /**
+   * Credentials sent on CONNECT for the broker's authenticate hook. A refused CONNECT rejects with a
+   * `SecurityError` (FERRY_AUTHENTICATION_FAILED) and is not retried, even on a failover URL. @default none
+   */
   user?: string;
+  /** See `user`. @default none */
   password?: string;
   /** Inactivity duration to ask for, ms (the broker's setting is a ceiling). @default the broker's */
   heartbeatMs?: number;

@@ -1,4 +1,4 @@
-import { ConnectionClosedError } from '../errors.js';
+import { ConnectionClosedError, SecurityError } from '../errors.js';
 import type { ClientUri, EndpointUri } from '../transport/uri.js';
 import type { ConnectionStatus } from './connection.js';
 import { ClientTransport } from './transport.js';
@@ -47,6 +47,8 @@ export class Dialer {
         try {
           return await ClientTransport.open(ep, this.info, this.timeoutMs);
         } catch (err) {
+          // Refused credentials would be refused again (ActiveMQ's failover does not retry a SecurityException).
+          if (err instanceof SecurityError) throw err;
           lastErr = err as Error;
         }
       }

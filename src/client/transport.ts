@@ -4,7 +4,7 @@ import type { BrokerCommand, ConnectCmd, ConnectedCmd } from '../protocol/comman
 import { PROTOCOL_VERSIONS } from '../protocol/commands.js';
 import { decodeBody } from '../protocol/codec.js';
 import { FrameDecoder } from '../protocol/frame.js';
-import { InactivityMonitor } from '../transport/inactivity.js';
+import { InactivityMonitor, nativeInactivity } from '../transport/inactivity.js';
 import type { EndpointUri } from '../transport/uri.js';
 import { FrameWriter } from '../transport/writer.js';
 
@@ -103,12 +103,12 @@ export class ClientTransport {
     s.on('error', (err) => this.fail(new ConnectionClosedError(`connection to ${this.url} failed: ${err.message}`, { cause: err })));
     s.on('close', () => this.fail(new ConnectionClosedError(`connection to ${this.url} closed`)));
     const hb = this.connected.heartbeat;
-    this.monitor.start(
-      hb,
-      () => this.writer.lastWrite,
-      () => this.writer.write({ t: 'PING' }),
-      (silent) => this.fail(new ConnectionClosedError(`broker ${this.url} silent for ${silent} ms (inactivity duration ${hb} ms)`)),
-    );
+    this.monitor.start({
+      ...nativeInactivity(hb),
+      lastWrite: () => this.writer.lastWrite,
+      keepAlive: () => this.writer.write({ t: 'PING' }),
+      dead: (silent) => this.fail(new ConnectionClosedError(`broker ${this.url} silent for ${silent} ms (inactivity duration ${hb} ms)`)),
+    });
   }
 
   /** Close the socket; `onClose` is not called for a close asked for here. */

@@ -116,7 +116,7 @@ export class NetworkBridge {
 
   /** Start dialling the peer; resolves at once (a peer that is down is retried with back-off). */
   start(): void {
-    this.session = this.broker.createSession({ clientId: `bridge:${this.opts.name}`, remote: this.opts.peer }, NO_SINK);
+    this.session = this.broker.createSession({ clientId: `bridge:${this.opts.name}`, remote: this.opts.peer, protocol: 'bridge', sink: NO_SINK });
     if (this.opts.duplex) this.pulls = new DuplexPulls(this.broker, this.session, this.opts, this.log, () => this.remoteName);
     for (const f of this.opts.staticallyIncluded) if (!isWildcardFilter(f)) this.want(f.dest, null, []);
     this.log.info('network bridge %s to %s starting', this.opts.name, this.opts.peer);
@@ -286,8 +286,10 @@ export class NetworkBridge {
     this.demand.set(dest, d);
     const hops = Math.max(1, path.length);
     const priority = NETWORK_CONSUMER_PRIORITY - (this.opts.decreaseNetworkConsumerPriority ? hops - 1 : 0);
-    try {
-      d.sub = this.session!.subscribe({
+    const demand = d;
+    // Answered at once (this session only consumes, so flow control never holds it), before the first delivery.
+    this.session!.subscribe(
+      {
         sid: d.sid,
         dest,
         ack: 'individual',
@@ -298,12 +300,17 @@ export class NetworkBridge {
           accept: networkAccept(dest, () => this.remoteName, this.opts.networkTTL, () => this.broker.localConsumers(dest)),
         },
         sink: d.sink,
-      });
-      this.log.info({ dest, priority, path }, 'demand for %s from %s: forwarding', dest, this.remoteName ?? this.opts.peer);
-    } catch (err) {
-      this.demand.delete(dest);
-      this.log.warn({ err, dest }, 'cannot forward %s: %s', dest, (err as Error).message);
-    }
+      },
+      (err, sub) => {
+        if (err !== null) {
+          this.demand.delete(dest);
+          this.log.warn({ err, dest }, 'cannot forward %s: %s', dest, err.message);
+          return;
+        }
+        demand.sub = sub;
+        this.log.info({ dest, priority, path }, 'demand for %s from %s: forwarding', dest, this.remoteName ?? this.opts.peer);
+      },
+    );
   }
 
   private unwant(id: string): void {

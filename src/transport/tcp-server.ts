@@ -1,5 +1,5 @@
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
-import type { Broker } from '../broker/broker.js';
+import type { SessionHost } from '../broker/session.js';
 import type { Logger } from '../log.js';
 import { encodeFrame } from '../protocol/codec.js';
 import { endSocket } from './socket.js';
@@ -14,7 +14,7 @@ export interface ProtocolConnection {
 
 /** What a connector speaks (by URI scheme): a connection per socket, and a refusal in its own framing. */
 export interface WireProtocol {
-  open(socket: Socket, broker: Broker, options: ConnectorOptions, logger: Logger, onClosed: (c: ProtocolConnection) => void): ProtocolConnection;
+  open(socket: Socket, broker: SessionHost, options: ConnectorOptions, logger: Logger, onClosed: (c: ProtocolConnection) => void): ProtocolConnection;
   /** The bytes a socket refused at maximumConnections is sent before it is closed. */
   refusal(message: string): Uint8Array;
 }
@@ -40,7 +40,7 @@ export class TcpTransportServer {
     readonly name: string,
     private readonly endpoint: EndpointUri,
     private readonly options: ConnectorOptions,
-    private readonly broker: Broker,
+    private readonly broker: SessionHost,
     logger: Logger,
     private readonly protocol: WireProtocol = NATIVE_PROTOCOL,
   ) {

@@ -1,50 +1,49 @@
 import type { Socket } from 'node:net';
-import type { Broker } from '../../broker/broker.js';
 import type { BrokerMessage } from '../../model/message.js';
-import type { Session } from '../../broker/session.js';
+import type { Done, FlowListener, Session, SessionHost } from '../../broker/session.js';
 import type { DeliverySink, Subscription } from '../../broker/subscription.js';
 import { FerryError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { VERSION } from '../../version.js';
+import { InactivityMonitor } from '../inactivity.js';
 import { CONNECT_TIMEOUT_MS } from '../native-connection.js';
 import { endSocket } from '../socket.js';
 import type { ProtocolConnection, WireProtocol } from '../tcp-server.js';
 import type { ConnectorOptions } from '../uri.js';
 import { CONGESTED_BYTES } from '../writer.js';
 import { encodeError, encodeFrame, StompWriter } from './encoder.js';
-import { HeartbeatMonitor, negotiateHeartbeat, parseHeartBeat } from './heartbeat.js';
+import { heartbeatTiming, negotiateHeartbeat, parseHeartBeat } from './heartbeat.js';
 import { brokerDestination, messageFrame, required, sendInput, StompError } from './mapping.js';
 import { STOMP_VERSIONS, type StompFrame, StompParseError, StompParser, type StompVersion } from './parser.js';
 import { subscribeHeaders, SubscriptionTable } from './subscriptions.js';
 
-/** Stop reading a producer's socket while this many of its sends wait for the store; resume at a quarter. */
-const MAX_PENDING = 8192;
 /** Auto-ack deliveries count as consumed once written, unless this much output is still waiting for the kernel. */
 const AUTO_ACK_BACKLOG = 1024 * 1024;
 
-type State = 'connecting' | 'open' | 'closing' | 'closed';
+/** `authenticating`: CONNECT is with the broker's authenticate hook; frames that follow wait, in order. */
+type State = 'connecting' | 'authenticating' | 'open' | 'closing' | 'closed';
 
 /**
  * One STOMP connection on the broker side: frames in, calls on a core {@link Session}, frames out. Per STOMP 1.2 an
  * ERROR frame ends the connection: every problem (malformed frame, unknown command, missing header, refused
  * operation) is answered with an ERROR whose `message` header names it, then the socket is closed. Nothing here
  * touches another connection.
+ *
+ * Producer flow control lives in the Session. STOMP cannot tell a client it is blocked, so the socket stops being
+ * read at the first held send (as ActiveMQ does), and every frame already read waits behind it, in order.
  */
-export class StompConnection implements DeliverySink, ProtocolConnection {
+export class StompConnection implements DeliverySink, FlowListener, ProtocolConnection {
   private state: State = 'connecting';
   private version: StompVersion = '1.0';
   private readonly parser: StompParser;
   private readonly writer: StompWriter;
-  private readonly heartbeat = new HeartbeatMonitor();
+  private readonly monitor = new InactivityMonitor();
   private session: Session | null = null;
   private readonly subs = new SubscriptionTable(() => this.version);
-  /** Sends, commits and durable removals whose answer is still due. */
-  private pending = 0;
-  private whenIdle: (() => void) | null = null;
-  /** Frames waiting behind a send held by producer flow control, in arrival order. */
-  private inbox: StompFrame[] = [];
-  private inboxTimer: NodeJS.Timeout | null = null;
-  private paused = false;
+  /** Frames that arrived while CONNECT was being authenticated. */
+  private early: StompFrame[] = [];
+  /** Reads paused by the session's flow control. */
+  private flowPaused = false;
   /** Auto-ack deliveries written but not yet acked: the highest tag per subscription. */
   private autoAcks = new Map<number, number>();
   private autoAckScheduled = false;
@@ -54,7 +53,7 @@ export class StompConnection implements DeliverySink, ProtocolConnection {
 
   constructor(
     private readonly socket: Socket,
-    private readonly broker: Broker,
+    private readonly broker: SessionHost,
     private readonly options: ConnectorOptions,
     logger: Logger,
     private readonly onClosed: (c: StompConnection) => void,
@@ -70,7 +69,10 @@ export class StompConnection implements DeliverySink, ProtocolConnection {
     socket.on('close', () => this.cleanup());
     // Deliveries paused while the socket was congested resume once it drains.
     socket.on('drain', () => this.session?.resumeDelivery());
-    this.connectTimer = setTimeout(() => this.fail(`no CONNECT frame within ${CONNECT_TIMEOUT_MS} ms`), CONNECT_TIMEOUT_MS);
+    this.connectTimer = setTimeout(
+      () => this.fail(this.state === 'authenticating' ? `authentication did not complete within ${CONNECT_TIMEOUT_MS} ms` : `no CONNECT frame within ${CONNECT_TIMEOUT_MS} ms`),
+      CONNECT_TIMEOUT_MS,
+    );
     this.connectTimer.unref();
   }
 
@@ -79,7 +81,7 @@ export class StompConnection implements DeliverySink, ProtocolConnection {
     if (this.state === 'closed') return;
     this.log.info({ receipt }, 'STOMP error: %s', message);
     const headers = receipt === undefined ? extra : [['receipt-id', receipt] as [string, string], ...extra];
-    this.writer.write(encodeError(message, this.state === 'connecting' ? null : this.version, headers));
+    this.writer.write(encodeError(message, this.state === 'connecting' || this.state === 'authenticating' ? null : this.version, headers));
     this.close();
   }
 
@@ -111,8 +113,26 @@ export class StompConnection implements DeliverySink, ProtocolConnection {
     }
   }
 
+  // ---- FlowListener: STOMP has no frame for it; the socket is simply not read --------------------------------------
+
+  blocked(info: { memoryUsage: number; memoryLimit: number }): void {
+    this.log.info(info, 'STOMP producer blocked: memory limit reached');
+  }
+
+  pauseReading(): void {
+    this.flowPaused = true;
+    if (this.state !== 'closed') this.socket.pause();
+  }
+
+  resumeReading(): void {
+    this.flowPaused = false;
+    if (this.state !== 'closed' && this.state !== 'authenticating') this.socket.resume();
+  }
+
+  // ---- frames in ---------------------------------------------------------------------------------------------------
+
   private onData(chunk: Buffer): void {
-    this.heartbeat.lastRead = Date.now();
+    this.monitor.lastRead = Date.now();
     try {
       this.parser.push(chunk, (f) => this.onFrame(f));
     } catch (err) {
@@ -123,72 +143,74 @@ export class StompConnection implements DeliverySink, ProtocolConnection {
 
   private onFrame(f: StompFrame): void {
     if (this.state === 'closed' || this.state === 'closing') return;
-    if (this.inbox.length > 0) {
-      this.inbox.push(f);
+    if (this.state === 'authenticating') {
+      this.early.push(f);
       return;
     }
-    this.process(f);
+    const s = this.session;
+    // Behind a held send every frame waits its turn, acks included (STOMP orders them all).
+    if (s !== null && s.holding) s.inOrder(() => this.process(f));
+    else this.process(f);
   }
 
-  /** @returns false when the frame has to wait (producer flow control); it is then first in the inbox. */
-  private process(f: StompFrame): boolean {
+  private process(f: StompFrame): void {
+    if (this.state === 'closed' || this.state === 'closing') return;
     try {
-      return this.handle(f);
+      this.handle(f);
     } catch (err) {
       if (!(err instanceof StompError) && !(err instanceof FerryError)) this.log.error({ err }, 'internal error handling %s', f.command);
       this.fail(`${(err as Error).message}`, f.headers.get('receipt'));
-      return true;
     }
   }
 
   /** Dispatch one frame; connection state is enforced here (CONNECT first, once). */
-  private handle(f: StompFrame): boolean {
+  private handle(f: StompFrame): void {
     if (this.state === 'connecting') {
       if (f.command !== 'CONNECT' && f.command !== 'STOMP') throw new StompError(`${f.command} before CONNECT: the first frame must be CONNECT or STOMP`);
-      this.onConnect(f);
-      return true;
+      return this.onConnect(f);
     }
     const s = this.session!;
     const receipt = f.headers.get('receipt');
     switch (f.command) {
-      case 'SEND':
-        return this.onSend(s, f, receipt);
+      case 'SEND': {
+        const { input, tx } = sendInput(f, Date.now());
+        return this.answer(receipt, (done) => s.send(input, done, tx));
+      }
       case 'SUBSCRIBE':
-        this.onSubscribe(s, f, receipt);
-        return true;
+        return this.onSubscribe(s, f, receipt);
       case 'UNSUBSCRIBE':
-        this.onUnsubscribe(s, f, receipt);
-        return true;
+        return this.onUnsubscribe(s, f, receipt);
       case 'ACK':
       case 'NACK':
         this.onAck(s, f);
-        break;
-      case 'BEGIN':
-        s.begin(required(f, 'transaction'));
-        break;
+        return this.receipt(receipt);
+      case 'BEGIN': {
+        const tx = required(f, 'transaction');
+        return this.answer(receipt, (done) => s.begin(tx, done));
+      }
       case 'COMMIT': {
         const tx = required(f, 'transaction');
-        this.async(receipt, (done) => s.commit(tx, done));
-        return true;
+        return this.answer(receipt, (done) => s.commit(tx, done));
       }
-      case 'ABORT':
-        s.abort(required(f, 'transaction'));
-        break;
+      case 'ABORT': {
+        const tx = required(f, 'transaction');
+        return this.answer(receipt, (done) => s.abort(tx, done));
+      }
       case 'DISCONNECT':
+        // RECEIPT once every earlier send, commit and durable removal has been answered and stored.
         this.state = 'closing';
-        this.afterPending(() => {
+        return s.disconnect((err) => {
+          if (this.state !== 'closing') return;
+          if (err) return this.fail(err.message, receipt);
           this.receipt(receipt);
           this.close();
         });
-        return true;
       case 'CONNECT':
       case 'STOMP':
         throw new StompError(`second ${f.command} on one connection`);
       default:
         throw new StompError(`unknown command ${JSON.stringify(f.command.slice(0, 40))}`);
     }
-    this.receipt(receipt);
-    return true;
   }
 
   private onConnect(f: StompFrame): void {
@@ -206,8 +228,35 @@ export class StompConnection implements DeliverySink, ProtocolConnection {
     }
     const clientId = f.headers.get('client-id');
     const version = common[common.length - 1]!;
+    this.state = 'authenticating';
+    this.broker.openSession(
+      {
+        clientId: clientId === '' ? undefined : clientId,
+        user: f.headers.get('login'),
+        password: f.headers.get('passcode'),
+        remote: this.remote,
+        protocol: 'stomp',
+        sink: this,
+        flow: this,
+        // No way to tell a STOMP client it is blocked: stop reading at the first held send.
+        maxHeld: 1,
+      },
+      (err, session) => this.onSession(f, version, hb, err, session),
+    );
+    // An authenticate hook that answers later: frames already read wait in `early`, the socket waits unread.
+    if (this.state === 'authenticating') this.socket.pause();
+  }
+
+  private onSession(f: StompFrame, version: StompVersion, hb: [number, number] | null, err: FerryError | null, session: Session | null): void {
+    if (this.state !== 'authenticating') {
+      session?.close(); // the connection ended while the hook decided
+      return;
+    }
+    if (err !== null || session === null) return this.fail(err?.message ?? 'no session', f.headers.get('receipt'));
+    const accept = f.headers.get('accept-version');
+    const hbHeader = f.headers.get('heart-beat');
     const plan = negotiateHeartbeat(hb, this.options.maxInactivityDurationMs);
-    this.session = this.broker.createSession({ clientId: clientId === '' ? undefined : clientId, remote: this.remote }, this);
+    this.session = session;
     this.version = version;
     this.parser.version = version;
     this.state = 'open';
@@ -222,116 +271,30 @@ export class StompConnection implements DeliverySink, ProtocolConnection {
     const limit = plan.readTimeoutMs;
     // No heart-beats from this client: the kernel's keep-alive probes notice a dead peer instead.
     if (plan.readTimeoutMs === 0) this.socket.setKeepAlive(true, 15_000);
-    this.heartbeat.start(
-      plan,
-      () => this.writer.lastWrite,
-      () => this.writer.heartbeat(),
-      (silent) =>
+    this.monitor.start({
+      ...heartbeatTiming(plan),
+      lastWrite: () => this.writer.lastWrite,
+      keepAlive: () => this.writer.heartbeat(),
+      dead: (silent) =>
         this.fail(
           `no frame or heart-beat from the client for ${silent} ms (limit ${limit} ms from wireFormat.maxInactivityDuration=` +
             `${this.options.maxInactivityDurationMs} ms; the client offered heart-beats every ${plan.clientSendsMs} ms)`,
         ),
-      () => this.paused,
-    );
-    this.log.debug({ clientId, version, heartbeat: plan.header }, 'STOMP connected');
+      readingPaused: () => this.flowPaused,
+    });
+    this.log.debug({ clientId: f.headers.get('client-id'), version, heartbeat: plan.header }, 'STOMP connected');
+    const early = this.early;
+    this.early = [];
+    for (const e of early) this.onFrame(e);
+    if (!this.flowPaused && this.state === 'open') this.socket.resume();
   }
 
-  private onSend(s: Session, f: StompFrame, receipt: string | undefined): boolean {
-    const { input, tx } = sendInput(f, Date.now());
-    // Producer flow control: the broker's (or the destination's) memory is full. STOMP has no way to say so, so the socket stops being read
-    // (as ActiveMQ does); persistent messages to a queue page to disk instead.
-    if (tx === undefined && this.broker.mustHold(input.dest, input.persistent)) {
-      this.hold(f);
-      return false;
-    }
-    this.async(receipt, (done) => s.send(input, done, tx));
-    return true;
-  }
-
-  /** Run an operation answered later: RECEIPT when it succeeds, ERROR (and close) when it fails. */
-  private async(receipt: string | undefined, op: (done: (err?: Error) => void) => void): void {
-    this.pending++;
-    this.updatePause();
-    let called = false;
-    const done = (err?: Error): void => {
-      if (called) return;
-      called = true;
-      this.pending--;
-      this.updatePause();
+  /** Run an operation answered through a callback: RECEIPT when it succeeds, ERROR (and close) when it fails. */
+  private answer(receipt: string | undefined, op: (done: Done) => void): void {
+    op((err) => {
       if (err) this.fail(err.message, receipt);
       else this.receipt(receipt);
-      if (this.pending === 0 && this.whenIdle !== null) {
-        const w = this.whenIdle;
-        this.whenIdle = null;
-        w();
-      }
-    };
-    try {
-      op(done);
-    } catch (err) {
-      called = true;
-      this.pending--;
-      this.updatePause();
-      throw err;
-    }
-  }
-
-  private afterPending(fn: () => void): void {
-    if (this.pending === 0) fn();
-    else this.whenIdle = fn;
-  }
-
-  private hold(f: StompFrame): void {
-    this.inbox.unshift(f);
-    if (this.inbox.length > 1) return;
-    this.updatePause();
-    this.log.info({ memoryUsage: this.broker.memoryUsage, memoryLimit: this.broker.memoryLimit }, 'STOMP producer blocked: memory limit reached');
-    this.broker.whenMemoryAvailable(() => this.release());
-    const timeout = this.broker.sendFailIfNoSpaceAfterTimeoutMs;
-    if (timeout >= 0) {
-      this.inboxTimer = setTimeout(
-        () => this.fail(`send failed: broker memory limit (${this.broker.memoryLimit} bytes) reached and still full after sendFailIfNoSpaceAfterTimeout=${timeout} ms`, f.headers.get('receipt')),
-        timeout,
-      );
-      this.inboxTimer.unref();
-    }
-  }
-
-  private release(): void {
-    // Memory was freed somewhere; if the send at the head still has no room, keep waiting (and keep its deadline).
-    const head = this.inbox[0];
-    if (head !== undefined && this.state === 'open' && this.stillFull(head)) {
-      this.broker.whenMemoryAvailable(() => this.release());
-      return;
-    }
-    if (this.inboxTimer !== null) clearTimeout(this.inboxTimer);
-    this.inboxTimer = null;
-    const frames = this.inbox;
-    this.inbox = [];
-    for (let i = 0; i < frames.length; i++) {
-      if (this.state !== 'open') return;
-      if (!this.process(frames[i]!)) {
-        // Full again part way: the rest keeps waiting behind it, in order.
-        this.inbox.push(...frames.slice(i + 1));
-        return;
-      }
-    }
-    this.updatePause();
-  }
-
-  private stillFull(f: StompFrame): boolean {
-    if (f.command !== 'SEND') return false;
-    const { input, tx } = sendInput(f, Date.now());
-    return tx === undefined && this.broker.mustHold(input.dest, input.persistent);
-  }
-
-  /** Stop reading while sends are held or too many wait for the store; resume at a quarter of the limit. */
-  private updatePause(): void {
-    const want = this.inbox.length > 0 || this.pending >= MAX_PENDING || (this.paused && this.pending > MAX_PENDING / 4);
-    if (want === this.paused || this.state === 'closed') return;
-    this.paused = want;
-    if (want) this.socket.pause();
-    else this.socket.resume();
+    });
   }
 
   private onSubscribe(s: Session, f: StompFrame, receipt: string | undefined): void {
@@ -342,13 +305,12 @@ export class StompConnection implements DeliverySink, ProtocolConnection {
       throw new StompError('SUBSCRIBE: a durable subscription (activemq.subscriptionName) needs a client-id header on CONNECT');
     }
     const sub = this.subs.add(id, ack, destination);
-    try {
-      // The RECEIPT goes out once every check has passed, before the subscription's first MESSAGE.
-      s.subscribe({ sid: sub.sid, dest, ack: mode, prefetch, selector: f.headers.get('selector'), durable }, () => this.receipt(receipt));
-    } catch (err) {
+    // The RECEIPT goes out once every check has passed, before the subscription's first MESSAGE.
+    s.subscribe({ sid: sub.sid, dest, ack: mode, prefetch, selector: f.headers.get('selector'), durable }, (err) => {
+      if (err === null) return this.receipt(receipt);
       this.subs.remove(sub);
-      throw err;
-    }
+      this.fail(err.message, receipt);
+    });
   }
 
   private onUnsubscribe(s: Session, f: StompFrame, receipt: string | undefined): void {
@@ -365,9 +327,8 @@ export class StompConnection implements DeliverySink, ProtocolConnection {
     }
     if (durable === undefined) return this.receipt(receipt);
     // ActiveMQ: UNSUBSCRIBE naming activemq.subscriptionName removes the durable subscription and its backlog.
-    const clientId = s.clientId;
-    if (clientId === null) throw new StompError('UNSUBSCRIBE: removing a durable subscription needs a client-id header on CONNECT');
-    this.async(receipt, (done) => void this.broker.unsubscribeDurable(clientId, durable).then(() => done(), done));
+    if (s.clientId === null) throw new StompError('UNSUBSCRIBE: removing a durable subscription needs a client-id header on CONNECT');
+    this.answer(receipt, (done) => s.unsubscribeDurable(durable, done));
   }
 
   /** ACK (cumulative in client mode) or NACK (always of the one message). */
@@ -419,10 +380,9 @@ export class StompConnection implements DeliverySink, ProtocolConnection {
   private cleanup(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.heartbeat.stop();
+    this.monitor.stop();
     if (this.connectTimer) clearTimeout(this.connectTimer);
-    if (this.inboxTimer) clearTimeout(this.inboxTimer);
-    this.inbox = [];
+    this.early = [];
     this.session?.close();
     this.onClosed(this);
   }

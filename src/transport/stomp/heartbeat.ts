@@ -8,6 +8,8 @@
  * - sy = D/3 (at least 100) when D > 0, else 0: the client is asked to send every max(cx, sy) ms.
  * - A client that offers heart-beats (cx > 0) and then sends nothing, not even an EOL, for D ms (or twice its own
  *   period, if that is longer) gets an ERROR and is closed. D = 0 (set on the connector) switches that off.
+ * - Silence while the broker itself is not reading (flow control paused the socket) is not counted
+ *   (transport/inactivity.ts, the monitor both protocols share).
  * - A client that cannot send heart-beats (cx = 0, and every STOMP 1.0 client) is not timed out for silence, as in
  *   ActiveMQ: an idle consumer is silent by nature. TCP keep-alive (set by the connection) finds its death instead.
  */
@@ -51,36 +53,9 @@ export function negotiateHeartbeat(client: [number, number] | null, maxInactivit
 }
 
 /**
- * The timer behind a plan: writes an EOL after 3/4 of the send period without output (so it arrives on time even with
- * the check's own granularity), and reports a peer silent past the read timeout. While `suspended()` is true (the
- * broker itself stopped reading, for flow control) silence is not the peer's fault and is not counted.
+ * The plan as {@link InactivityMonitor} timing: an EOL after 3/4 of the send period without output (so it arrives on
+ * time even with the check's own granularity), and the read timeout as planned.
  */
-export class HeartbeatMonitor {
-  lastRead = Date.now();
-  private timer: NodeJS.Timeout | null = null;
-
-  start(plan: HeartbeatPlan, lastWrite: () => number, beat: () => void, dead: (silentMs: number) => void, suspended: () => boolean): void {
-    this.stop();
-    const { sendEveryMs: send, readTimeoutMs: read } = plan;
-    if (send <= 0 && read <= 0) return;
-    const every = Math.min(1000, send > 0 ? Math.max(20, Math.floor(send / 4)) : 1000, read > 0 ? Math.max(50, Math.floor(read / 10)) : 1000);
-    this.lastRead = Date.now();
-    this.timer = setInterval(() => {
-      const now = Date.now();
-      if (suspended()) this.lastRead = now;
-      const silent = now - this.lastRead;
-      if (read > 0 && silent > read) {
-        this.stop();
-        dead(silent);
-        return;
-      }
-      if (send > 0 && now - lastWrite() >= (send * 3) / 4) beat();
-    }, every);
-    this.timer.unref();
-  }
-
-  stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
-  }
+export function heartbeatTiming(plan: HeartbeatPlan): { readTimeoutMs: number; writeIdleMs: number } {
+  return { readTimeoutMs: plan.readTimeoutMs, writeIdleMs: (plan.sendEveryMs * 3) / 4 };
 }
