@@ -64,11 +64,13 @@ export class NetworkConnector {
   /** The peer connection: a failover connection with the connector's back-off, which never gives up. */
   private failoverUrl(eps: EndpointUri[], masterSlave: boolean): string {
     const r = this.config.reconnect;
-    // A master/slave pair is back within a second or two: do not wait out a long back-off between its members.
+    // A master/slave pair is back within a second or two (the standby retries its lock every 200 ms): try again
+    // soon and never wait out a long back-off, so the bridge is back before its forwards are given up on.
     const maxDelay = masterSlave ? Math.min(r.maxReconnectDelayMs, 1000) : r.maxReconnectDelayMs;
+    const initialDelay = masterSlave ? Math.min(r.initialReconnectDelayMs, 100) : r.initialReconnectDelayMs;
     const q = [
       'randomize=false',
-      `initialReconnectDelay=${Math.min(r.initialReconnectDelayMs, maxDelay)}`,
+      `initialReconnectDelay=${Math.min(initialDelay, maxDelay)}`,
       `maxReconnectDelay=${maxDelay}`,
       `useExponentialBackOff=${r.useExponentialBackOff}`,
       `backOffMultiplier=${r.backOffMultiplier}`,

@@ -296,3 +296,40 @@ t.test('full mesh A<->B, A<->C, B<->C with networkTTL=1: every message exactly o
   await drain(topicC, rest, () => rest.has('end'));
   t.same([...rest.keys()], ['end'], 'nothing came round a second path');
 });
+
+t.test('masterslave:(B,C): one bridge follows the master of a shared-store pair; nothing lost or doubled across a kill -9', async (t) => {
+  const [pa, pb, pc] = await Promise.all([freePort(), freePort(), freePort()]);
+  const shared = tempDir(t);
+  const b = await startNode(t, { name: 'B', port: pb, dataDir: shared });
+  const c = await startNode(t, { name: 'C', port: pc, dataDir: shared, noWait: true });
+  await c.waitForLog((l) => String(l['msg']).startsWith('waiting for the lock'), 'C waits for the lock');
+  const a = await startNode(t, { name: 'A', port: pa, network: [`masterslave:(${tcp(pb)},${tcp(pc)})`] });
+  await bridgeUp(a, 'B');
+  const consumer = await client(t, `failover:(${tcp(pb)},${tcp(pc)})?randomize=false&initialReconnectDelay=10&maxReconnectDelay=200`);
+  const sub = await consumer.subscribe('queue://ms', { ack: 'client', prefetch: 100 });
+  await demandFor(a, 'queue://ms');
+  const N = 3000;
+  const seen = new Map<string, number>();
+  let unflagged = 0;
+  const consuming = (async () => {
+    while (seen.size < N) {
+      const m = await sub.receive(20_000);
+      if (m === null) break;
+      const prev = seen.get(m.text) ?? 0;
+      if (prev > 0 && !m.redelivered) unflagged++;
+      seen.set(m.text, prev + 1);
+      m.ack();
+    }
+  })();
+  const producer = await client(t, tcp(pa));
+  const sending = sendAll(producer, 'queue://ms', N);
+  while (seen.size < N / 3) await new Promise((r) => setTimeout(r, 5));
+  await b.kill('SIGKILL');
+  await bridgeUp(a, 'C');
+  await sending;
+  await consuming;
+  t.equal(seen.size, N, `${N} unique received through B, then C`);
+  t.equal(unflagged, 0, 'no duplicate that was not flagged redelivered');
+  t.equal([...seen.values()].filter((n) => n > 1).length, 0, 'no duplicates at all');
+  t.equal(a.logs.filter((l) => String(l['msg']).startsWith('network bridge') && String(l['msg']).includes('starting')).length, 1, 'one bridge for the pair');
+});
