@@ -128,6 +128,8 @@ export class Session {
    */
   commit(tx: string, cb: (err?: Error) => void): void {
     const t = this.tx(tx);
+    // Refused before anything takes effect: a COMMIT answered with an error must not have applied half of it.
+    if (t.sends.length > 0 || t.acks.length > 0) this.broker.assertWritable(`COMMIT of ${tx}`);
     this.txs.delete(tx);
     let waiting = 1;
     let failed: Error | undefined;

@@ -64,6 +64,9 @@ export class FerryNode {
       maximumRedeliveries: config.maximumRedeliveries,
       memoryLimitBytes: config.systemUsage.memoryLimitBytes,
       sendFailIfNoSpaceAfterTimeoutMs: config.systemUsage.sendFailIfNoSpaceAfterTimeoutMs,
+      storeLimitBytes: config.systemUsage.storeLimitBytes,
+      // Tests that must reach a real ENOSPC set this high, so the disk watch does not refuse first.
+      ...(process.env.FERRYMQ_STORE_CHECK_MS ? { storeCheckMs: Number(process.env.FERRYMQ_STORE_CHECK_MS) } : {}),
       policies: config.policies,
       describe: () => this.describe(),
     });
