@@ -349,7 +349,7 @@ export class Broker {
   send(input: SendInput, dest: Queue | Topic, cb: (err?: Error) => void): void {
     const { pid, seq } = input;
     if (input.persistent && this.storeUsage.full && (!(dest instanceof Topic) || hasDurable(dest))) {
-      cb(new FerryError('FERRY_STORE_FULL', `persistent send to ${dest.canonical} refused: ${this.storeUsage.describe()}`));
+      cb(new FerryError('FERRY_STORE_FULL', `persistent send to ${dest.canonical} refused: ${this.storeUsage.refused()}`));
       return;
     }
     if (input.persistent && this.store.failure !== null) {

@@ -92,11 +92,20 @@ export class StoreUsage {
     } finally {
       this.checking = false;
     }
-    const full = this.full;
-    if (full !== this.wasFull) {
-      this.wasFull = full;
-      if (full) this.log.warn({ used: this.used, free: this.free, limit: this.limitBytes }, 'store full, persistent sends refused: %s', this.describe());
-      else this.log.info({ used: this.used, free: this.free, limit: this.limitBytes }, 'store has room again: persistent sends accepted');
+    if (this.wasFull && this.full) this.store.reclaim?.();
+    if (this.wasFull && !this.full) {
+      this.wasFull = false;
+      this.log.info({ used: this.used, free: this.free, limit: this.limitBytes }, 'store has room again: persistent sends accepted');
     }
+  }
+
+  /** A persistent send was refused: the first of a burst is logged. @returns why, for the producer's error */
+  refused(): string {
+    const why = this.describe();
+    if (!this.wasFull) {
+      this.wasFull = true;
+      this.log.warn({ used: this.used, free: this.free, limit: this.limitBytes }, 'store full, persistent sends refused: %s', why);
+    }
+    return why;
   }
 }

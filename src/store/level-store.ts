@@ -288,6 +288,10 @@ export class LevelStore implements MessageStore {
     if (seq > (this.marks.get(dest) ?? 0)) this.marks.set(dest, seq);
   }
 
+  reclaim(): void {
+    if (this.deletes > 0 && this.failure === null && !this.closed) this.compactSoon();
+  }
+
   /** Compact the message range in the background (LevelDB leaves deleted data on disk until it compacts). */
   private compactSoon(): void {
     this.deletes = 0;

@@ -67,6 +67,11 @@ export interface MessageStore {
    * meanwhile; removals queue up and are written once it recovers.
    */
   readonly failure: Error | null;
+  /**
+   * Give removed messages' disk space back now if anything was removed since the last time (LevelDB keeps deleted
+   * data until it compacts): the broker asks while the store is full.
+   */
+  reclaim?(): void;
   /** Where failures and recovery are reported (the broker logs them). */
   watch(listener: StoreListener): void;
   open(): Promise<RecoveredState>;
