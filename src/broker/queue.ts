@@ -460,7 +460,13 @@ export class Queue implements SubscriptionSource {
     this.loading = true;
     const limit = this.ctx.pageMessages - this.pending;
     // Everything queued for the store before now must be readable before we look.
-    this.ctx.store.barrier(() => {
+    this.ctx.store.barrier((err) => {
+      if (err) {
+        // The store is reopening after a failed write (logged once there): the broker dispatches every queue
+        // again when it is back, and this page-in with it.
+        this.loading = false;
+        return;
+      }
       this.ctx.store.load(this.canonical, this.cursor, limit).then(
         (msgs) => {
           this.loading = false;
@@ -484,7 +490,7 @@ export class Queue implements SubscriptionSource {
         },
         (err: unknown) => {
           this.loading = false;
-          this.ctx.onError(err, `paging in ${this.canonical}`);
+          if (this.ctx.store.failure === null) this.ctx.onError(err, `paging in ${this.canonical}`);
         },
       );
     });

@@ -139,3 +139,18 @@ t.test('a dead-letter copy that cannot be stored leaves the message on its queue
   await f.until('the message back on its queue', () => f.delivered.length === 8);
   t.equal(f.delivered[7]!.msg.id, 'p1:0', 'redelivered from its own queue');
 });
+
+t.test('a persistent topic message whose durable copy cannot be stored reaches no subscriber, durable or not', async (t) => {
+  const faults = new FailWrites({ from: 1000 });
+  const f = await setup(t, faults);
+  f.session.subscribe({ sid: 1, dest: 'topic://prices', ack: 'auto', prefetch: 100, durable: 'd1' });
+  f.session.subscribe({ sid: 2, dest: 'topic://prices', ack: 'auto', prefetch: 100 });
+  t.equal(await send(f.session, 0, 'topic://prices'), undefined);
+  await f.until('two copies of the first message', () => f.delivered.length === 2);
+  faults.failNext();
+  t.match(await send(f.session, 1, 'topic://prices'), { code: 'FERRY_STORE' }, 'the send is answered with the error');
+  await f.recovered();
+  t.equal(await send(f.session, 2, 'topic://prices'), undefined);
+  await f.until('two copies of the third message', () => f.delivered.length === 4);
+  t.same(f.delivered.map((d) => `${d.sub.sid}:${d.msg.id}`).sort(), ['1:p1:0', '1:p1:2', '2:p1:0', '2:p1:2'], 'nobody got the failed one');
+});
