@@ -570,6 +570,10 @@ export class Broker {
     this.queues.delete(d.subscriber.queue.canonical);
     this.store.removeDurable(clientId, name);
     await d.subscriber.queue.delete();
+    // Answered once the record's removal is synced: an unsubscribe reported done must not come back after a restart.
+    await new Promise<void>((resolve, reject) =>
+      this.store.barrier((err) => (err ? reject(new FerryError('FERRY_STORE', `removing durable subscription ${name} not confirmed: ${err.message}`, { cause: err })) : resolve()), true),
+    );
   }
 
   /** Every consumer (advisory and temporary-queue consumers left out), as the consumer events describe them. */

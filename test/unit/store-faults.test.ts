@@ -154,3 +154,19 @@ t.test('a persistent topic message whose durable copy cannot be stored reaches n
   await f.until('two copies of the third message', () => f.delivered.length === 4);
   t.same(f.delivered.map((d) => `${d.sub.sid}:${d.msg.id}`).sort(), ['1:p1:0', '1:p1:2', '2:p1:0', '2:p1:2'], 'nobody got the failed one');
 });
+
+t.test('removing a durable subscription is answered once synced, or with the write error', async (t) => {
+  const faults = new FailWrites({ from: 1000 });
+  const f = await setup(t, faults);
+  const sub = f.session.subscribe({ sid: 1, dest: 'topic://t', ack: 'auto', prefetch: 10, durable: 'gone' });
+  f.session.unsubscribe(sub.sid);
+  faults.failNext();
+  await t.rejects(f.broker.unsubscribeDurable('c1', 'gone'), { code: 'FERRY_STORE', message: /not confirmed: .*No space left/ });
+  await f.recovered();
+  f.session.subscribe({ sid: 2, dest: 'topic://t', ack: 'auto', prefetch: 10, durable: 'kept' });
+  f.session.unsubscribe(2);
+  await t.resolves(f.broker.unsubscribeDurable('c1', 'kept'), 'removed and synced');
+  await f.stop();
+  const again = await new LevelStore(join(f.dir, 'db')).open();
+  t.same(again.durables.map((d) => d.name), [], 'both records are gone from disk (the failed removal was retried)');
+});
