@@ -58,6 +58,8 @@ export interface BrokerOptions {
   storeLimitBytes?: number;
   /** How often the store's disk usage and free space are measured, ms. @default 1000 */
   storeCheckMs?: number;
+  /** The store was taken by another node while it reopened after a failed write: the node must stop serving. */
+  onStoreLost?: (err: FerryError) => void;
 }
 
 /** What makes a subscription a network bridge's consumer (in-process only: no wire protocol sets it). */
@@ -192,6 +194,10 @@ export class Broker {
     opts.store.watch({
       failed: (err, attempt) => this.storeFailed(err, attempt),
       recovered: (downMs) => this.storeRecovered(downMs),
+      lost: (err) => {
+        if (opts.onStoreLost) opts.onStoreLost(err as FerryError);
+        else this.log.error({ err }, '%s; persistent sends stay refused', err.message);
+      },
     });
   }
 

@@ -458,6 +458,12 @@ export class LevelStore implements MessageStore {
         await this.db.open();
         break;
       } catch (err) {
+        if ((err as { cause?: { code?: unknown } }).cause?.code === 'LEVEL_LOCKED') {
+          // A standby took the store while it was closed: it is master now. Stay failed, write nothing.
+          this.recovering = null;
+          this.listener?.lost(new FerryError('FERRY_LOCK_LOST', `store ${this.directory} was taken by another broker while it reopened after a failed write`, { cause: err }));
+          return;
+        }
         attempt++;
         this.listener?.failed(new FerryError('FERRY_STORE', `store reopen failed: ${(err as Error).message}`, { cause: err }), attempt);
         await new Promise<void>((resolve) => setTimeout(resolve, delay).unref());

@@ -42,6 +42,11 @@ export interface StoreListener {
   failed(err: Error, attempt: number): void;
   /** Writable again after a failure; what was queued meanwhile (acks, purges) is being written. */
   recovered(downMs: number): void;
+  /**
+   * The store could not be reopened because another node holds it now (shared-store master/slave: reopening
+   * releases LevelDB's LOCK for a moment, and a standby may take it). Nothing more is written; the node must stop.
+   */
+  lost(err: Error): void;
 }
 
 export type StoreCallback = (err?: Error) => void;

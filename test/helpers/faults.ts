@@ -16,7 +16,7 @@ export class FailWrites implements WriteFaults {
   reopens = 0;
   private stuck = false;
 
-  constructor(private readonly opts: { from: number; count?: number; sticky?: boolean; reopenFailures?: number }) {}
+  constructor(private readonly opts: { from: number; count?: number; sticky?: boolean; reopenFailures?: number; lockedOnReopen?: boolean }) {}
 
   /** Fail again from the next write on (for tests that go through more than one failure); and the next `reopenFailures` reopens. */
   failNext(reopenFailures = 0): void {
@@ -37,6 +37,8 @@ export class FailWrites implements WriteFaults {
 
   reopen(): Error | undefined {
     this.reopens++;
+    // As classic-level reports an open that finds LevelDB's LOCK held by another process.
+    if (this.opts.lockedOnReopen) return Object.assign(new Error('Database failed to open'), { cause: { code: 'LEVEL_LOCKED' } });
     if (this.reopens <= (this.opts.reopenFailures ?? 0)) return enospc();
     this.stuck = false;
     return undefined;

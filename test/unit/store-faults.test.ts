@@ -170,3 +170,21 @@ t.test('removing a durable subscription is answered once synced, or with the wri
   const again = await new LevelStore(join(f.dir, 'db')).open();
   t.same(again.durables.map((d) => d.name), [], 'both records are gone from disk (the failed removal was retried)');
 });
+
+t.test('a store taken by another node while it reopens stays failed and says it is lost', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferrymq-faults-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const store = new LevelStore(join(dir, 'db'), { faults: new FailWrites({ from: 1, lockedOnReopen: true }) });
+  const events: string[] = [];
+  store.watch({ failed: (_e, attempt) => events.push(`failed ${attempt}`), recovered: () => events.push('recovered'), lost: (e) => events.push(`lost ${(e as { code?: string }).code}`) });
+  await store.open();
+  const msg = { seq: 1, id: 'x', dest: 'queue://q', body: Buffer.from('x'), bt: 1 as const, persistent: true, priority: 4, timestamp: 0, expires: 0, deliveryCount: 0 };
+  const err = await new Promise<Error | undefined>((resolve) => store.add(msg, resolve));
+  t.match(err, { code: 'FERRY_STORE' });
+  const deadline = Date.now() + 5000;
+  while (!events.some((e) => e.startsWith('lost')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  t.same(events, ['failed 0', 'lost FERRY_LOCK_LOST'], 'reported lost, never recovered nor retried');
+  t.not(store.failure, null, 'still failed: nothing more is written');
+  t.match(await new Promise<Error | undefined>((resolve) => store.add({ ...msg, seq: 2 }, resolve)), { code: 'FERRY_STORE' });
+  await store.close();
+});
