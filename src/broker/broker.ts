@@ -10,7 +10,7 @@ import { BrokerEvents, type ConnectionInfo, type ConsumerInfo } from './events.j
 import { ConsumerAdvisories, isAdvisory } from './advisory.js';
 import { networkAccept } from './network-filter.js';
 import { selectorFilter } from './filters.js';
-import { type BrokerMessage, DEFAULT_PRIORITY, type SendInput } from '../model/message.js';
+import { type BrokerMessage, DEFAULT_PRIORITY, homeOf, type SendInput } from '../model/message.js';
 
 export type { SendInput } from '../model/message.js';
 import { DEFAULT_PAGE_BYTES, DEFAULT_PAGE_MESSAGES, Queue, type QueueContext } from './queue.js';
@@ -18,6 +18,7 @@ import { type BrokerHooks, Hooks, type Principal } from './hooks.js';
 import { Session, type SessionHost, type SessionOptions } from './session.js';
 import type { DeliverySink, Subscription } from './subscription.js';
 import { DLQ, Policies } from './policies.js';
+import { DEFAULT_STORE_CHECK_MS, DEFAULT_STORE_LIMIT_BYTES, StoreUsage } from './store-usage.js';
 import { SubscriberQueue, Topic, type TopicSubscriber } from './topic.js';
 import { TopicRegistry } from './topics.js';
 
@@ -56,6 +57,12 @@ export interface BrokerOptions {
   describe?: () => Pick<BrokerInfo, 'role' | 'directory' | 'epoch' | 'masterSince'>;
   /** Security hooks (authenticate, authorize); default: everything allowed. See {@link Broker.setHooks}. */
   hooks?: BrokerHooks;
+  /** `<storeUsage limit>`: past it persistent sends are refused with FERRY_STORE_FULL. @default 100 GiB */
+  storeLimitBytes?: number;
+  /** How often the store's disk usage and free space are measured, ms. @default 1000 */
+  storeCheckMs?: number;
+  /** The store was taken by another node while it reopened after a failed write: the node must stop serving. */
+  onStoreLost?: (err: FerryError) => void;
 }
 
 /** What makes a subscription a network bridge's consumer (in-process only: no wire protocol sets it). */
@@ -144,6 +151,10 @@ export class Broker implements SessionHost {
   duplicates = 0;
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly expireMessagesPeriodMs: number;
+  readonly storeUsage: StoreUsage;
+  /** Persistent sends refused while the store was failed, since it failed (reported when it recovers). */
+  private refusedWhileFailed = 0;
+  private lastFailureLog = 0;
 
   constructor(opts: BrokerOptions) {
     this.name = opts.name;
@@ -181,6 +192,42 @@ export class Broker implements SessionHost {
       onError: (err, what) => this.log.error({ err }, 'store error while %s', what),
       expired: (msg) => this.events.emit('messageExpired', { id: msg.id, dest: msg.dest }),
     };
+    this.storeUsage = new StoreUsage(
+      opts.store,
+      opts.storeLimitBytes ?? DEFAULT_STORE_LIMIT_BYTES,
+      opts.storeCheckMs ?? DEFAULT_STORE_CHECK_MS,
+      this.log,
+    );
+    opts.store.watch({
+      failed: (err, attempt) => this.storeFailed(err, attempt),
+      recovered: (downMs) => this.storeRecovered(downMs),
+      lost: (err) => {
+        if (opts.onStoreLost) opts.onStoreLost(err as FerryError);
+        else this.log.error({ err }, '%s; persistent sends stay refused', err.message);
+      },
+    });
+  }
+
+  /**
+   * One error line per burst of failures (the write that failed, with LevelDB's cause, e.g. "No space left on
+   * device"); failed reopen attempts are repeated at most every 30 s.
+   */
+  private storeFailed(err: Error, attempt: number): void {
+    const now = Date.now();
+    if (attempt === 0) {
+      this.refusedWhileFailed = 0;
+      this.lastFailureLog = now;
+      this.log.error({ err }, '%s; reopening the store, persistent sends are refused until it is back', err.message);
+    } else if (attempt === 1 || now - this.lastFailureLog >= 30_000) {
+      this.lastFailureLog = now;
+      this.log.error({ err, attempt }, '%s (attempt %d); still retrying', err.message, attempt);
+    }
+  }
+
+  private storeRecovered(downMs: number): void {
+    this.log.info({ downMs, refused: this.refusedWhileFailed }, 'store writable again after %d ms (%d persistent sends refused meanwhile)', downMs, this.refusedWhileFailed);
+    // Page-ins and dispatch watermarks that failed meanwhile go again.
+    for (const q of this.queues.values()) q.dispatch();
   }
 
   /**
@@ -208,8 +255,9 @@ export class Broker implements SessionHost {
     let recovered = 0;
     for (const [dest, d] of state.destinations) {
       recovered += d.count;
-      this.queue(dest).recover(d.count);
+      this.queue(dest).recover(d.count, state.marks.get(dest) ?? 0);
     }
+    await this.storeUsage.start();
     this.sweepTimer = setInterval(() => this.sweepExpired(), this.expireMessagesPeriodMs);
     this.sweepTimer.unref();
     this.started = true;
@@ -226,6 +274,7 @@ export class Broker implements SessionHost {
     this.started = false;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
+    this.storeUsage.stop();
     for (const s of [...this.sessions]) s.close();
     for (const w of this.memoryWaiters.splice(0)) w();
     await this.store.close();
@@ -323,6 +372,7 @@ export class Broker implements SessionHost {
   async deleteDestination(raw: string): Promise<number> {
     const d = parseDestination(raw);
     if (d.kind === 'queue') {
+      this.assertWritable(`delete of ${raw}`);
       const q = this.queues.get(d.canonical);
       if (q === undefined) return 0;
       this.queues.delete(d.canonical);
@@ -345,8 +395,19 @@ export class Broker implements SessionHost {
    */
   send(input: SendInput, dest: Queue | Topic, cb: (err?: Error) => void): void {
     const { pid, seq } = input;
+    if (input.persistent && this.storeUsage.full && (!(dest instanceof Topic) || hasDurable(dest))) {
+      cb(new FerryError('FERRY_STORE_FULL', `persistent send to ${dest.canonical} refused: ${this.storeUsage.refused()}`));
+      return;
+    }
+    if (input.persistent && this.store.failure !== null) {
+      this.refusedWhileFailed++;
+      cb(new FerryError('FERRY_STORE', `persistent send to ${dest.canonical} refused: ${this.store.failure.message}; the store is reopening`));
+      return;
+    }
+    let prior: number | undefined;
     if (pid !== undefined && seq !== undefined) {
       const last = this.audit.get(pid);
+      prior = last;
       if (last !== undefined && seq <= last) {
         this.duplicates++;
         this.log.debug({ pid, seq }, 'duplicate send dropped');
@@ -380,25 +441,74 @@ export class Broker implements SessionHost {
       msg.pseq = seq;
     }
     if (dest instanceof Topic) {
-      dest.publish(msg, dest.subscribers, this, cb);
+      dest.publish(msg, dest.subscribers, this, (err) => {
+        if (err) this.sendFailed(msg, prior);
+        cb(err);
+      });
       return;
     }
     if (msg.persistent) {
       msg.seq = this.nextSeq++;
-      // Store and dispatch concurrently (ActiveMQ's concurrentStoreAndDispatchQueues): an ack that overtakes the
-      // write only queues a delete behind the put in the same or a later batch.
-      this.store.add(msg, cb);
-      dest.enqueue(msg);
+      this.storeThenEnqueue(dest, msg, cb, prior);
     } else {
       dest.enqueue(msg);
       cb();
     }
   }
 
+  /**
+   * Store a persistent message, then enqueue it: it is dispatched only once it is on disk, so a send answered with
+   * an error was never delivered to anyone (ActiveMQ's concurrentStoreAndDispatch cannot promise that). When the
+   * queue will dispatch it at once, its dispatch watermark goes into the same batch (see Queue.dispatch).
+   */
+  private storeThenEnqueue(q: Queue, msg: BrokerMessage, cb: (err?: Error) => void, prior?: number): void {
+    const marked = q.dispatchesAtOnce;
+    this.store.add(msg, (err) => {
+      if (err) {
+        this.sendFailed(msg, prior);
+        cb(err);
+        return;
+      }
+      if (marked) q.marked(msg.seq);
+      q.enqueue(msg);
+      cb();
+    });
+    if (marked) this.store.mark(q.canonical, msg.seq);
+  }
+
+  /**
+   * A send that was not stored: a retry of the same producer sequence must not be taken for a duplicate, so the
+   * audit goes back to what it was before this send (`prior`) unless it has moved below since (failures of a burst
+   * come back in order: the first one restores the value before the burst).
+   */
+  private sendFailed(msg: BrokerMessage, prior: number | undefined): void {
+    if (msg.pid === undefined || msg.pseq === undefined) return;
+    const last = this.audit.get(msg.pid);
+    if (last === undefined || last < msg.pseq) return;
+    if (prior === undefined) this.audit.delete(msg.pid);
+    else this.audit.set(msg.pid, prior);
+  }
+
   /** Store a durable subscriber's copy of a persistent message (Topic.publish calls back here). */
-  storeCopy(copy: BrokerMessage, done: (err?: Error) => void): void {
+  storeCopy(copy: BrokerMessage, q: Queue, done: (err?: Error) => void): void {
     copy.seq = this.nextSeq++;
-    this.store.add(copy, done);
+    const marked = q.dispatchesAtOnce;
+    this.store.add(copy, (err) => {
+      if (!err && marked) q.marked(copy.seq);
+      done(err);
+    });
+    if (marked) this.store.mark(q.canonical, copy.seq);
+  }
+
+  /** Remove a stored copy whose siblings failed to store (Topic.publish: all copies or none). */
+  dropCopy(copy: BrokerMessage): void {
+    this.store.remove(copy.seq, homeOf(copy));
+  }
+
+  /** @throws FerryError FERRY_STORE while the store cannot write (checked before an operation changes anything) */
+  assertWritable(what: string): void {
+    const f = this.store.failure;
+    if (f !== null) throw new FerryError('FERRY_STORE', `${what} refused: ${f.message}; the store is reopening`);
   }
 
   /**
@@ -500,12 +610,17 @@ export class Broker implements SessionHost {
     if (d.subscriber.queue.consumerCount > 0) {
       throw new FerryError('FERRY_DURABLE_IN_USE', `durable subscription ${name} of client ${clientId} is active`);
     }
+    this.assertWritable(`removing durable subscription ${name}`);
     this.durables.delete(key);
     this.durableTopics.delete(d.subscriber.queue.canonical);
     this.topics.detach(d.subscriber);
     this.queues.delete(d.subscriber.queue.canonical);
     this.store.removeDurable(clientId, name);
     await d.subscriber.queue.delete();
+    // Answered once the record's removal is synced: an unsubscribe reported done must not come back after a restart.
+    await new Promise<void>((resolve, reject) =>
+      this.store.barrier((err) => (err ? reject(new FerryError('FERRY_STORE', `removing durable subscription ${name} not confirmed: ${err.message}`, { cause: err })) : resolve()), true),
+    );
   }
 
   /** Every consumer (advisory and temporary-queue consumers left out), as the consumer events describe them. */
@@ -638,7 +753,7 @@ export class Broker implements SessionHost {
       // Same name, different topic or selector: JMS says the old subscription is replaced.
       this.topics.detach(existing.subscriber);
       this.queues.delete(existing.subscriber.queue.canonical);
-      void existing.subscriber.queue.delete();
+      existing.subscriber.queue.delete().catch((err: unknown) => this.log.error({ err }, 'replaced durable subscription not removed from the store'));
     }
     const canonical = `${DURABLE_PREFIX}${clientId}:${name}`;
     // Before the queue exists: its settings come from the topic's policy.
@@ -670,7 +785,7 @@ export class Broker implements SessionHost {
       this.tempOwners.delete(name);
       const q = this.queues.get(name);
       this.queues.delete(name);
-      if (q) void q.delete();
+      if (q) q.delete().catch((err: unknown) => this.log.error({ err, queue: name }, 'temporary queue not removed from the store'));
     }
   }
 
@@ -687,10 +802,10 @@ export class Broker implements SessionHost {
   }
 
   private deadLetter(msg: BrokerMessage, reason: string): void {
-    if (msg.seq > 0) this.store.remove(msg.seq, msg.home ?? msg.dest);
     const target = this.policies.deadLetterQueueFor(msg.dest);
     // A message that dies on a dead-letter queue is dropped, never dead-lettered again.
     if (msg.dest === target || msg.dest === DLQ || this.deadLetterQueues.has(msg.dest)) {
+      if (msg.seq > 0) this.store.remove(msg.seq, homeOf(msg));
       this.log.warn({ id: msg.id, dest: msg.dest, reason }, 'message dropped from a dead-letter queue');
       return;
     }
@@ -703,13 +818,22 @@ export class Broker implements SessionHost {
     this.events.emit('messageDeadLettered', { id: msg.id, from: msg.dest, to: target, reason });
     this.deadLetterQueues.add(target);
     const dlq = this.queue(target);
-    if (dead.persistent) {
-      dead.seq = this.nextSeq++;
-      this.store.add(dead, (err) => {
-        if (err) this.log.error({ err, id: dead.id }, 'dead-letter write failed');
-      });
+    if (!dead.persistent) {
+      if (msg.seq > 0) this.store.remove(msg.seq, homeOf(msg));
+      dlq.enqueue(dead);
+      return;
     }
-    dlq.enqueue(dead);
+    // The copy first: the original leaves its queue on disk only once the copy is there. Should the write fail,
+    // the original goes back to its queue (an expired one is swept again, a poison one redelivered once more).
+    dead.seq = this.nextSeq++;
+    this.storeThenEnqueue(dlq, dead, (err) => {
+      if (err) {
+        this.log.debug({ err, id: msg.id }, 'dead-letter write failed; message kept on its queue');
+        this.queues.get(homeOf(msg))?.restore(msg);
+        return;
+      }
+      if (msg.seq > 0) this.store.remove(msg.seq, homeOf(msg));
+    });
   }
 }
 
@@ -718,4 +842,9 @@ function chain(a: (() => void) | null, b: () => void): () => void {
     a();
     b();
   };
+}
+
+function hasDurable(t: Topic): boolean {
+  for (const s of t.subscribers) if (s.durable) return true;
+  return false;
 }

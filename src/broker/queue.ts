@@ -1,3 +1,4 @@
+import { FerryError } from '../errors.js';
 import type { MessageStore } from '../store/store.js';
 import { Deque } from '../model/deque.js';
 import { type BrokerMessage, homeOf, messageSize, orderOf } from '../model/message.js';
@@ -76,6 +77,19 @@ export class Queue implements SubscriptionSource {
   memoryBytes = 0;
   readonly counters = new DestinationCounters();
 
+  /**
+   * Dispatch watermark, on disk: a persistent message above it is not handed to a consumer until the watermark
+   * covering it is synced, so after a crash every stored message that may have been delivered is at or below the
+   * stored watermark, and comes back flagged redelivered (ActiveMQ's persistJMSRedelivered, at the cost of a few
+   * bytes per batch instead of a write per dispatch).
+   */
+  private mark = 0;
+  /** The watermark found at open: messages paged in at or below it are flagged redelivered. */
+  private recoveredMark = 0;
+  private marking = false;
+  /** Highest store sequence the queue has been told about (enqueued or recovered): paging in stops there. */
+  private known = 0;
+
   /** NACKed messages waiting out their redelivery delay, and the timers that bring them back. */
   private delayed = 0;
   private readonly delayTimers = new Set<NodeJS.Timeout>();
@@ -114,8 +128,24 @@ export class Queue implements SubscriptionSource {
     return n;
   }
 
+  /**
+   * A new persistent message would be dispatched as soon as it is stored: the broker then writes the watermark
+   * with it (a stale answer costs only a second small synced write before dispatch, or a redelivered flag after a
+   * crash on a message never delivered).
+   */
+  get dispatchesAtOnce(): boolean {
+    return this.consumers.length > 0 && this.stored === 0 && this.pending < this.ctx.pageMessages;
+  }
+
+  /** The watermark up to `seq` is on disk. */
+  marked(seq: number): void {
+    if (seq > this.mark) this.mark = seq;
+  }
+
   enqueue(msg: BrokerMessage): void {
+    if (this.deleted) return;
     this.counters.enqueued++;
+    if (msg.seq > this.known) this.known = msg.seq;
     if (
       msg.seq > 0 &&
       (this.stored > 0 ||
@@ -132,8 +162,11 @@ export class Queue implements SubscriptionSource {
   }
 
   /** A stored backlog found at open: page it in from the start. */
-  recover(count: number): void {
+  recover(count: number, mark: number): void {
     this.stored += count;
+    this.known = Math.max(this.known, this.ctx.lastSeq());
+    this.mark = Math.max(this.mark, mark);
+    this.recoveredMark = Math.max(this.recoveredMark, mark);
     // Counted as enqueued, so that dstat's Enqueue # − Dequeue # is the queue size after a restart too.
     this.counters.enqueued += count;
     this.pageIn();
@@ -199,6 +232,14 @@ export class Queue implements SubscriptionSource {
     this.putBack(back);
   }
 
+  /** A message taken out for the dead-letter queue whose copy could not be stored: it stays here. */
+  restore(msg: BrokerMessage): void {
+    if (this.deleted) return;
+    this.counters.dequeued--;
+    this.hold(msg);
+    this.dispatch();
+  }
+
   /** Messages given back go to the front, in their original order, so a redelivery keeps the queue's order. */
   private putBack(msgs: BrokerMessage[]): void {
     // Deliveries come back in tag order; a redelivered one has a later tag than messages that arrived after it.
@@ -236,26 +277,44 @@ export class Queue implements SubscriptionSource {
   }
 
   /** Drop every waiting message, in memory and on disk (not those in flight). @returns how many. */
+  /**
+   * Drop every waiting message, in memory and on disk (not those in flight); resolves once that is synced.
+   * @returns how many. @throws FerryError FERRY_STORE when the store cannot write (then nothing is dropped) or the
+   * write fails (then the removal is written once the store has recovered, but is not confirmed)
+   */
   async purge(): Promise<number> {
+    const f = this.ctx.store.failure;
+    if (f !== null) throw new FerryError('FERRY_STORE', `purge of ${this.canonical} refused: ${f.message}; the store is reopening`);
     let n = 0;
+    let removes = 0;
     let bytes = 0;
     for (const bucket of this.buckets) {
       for (const m of bucket.clear()) {
-        if (m.seq > 0) this.ctx.store.remove(m.seq, homeOf(m));
+        if (m.seq > 0) {
+          this.ctx.store.remove(m.seq, homeOf(m));
+          removes++;
+        }
         bytes += messageSize(m);
         n++;
       }
     }
     this.pending = 0;
     this.release(bytes);
-    if (this.stored > 0) {
-      const upTo = this.ctx.lastSeq();
-      const removed = await this.ctx.store.removeRange(this.canonical, this.cursor, upTo);
-      this.stored = Math.max(0, this.stored - removed);
-      this.cursor = Math.max(this.cursor, upTo);
-      n += removed;
-    }
     this.counters.dequeued += n;
+    try {
+      if (this.stored > 0) {
+        const upTo = this.ctx.lastSeq();
+        const removed = await this.ctx.store.removeRange(this.canonical, this.cursor, upTo);
+        this.stored = Math.max(0, this.stored - removed);
+        this.cursor = Math.max(this.cursor, upTo);
+        this.counters.dequeued += removed;
+        n += removed;
+      } else if (removes > 0) {
+        await new Promise<void>((resolve, reject) => this.ctx.store.barrier((err) => (err ? reject(err) : resolve()), true));
+      }
+    } catch (err) {
+      throw new FerryError('FERRY_STORE', `purge of ${this.canonical} not confirmed: ${(err as Error).message}`, { cause: err });
+    }
     return n;
   }
 
@@ -332,16 +391,36 @@ export class Queue implements SubscriptionSource {
         if (this.consumers.some((c) => c.filter !== null && c.credit > 0)) this.dispatchSelective();
         return;
       }
+      if (msg.seq > this.mark) {
+        this.raiseMark();
+        return;
+      }
       this.take();
       this.inflight++;
       sub.deliver(msg);
     }
   }
 
+  /** Write (and sync) a watermark covering every message in memory, then dispatch again. */
+  private raiseMark(): void {
+    if (this.marking) return;
+    this.marking = true;
+    const target = this.cursor;
+    this.ctx.store.mark(this.canonical, target);
+    this.ctx.store.barrier((err) => {
+      this.marking = false;
+      // On a failure, dispatch resumes when the store has recovered (the broker dispatches every queue then).
+      if (err) return;
+      this.marked(target);
+      this.dispatch();
+    }, true);
+  }
+
   /** With selector consumers: each message goes to the next consumer with credit that accepts it. */
   private dispatchSelective(): void {
     const now = Date.now();
     let scanned = 0;
+    let unmarked = false;
     for (let p = PRIORITIES - 1; p >= 0; p--) {
       const bucket = this.buckets[p]!;
       const keep = new Deque<BrokerMessage>();
@@ -356,6 +435,11 @@ export class Queue implements SubscriptionSource {
           this.expire(m);
           continue;
         }
+        if (m.seq > this.mark) {
+          unmarked = true;
+          keep.push(m);
+          continue;
+        }
         const sub = this.nextConsumer(m);
         if (sub === undefined) {
           keep.push(m);
@@ -367,6 +451,7 @@ export class Queue implements SubscriptionSource {
       }
       for (const k of keep) bucket.push(k);
     }
+    if (unmarked) this.raiseMark();
   }
 
   /** Bring stored messages into memory when the queue has drained below half its page. */
@@ -375,16 +460,29 @@ export class Queue implements SubscriptionSource {
     this.loading = true;
     const limit = this.ctx.pageMessages - this.pending;
     // Everything queued for the store before now must be readable before we look.
-    this.ctx.store.barrier(() => {
+    this.ctx.store.barrier((err) => {
+      if (err) {
+        // The store is reopening after a failed write (logged once there): the broker dispatches every queue
+        // again when it is back, and this page-in with it.
+        this.loading = false;
+        return;
+      }
       this.ctx.store.load(this.canonical, this.cursor, limit).then(
         (msgs) => {
           this.loading = false;
           if (this.deleted) return;
+          let taken = 0;
           for (const m of msgs) {
+            // Written, but its store callback (which enqueues it) has not run yet: it arrives that way.
+            if (m.seq > this.known) break;
             if (m.seq <= this.cursor) continue;
+            // Stored before the crash at or below the watermark: it may have been delivered then.
+            if (m.seq <= this.recoveredMark && m.deliveryCount < 1) m.deliveryCount = 1;
             this.stored--;
             this.hold(m);
+            taken++;
           }
+          if (taken === 0 && msgs.length > 0 && msgs[0]!.seq > this.known) return;
           // A count that disagrees with the disk (removed behind our back) must not make us spin.
           if (msgs.length === 0) this.stored = 0;
           if (this.stored < 0) this.stored = 0;
@@ -392,7 +490,7 @@ export class Queue implements SubscriptionSource {
         },
         (err: unknown) => {
           this.loading = false;
-          this.ctx.onError(err, `paging in ${this.canonical}`);
+          if (this.ctx.store.failure === null) this.ctx.onError(err, `paging in ${this.canonical}`);
         },
       );
     });

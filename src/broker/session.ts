@@ -350,6 +350,14 @@ export class Session {
   private commitNow(tx: string, cb: Done): void {
     const t = this.txs.get(tx);
     if (t === undefined) return cb(unknownTx(tx));
+    // Refused before anything takes effect: a COMMIT answered with an error must not have applied half of it.
+    if (t.sends.length > 0 || t.acks.length > 0) {
+      try {
+        this.broker.assertWritable(`COMMIT of ${tx}`);
+      } catch (err) {
+        return cb(err as Error); // the transaction stays open: the client may retry the COMMIT or ABORT it
+      }
+    }
     this.txs.delete(tx);
     this.flow.started();
     let waiting = 1;

@@ -13,9 +13,10 @@ export interface TopicSubscriber {
   durable: boolean;
 }
 
-/** What a publish needs from the broker: a store sequence for each durable copy. */
+/** What a publish needs from the broker: a store sequence for each durable copy, stored. */
 export interface PublishContext {
-  storeCopy(copy: BrokerMessage, done: (err?: Error) => void): void;
+  storeCopy(copy: BrokerMessage, q: Queue, done: (err?: Error) => void): void;
+  dropCopy(copy: BrokerMessage): void;
 }
 
 /** A topic: every current subscriber gets its own copy of each message. */
@@ -60,28 +61,48 @@ export class Topic {
   }
 
   /**
-   * Fan a message out to `targets` (this topic's subscribers plus matching wildcard ones). `done` fires once every
-   * durable copy of a persistent message is stored.
+   * Fan a message out to `targets` (this topic's subscribers plus matching wildcard ones). A persistent message
+   * with durable subscribers is stored for each of them first, and handed to every subscriber only once all its
+   * copies are on disk: `done` with an error means nobody got it.
    */
   publish(msg: BrokerMessage, targets: Iterable<TopicSubscriber>, ctx: PublishContext, done: (err?: Error) => void): void {
     this.counters.enqueued++;
-    let waiting = 1;
-    let failed: Error | undefined;
-    const one = (err?: Error): void => {
-      if (err) failed = err;
-      if (--waiting === 0) done(failed);
-    };
+    const copies: { s: TopicSubscriber; copy: BrokerMessage }[] = [];
+    let stored = false;
     for (const s of targets) {
       if (s.filter !== null && !s.filter(msg)) continue;
       // A copy per subscriber: delivery state is per copy; the body bytes are shared.
       const copy: BrokerMessage = { ...msg, seq: 0 };
-      this.counters.dequeued++;
       if (s.durable) copy.home = s.queue.canonical;
-      if (s.durable && msg.persistent) {
-        waiting++;
-        ctx.storeCopy(copy, one);
-      }
-      s.queue.enqueue(copy);
+      if (s.durable && msg.persistent) stored = true;
+      copies.push({ s, copy });
+    }
+    const deliver = (): void => {
+      this.counters.dequeued += copies.length;
+      for (const { s, copy } of copies) s.queue.enqueue(copy);
+    };
+    if (!stored) {
+      deliver();
+      done();
+      return;
+    }
+    let waiting = 1;
+    let failed: Error | undefined;
+    const written: BrokerMessage[] = [];
+    const one = (): void => {
+      if (--waiting > 0) return;
+      if (failed === undefined) deliver();
+      else for (const copy of written) ctx.dropCopy(copy);
+      done(failed);
+    };
+    for (const { s, copy } of copies) {
+      if (!s.durable) continue;
+      waiting++;
+      ctx.storeCopy(copy, s.queue, (err) => {
+        if (err) failed = err;
+        else written.push(copy);
+        one();
+      });
     }
     one();
   }

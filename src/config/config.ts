@@ -84,6 +84,11 @@ export interface SystemUsageConfig {
   memoryLimitBytes: number;
   /** A held send fails after this many ms; -1 waits for as long as it takes. @default -1 */
   sendFailIfNoSpaceAfterTimeoutMs: number;
+  /**
+   * `<storeUsage limit>`: bytes the store may take on disk before persistent sends are refused with
+   * FERRY_STORE_FULL (free space on the file system is watched too). @default 100 GiB, as ActiveMQ
+   */
+  storeLimitBytes: number;
 }
 
 /**
@@ -173,6 +178,29 @@ interface Draft {
   locker: LockerConfig;
 }
 
+/** `<storeUsage><storeUsage limit="1 gb"/></storeUsage>`. */
+function readStoreUsage(ctx: Ctx, path: string, nodes: XNode[], d: Draft): void {
+  for (const su of nodes) {
+    for (const [n3, l3] of children(su)) {
+      const p3 = `${path}<${n3}>`;
+      if (n3 !== 'storeUsage') {
+        ctx.warn(`${p3} is not a known element; ignored`);
+        continue;
+      }
+      for (const leaf of l3) {
+        const la = new Attrs(ctx, p3, leaf, ['limit']);
+        const raw = la.str('limit');
+        if (raw === undefined) continue;
+        const bytes = parseSize(raw);
+        if (bytes === undefined || bytes < 1024 * 1024) {
+          ctx.failAttr(p3, 'limit', raw, 'must be a size of at least 1 mb, e.g. "10 gb"');
+        }
+        d.systemUsage.storeLimitBytes = bytes;
+      }
+    }
+  }
+}
+
 /**
  * `<systemUsage><systemUsage sendFailIfNoSpaceAfterTimeout="ms"><memoryUsage><memoryUsage limit="64 mb"/>…`:
  * the memory producers may fill before flow control holds their sends.
@@ -191,6 +219,10 @@ function readSystemUsage(ctx: Ctx, path: string, node: XNode, d: Draft): void {
       if (a.bool('sendFailIfNoSpace', false)) d.systemUsage.sendFailIfNoSpaceAfterTimeoutMs = 0;
       for (const [n2, l2] of children(su)) {
         const p2 = `${p1}<${n2}>`;
+        if (n2 === 'storeUsage') {
+          readStoreUsage(ctx, p2, l2, d);
+          continue;
+        }
         if (n2 !== 'memoryUsage') {
           ctx.warn(`${p2} is ignored: ferrymq bounds memory only (the store pages to disk)`);
           continue;
@@ -368,7 +400,7 @@ function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
     networks: [],
     webConsole: { enabled: true, host: '127.0.0.1', port: 8161 },
     maximumRedeliveries: a.int('maximumRedeliveries', 6, -1, 2147483647),
-    systemUsage: { memoryLimitBytes: 128 * 1024 * 1024, sendFailIfNoSpaceAfterTimeoutMs: -1 },
+    systemUsage: { memoryLimitBytes: 128 * 1024 * 1024, sendFailIfNoSpaceAfterTimeoutMs: -1, storeLimitBytes: 100 * 1024 ** 3 },
     policies: [],
     locker: {
       lockAcquireSleepIntervalMs: DEFAULT_LOCK_ACQUIRE_SLEEP_INTERVAL_MS,

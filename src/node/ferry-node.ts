@@ -64,6 +64,11 @@ export class FerryNode {
       maximumRedeliveries: config.maximumRedeliveries,
       memoryLimitBytes: config.systemUsage.memoryLimitBytes,
       sendFailIfNoSpaceAfterTimeoutMs: config.systemUsage.sendFailIfNoSpaceAfterTimeoutMs,
+      storeLimitBytes: config.systemUsage.storeLimitBytes,
+      // A failed write makes the store reopen; should a standby take the store meanwhile, this node stops as on a lost lock.
+      onStoreLost: (err) => this.halt(err),
+      // Tests that must reach a real ENOSPC set this high, so the disk watch does not refuse first.
+      ...(process.env.FERRYMQ_STORE_CHECK_MS ? { storeCheckMs: Number(process.env.FERRYMQ_STORE_CHECK_MS) } : {}),
       policies: config.policies,
       describe: () => this.describe(),
     });

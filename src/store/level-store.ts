@@ -3,7 +3,7 @@ import { Level } from 'level';
 import { Packr } from 'msgpackr';
 import { type BrokerMessage, homeOf } from '../model/message.js';
 import { FerryError } from '../errors.js';
-import type { DurableRecord, MessageStore, RecoveredState, StoreCallback, StoredDestination } from './store.js';
+import type { DurableRecord, MessageStore, RecoveredState, StoreCallback, StoredDestination, StoreListener } from './store.js';
 
 /*
  * Key layout (strings; the separator \x00 cannot occur in destination names, client ids or producer ids):
@@ -12,6 +12,7 @@ import type { DurableRecord, MessageStore, RecoveredState, StoreCallback, Stored
  *   s\x00                                  -> msgpack number         (highest store sequence written)
  *   p\x00<producer id>                     -> msgpack number         (highest sequence stored for that producer)
  *   d\x00<client id>\x00<name>             -> msgpack DurableRecord
+ *   w\x00<dest>                            -> msgpack number         (dispatch watermark: highest seq dispatchable)
  * Values are msgpack. Counters and the sequence are written in the same atomic batch as the messages they count,
  * so open reads a few small keys and no message at all (a scan of a deep queue would pull the whole store into
  * memory through LevelDB's mapped tables); queues page their messages in with load().
@@ -21,6 +22,7 @@ const COUNT = 'c\x00';
 const SEQ = 's\x00';
 const PRODUCER = 'p\x00';
 const DURABLE = 'd\x00';
+const MARK = 'w\x00';
 const destPrefix = (dest: string): string => `${MSG}${dest}\x00`;
 const seqKey = (dest: string, seq: number): string => destPrefix(dest) + seq.toString(16).padStart(16, '0');
 /**
@@ -36,6 +38,22 @@ type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: 
 type Pending = Op | { type: 'msg'; key: string; msg: BrokerMessage } | null;
 
 const packr = new Packr({ useRecords: false, structuredClone: false });
+
+/**
+ * Fault injection for tests: `write` is asked before each batch is handed to LevelDB and `reopen` before each
+ * attempt to reopen it; an error returned fails that step as a full or broken disk would.
+ */
+export interface WriteFaults {
+  write(batch: number): Error | undefined;
+  reopen?(attempt: number): Error | undefined;
+}
+
+export interface LevelStoreOptions {
+  faults?: WriteFaults;
+}
+
+/** Wait between attempts to reopen a store after a failed write: doubling from 100 ms up to this. */
+const MAX_REOPEN_DELAY_MS = 2000;
 
 /** Fields written for a message: its delivery state except the in-memory-only ones. */
 function encodeMessage(m: BrokerMessage): Uint8Array {
@@ -85,11 +103,26 @@ export class LevelStore implements MessageStore {
   private compaction: Promise<void> | null = null;
   /** Messages stored per destination, as written; and the changes the gathered batch makes to them. */
   private readonly counts = new Map<string, number>();
-  private deltas = new Map<string, number>();
+  /** Messages the gathered batch adds and removes per destination (kept apart: a failed batch's removals are retried, its additions are not). */
+  private added = new Map<string, number>();
+  private removed = new Map<string, number>();
+  /** Dispatch watermarks the gathered batch raises. */
+  private marks = new Map<string, number>();
   private maxSeq = 0;
   private maxSeqWritten = 0;
+  bytesWritten = 0;
+  failure: Error | null = null;
+  private failedAt = 0;
+  private recovering: Promise<void> | null = null;
+  private listener: StoreListener | null = null;
+  private batches = 0;
+  private readonly faults: WriteFaults | undefined;
 
-  constructor(readonly directory: string) {
+  constructor(
+    readonly directory: string,
+    opts: LevelStoreOptions = {},
+  ) {
+    this.faults = opts.faults;
     // Few open tables: LevelDB maps the tables it holds open, and mapped pages count as the broker's memory.
     this.db = new Level<string, Uint8Array>(directory, { keyEncoding: 'utf8', valueEncoding: 'view', maxOpenFiles: 64 });
   }
@@ -127,7 +160,15 @@ export class LevelStore implements MessageStore {
     for await (const [, value] of this.db.iterator({ gt: DURABLE, lt: DURABLE + '\xff' })) {
       durables.push(packr.unpack(value) as DurableRecord);
     }
-    return { destinations, durables, producers, nextSeq: this.maxSeq + 1 };
+    const marks = new Map<string, number>();
+    for await (const [key, value] of this.db.iterator({ gt: MARK, lt: MARK + '\xff' })) {
+      marks.set(key.slice(MARK.length), packr.unpack(value) as number);
+    }
+    return { destinations, durables, producers, nextSeq: this.maxSeq + 1, marks };
+  }
+
+  watch(listener: StoreListener): void {
+    this.listener = listener;
   }
 
   async load(dest: string, afterSeq: number, limit: number): Promise<BrokerMessage[]> {
@@ -154,7 +195,7 @@ export class LevelStore implements MessageStore {
 
   async removeRange(dest: string, afterSeq: number, upToSeq: number): Promise<number> {
     // Queued writes first, so that nothing stored for dest escapes the scan.
-    await new Promise<void>((resolve) => this.barrier(() => resolve()));
+    await this.barrierAsync(false);
     let n = 0;
     const keys = this.db.keys({ gt: seqKey(dest, afterSeq), lte: seqKey(dest, upToSeq) });
     try {
@@ -162,14 +203,21 @@ export class LevelStore implements MessageStore {
         const batch = await keys.nextv(10_000);
         if (batch.length === 0) break;
         for (const key of batch) this.ops.push({ type: 'del', key });
-        this.count(dest, -batch.length);
+        this.removed.set(dest, (this.removed.get(dest) ?? 0) + batch.length);
         n += batch.length;
         this.schedule();
       }
     } finally {
       await keys.close();
     }
+    // Answered once it is on disk: a purge reported done must not come back after a restart.
+    await this.barrierAsync(true);
     return n;
+  }
+
+  /** @throws FerryError FERRY_STORE when the store is failed or the write fails */
+  private barrierAsync(sync: boolean): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.barrier((err) => (err ? reject(err) : resolve()), sync));
   }
 
   putDurable(rec: DurableRecord, cb: StoreCallback): void {
@@ -178,6 +226,12 @@ export class LevelStore implements MessageStore {
       return;
     }
     this.ops.push({ type: 'put', key: `${DURABLE}${rec.clientId}\x00${rec.name}`, value: packr.pack(rec) });
+    if (this.failure !== null) {
+      // Kept for when the store is back; the caller hears now that it is not durable yet.
+      const f = this.failure;
+      queueMicrotask(() => cb(f));
+      return;
+    }
     this.callbacks.push(cb);
     this.needsSync = true;
     this.schedule();
@@ -194,11 +248,16 @@ export class LevelStore implements MessageStore {
       cb(new FerryError('FERRY_STORE', 'store is closed'));
       return;
     }
+    if (this.failure !== null) {
+      const f = this.failure;
+      queueMicrotask(() => cb(f));
+      return;
+    }
     const home = homeOf(msg);
     const key = seqKey(home, msg.seq);
     this.pendingPuts.set(key, this.ops.length);
     this.ops.push({ type: 'msg', key, msg });
-    this.count(home, 1);
+    this.added.set(home, (this.added.get(home) ?? 0) + 1);
     if (msg.seq > this.maxSeq) this.maxSeq = msg.seq;
     if (msg.pid !== undefined && msg.pseq !== undefined) this.producerSeqs.set(msg.pid, msg.pseq);
     this.callbacks.push(cb);
@@ -215,17 +274,22 @@ export class LevelStore implements MessageStore {
       // receipt still waits for this batch.
       this.ops[put] = null;
       this.pendingPuts.delete(key);
-      this.count(dest, -1);
+      this.added.set(dest, (this.added.get(dest) ?? 0) - 1);
       return;
     }
     this.ops.push({ type: 'del', key });
-    this.count(dest, -1);
+    this.removed.set(dest, (this.removed.get(dest) ?? 0) + 1);
     this.deletes++;
     this.schedule();
   }
 
-  private count(dest: string, delta: number): void {
-    this.deltas.set(dest, (this.deltas.get(dest) ?? 0) + delta);
+  mark(dest: string, seq: number): void {
+    if (this.closed) return;
+    if (seq > (this.marks.get(dest) ?? 0)) this.marks.set(dest, seq);
+  }
+
+  reclaim(): void {
+    if (this.deletes > 0 && this.failure === null && !this.closed) this.compactSoon();
   }
 
   /** Compact the message range in the background (LevelDB leaves deleted data on disk until it compacts). */
@@ -258,7 +322,12 @@ export class LevelStore implements MessageStore {
   }
 
   barrier(cb: StoreCallback, sync = false): void {
-    if (!this.writing && this.ops.length === 0) {
+    if (this.failure !== null) {
+      const f = this.failure;
+      queueMicrotask(() => cb(f));
+      return;
+    }
+    if (!this.writing && this.ops.length === 0 && this.marks.size === 0) {
       queueMicrotask(cb);
       return;
     }
@@ -268,7 +337,7 @@ export class LevelStore implements MessageStore {
   }
 
   private schedule(): void {
-    if (this.writing || this.scheduled) return;
+    if (this.writing || this.scheduled || this.failure !== null) return;
     this.scheduled = true;
     // One macrotask of slack lets every send of the current socket reads join the batch.
     setImmediate(() => {
@@ -279,31 +348,33 @@ export class LevelStore implements MessageStore {
 
   private async writeBatch(): Promise<void> {
     if (this.writing) return;
-    if (this.ops.length === 0 && this.callbacks.length === 0) {
+    if (this.failure !== null || (this.ops.length === 0 && this.callbacks.length === 0)) {
       this.idle?.();
       return;
     }
     this.writing = true;
+    const pending = this.ops;
     const ops: Op[] = [];
-    for (const o of this.ops) {
+    for (const o of pending) {
       if (o === null) continue;
       ops.push(o.type === 'msg' ? { type: 'put', key: o.key, value: encodeMessage(o.msg) } : o);
     }
     const callbacks = this.callbacks;
     const sync = this.needsSync;
     for (const [pid, seq] of this.producerSeqs) ops.push({ type: 'put', key: PRODUCER + pid, value: packr.pack(seq) });
-    for (const [dest, delta] of this.deltas) {
+    for (const [dest, seq] of this.marks) ops.push({ type: 'put', key: MARK + dest, value: packr.pack(seq) });
+    const added = this.added;
+    const removed = this.removed;
+    /** Counts as they will be once this batch is written. */
+    const counts = new Map<string, number>();
+    for (const dest of new Set([...added.keys(), ...removed.keys()])) {
+      const delta = (added.get(dest) ?? 0) - (removed.get(dest) ?? 0);
       if (delta === 0) continue;
       const n = Math.max(0, (this.counts.get(dest) ?? 0) + delta);
-      if (n === 0) {
-        this.counts.delete(dest);
-        ops.push({ type: 'del', key: COUNT + dest });
-      } else {
-        this.counts.set(dest, n);
-        ops.push({ type: 'put', key: COUNT + dest, value: packr.pack(n) });
-      }
+      counts.set(dest, n);
+      ops.push(n === 0 ? { type: 'del', key: COUNT + dest } : { type: 'put', key: COUNT + dest, value: packr.pack(n) });
     }
-    this.deltas = new Map();
+    const maxSeqBefore = this.maxSeqWritten;
     if (this.maxSeq > this.maxSeqWritten) {
       this.maxSeqWritten = this.maxSeq;
       ops.push({ type: 'put', key: SEQ, value: packr.pack(this.maxSeq) });
@@ -313,15 +384,29 @@ export class LevelStore implements MessageStore {
     this.callbacks = [];
     this.needsSync = false;
     this.producerSeqs = new Map();
+    this.marks = new Map();
+    this.added = new Map();
+    this.removed = new Map();
     let error: Error | undefined;
     try {
+      const fault = this.faults?.write(++this.batches);
+      if (fault !== undefined) throw fault;
       if (ops.length > 0) await this.write(ops, sync);
+      for (const [dest, n] of counts) {
+        if (n === 0) this.counts.delete(dest);
+        else this.counts.set(dest, n);
+      }
     } catch (err) {
       error = new FerryError('FERRY_STORE', `store write failed: ${(err as Error).message}`, { cause: err });
+      this.maxSeqWritten = maxSeqBefore;
+      this.keepRemovals(pending, removed);
+      this.fail(error);
     }
     this.writing = false;
     for (const cb of callbacks) cb(error);
-    if (this.ops.length > 0 || this.callbacks.length > 0) {
+    if (this.failure !== null) {
+      this.idle?.();
+    } else if (this.ops.length > 0 || this.callbacks.length > 0) {
       if (this.deletes >= COMPACT_AFTER_DELETES) this.compactSoon();
       void this.writeBatch();
     } else {
@@ -331,12 +416,80 @@ export class LevelStore implements MessageStore {
   }
 
   /**
+   * A failed batch: its messages are not stored (their senders hear so), but its removals (acks, purges, durable
+   * records) still must happen, so they go back in front of what was queued since, for after the reopen.
+   */
+  private keepRemovals(pending: Pending[], removed: Map<string, number>): void {
+    const kept: Pending[] = [];
+    for (const o of pending) if (o !== null && o.type !== 'msg') kept.push(o);
+    if (kept.length > 0) {
+      this.ops = kept.concat(this.ops);
+      const shifted = new Map<string, number>();
+      for (const [key, i] of this.pendingPuts) shifted.set(key, i + kept.length);
+      this.pendingPuts = shifted;
+    }
+    for (const [dest, n] of removed) this.removed.set(dest, (this.removed.get(dest) ?? 0) + n);
+  }
+
+  /**
+   * The store cannot be trusted to write again as it is: LevelDB makes a failed sync or a failed background
+   * compaction sticky (every later write fails with the same error), and a failed log append leaves a torn
+   * record that later records would be written after. Reopening replays the log up to the last good record and
+   * starts a new one; until then nothing is written, new messages are refused, removals wait.
+   */
+  private fail(err: Error): void {
+    if (this.failure !== null) return;
+    this.failure = err;
+    this.failedAt = Date.now();
+    this.listener?.failed(err, 0);
+    this.recovering = this.reopen();
+  }
+
+  private async reopen(): Promise<void> {
+    let attempt = 0;
+    let delay = 100;
+    while (!this.closed) {
+      try {
+        await this.compaction;
+        await this.db.close();
+        if (this.closed) return;
+        const fault = this.faults?.reopen?.(attempt + 1);
+        if (fault !== undefined) throw fault;
+        await this.db.open();
+        break;
+      } catch (err) {
+        if ((err as { cause?: { code?: unknown } }).cause?.code === 'LEVEL_LOCKED') {
+          // A standby took the store while it was closed: it is master now. Stay failed, write nothing.
+          this.recovering = null;
+          this.listener?.lost(new FerryError('FERRY_LOCK_LOST', `store ${this.directory} was taken by another broker while it reopened after a failed write`, { cause: err }));
+          return;
+        }
+        attempt++;
+        this.listener?.failed(new FerryError('FERRY_STORE', `store reopen failed: ${(err as Error).message}`, { cause: err }), attempt);
+        await new Promise<void>((resolve) => setTimeout(resolve, delay).unref());
+        delay = Math.min(delay * 2, MAX_REOPEN_DELAY_MS);
+      }
+    }
+    this.recovering = null;
+    if (this.closed) return;
+    this.failure = null;
+    this.listener?.recovered(Date.now() - this.failedAt);
+    if (this.ops.length > 0 || this.callbacks.length > 0) void this.writeBatch();
+  }
+
+  /**
    * Write one batch. abstract-level's public batch() copies and validates every operation on the main thread
    * (half the broker's CPU at 30k persistent msg/s); its implementation hook `_batch` takes operations already in
    * the binding's form — our keys are strings and values bytes, always valid — for half the cost.
    */
   private write(ops: Op[], sync: boolean): Promise<void> {
     const db = this.db as unknown as { _batch?: (ops: object[], opts: { sync: boolean }) => Promise<void> };
+    let bytes = 0;
+    for (let i = 0; i < ops.length; i++) {
+      const o = ops[i]!;
+      bytes += o.key.length + (o.type === 'put' ? o.value.byteLength : 0);
+    }
+    this.bytesWritten += bytes;
     if (typeof db._batch !== 'function') return this.db.batch(ops, { sync });
     const raw = new Array<object>(ops.length);
     for (let i = 0; i < ops.length; i++) {
@@ -352,13 +505,14 @@ export class LevelStore implements MessageStore {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closing = (async () => {
-      if (this.writing || this.ops.length > 0 || this.scheduled) {
+      if (this.failure === null && (this.writing || this.ops.length > 0 || this.scheduled)) {
         await new Promise<void>((resolve) => {
           this.idle = resolve;
           if (!this.writing && !this.scheduled) void this.writeBatch();
         });
       }
       this.closed = true;
+      await this.recovering;
       await this.compaction;
       await this.db.close();
     })();

@@ -4,6 +4,9 @@ import type { DurableRecord, MessageStore, RecoveredState, StoreCallback, Stored
 /** A store that keeps nothing across restarts: for `persistent="false"` brokers and unit tests. */
 export class MemoryStore implements MessageStore {
   readonly kind = 'memory';
+  readonly bytesWritten = 0;
+  readonly failure: Error | null = null;
+  private readonly marks = new Map<string, number>();
   private readonly messages = new Map<number, BrokerMessage>();
   private readonly producers = new Map<string, number>();
   private readonly durables = new Map<string, DurableRecord>();
@@ -16,7 +19,13 @@ export class MemoryStore implements MessageStore {
       d.count++;
       destinations.set(homeOf(m), d);
     }
-    return { destinations, durables: [...this.durables.values()], producers: new Map(this.producers), nextSeq: this.nextSeq };
+    return { destinations, durables: [...this.durables.values()], producers: new Map(this.producers), nextSeq: this.nextSeq, marks: new Map(this.marks) };
+  }
+
+  watch(): void {}
+
+  mark(dest: string, seq: number): void {
+    if (seq > (this.marks.get(dest) ?? 0)) this.marks.set(dest, seq);
   }
 
   async close(): Promise<void> {}

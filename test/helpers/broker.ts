@@ -37,6 +37,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Do not wait for "started" (for config-error tests). */
   noWait?: boolean;
+  /** A command the broker runs under, e.g. `['unshare', '-m', …]`: it is given node and its arguments to exec. */
+  wrap?: string[];
 }
 
 /** What one test started: every process is killed before any directory is removed. */
@@ -75,7 +77,8 @@ export async function startBroker(t: Teardown, opts: StartOptions = {}): Promise
   const dataDir = opts.dataDir ?? tempDir(t);
   const q = opts.query ? `?${opts.query}` : '';
   const args = [BIN, 'start', '--no-console', '--data', dataDir, '--transport', `tcp://127.0.0.1:${opts.port ?? 0}${q}`, ...(opts.args ?? [])];
-  const proc = spawn(process.execPath, args, {
+  const [file, ...pre] = opts.wrap ?? [];
+  const proc = spawn(file ?? process.execPath, file === undefined ? args : [...pre, process.execPath, ...args], {
     cwd: dataDir,
     env: { ...process.env, FERRYMQ_LOG_LEVEL: 'info', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

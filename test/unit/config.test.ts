@@ -338,16 +338,21 @@ t.test('loadConfigFile reads files and reports unreadable ones', async (tt) => {
   throwsConfig(tt, () => loadConfigFile(dir), /cannot read config file: is a directory$/);
 });
 
-t.test('systemUsage: memory limit and sendFailIfNoSpaceAfterTimeout in ActiveMQ vocabulary', async (tt) => {
+t.test('systemUsage: memory and store limits and sendFailIfNoSpaceAfterTimeout in ActiveMQ vocabulary', async (tt) => {
   const { config, warnings } = parseConfig(`<broker><systemUsage><systemUsage sendFailIfNoSpaceAfterTimeout="3000">
     <memoryUsage><memoryUsage limit="64 mb"/></memoryUsage>
     <storeUsage><storeUsage limit="1 gb"/></storeUsage>
   </systemUsage></systemUsage></broker>`);
   tt.equal(config.systemUsage.memoryLimitBytes, 64 * 1024 * 1024);
   tt.equal(config.systemUsage.sendFailIfNoSpaceAfterTimeoutMs, 3000);
-  tt.match(warnings.map((w) => w.message).join('\n'), /storeUsage> is ignored/);
+  tt.equal(config.systemUsage.storeLimitBytes, 1024 ** 3);
+  tt.equal(warnings.length, 0, 'storeUsage is understood, not warned about');
   const d = parseConfig('<broker/>').config.systemUsage;
-  tt.same(d, { memoryLimitBytes: 128 * 1024 * 1024, sendFailIfNoSpaceAfterTimeoutMs: -1 }, 'defaults');
+  tt.same(d, { memoryLimitBytes: 128 * 1024 * 1024, sendFailIfNoSpaceAfterTimeoutMs: -1, storeLimitBytes: 100 * 1024 ** 3 }, 'defaults');
+  tt.throws(
+    () => parseConfig('<broker><systemUsage><systemUsage><storeUsage><storeUsage limit="10 kb"/></storeUsage></systemUsage></systemUsage></broker>'),
+    /<storeUsage><storeUsage> attribute limit="10 kb": must be a size of at least 1 mb/,
+  );
   tt.throws(
     () => parseConfig('<broker><systemUsage><systemUsage><memoryUsage><memoryUsage limit="lots"/></memoryUsage></systemUsage></systemUsage></broker>'),
     /<broker><systemUsage><systemUsage><memoryUsage><memoryUsage> attribute limit="lots": must be a size/,
