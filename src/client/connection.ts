@@ -8,10 +8,10 @@ import {
   FrameTooLargeError,
   TimeoutError,
 } from '../errors.js';
-import type { BrokerCommand, BrokerInfo, BrowsedMessage, DestinationStats, Headers, SendCmd } from '../protocol/commands.js';
+import type { BrokerCommand, BrokerInfo, BrowsedMessage as BrowsedWire, DestinationStats, Headers, SendCmd } from '../protocol/commands.js';
 import { type ClientUri, parseClientUri } from '../transport/uri.js';
 import { packCommand } from '../transport/writer.js';
-import { type Body, encodeBody, type Message } from './message.js';
+import { type Body, type BrowsedMessage, browsedMessage, encodeBody, type Message } from './message.js';
 import { type SubscribeOptions, Subscription, type SubscriptionOwner } from './subscription.js';
 import { Transaction } from './transaction.js';
 import { type ConnectInfo, Dialer } from './dialer.js';
@@ -263,9 +263,16 @@ export class Connection extends EventEmitter {
     return (await this.call({ t: 'INFO', rid: this.nextRid++ })) as BrokerInfo;
   }
 
-  /** Up to `max` waiting messages of a queue, left where they are. */
+  /**
+   * Up to `max` waiting messages of a queue, in dispatch order, left where they are; bodies come back as the kind
+   * that was sent. A topic has nothing waiting to browse: rejects with FERRY_INVALID_DESTINATION.
+   */
   async browse(destination: string, max = 1000): Promise<BrowsedMessage[]> {
-    return (await this.call({ t: 'BROWSE', rid: this.nextRid++, dest: destination, max })) as BrowsedMessage[];
+    if (/^(topic:\/\/|\/topic\/)/.test(destination)) {
+      throw errorFromCode('FERRY_INVALID_DESTINATION', `BROWSE needs a queue, got ${destination}: a topic keeps no messages to browse`);
+    }
+    const wire = (await this.call({ t: 'BROWSE', rid: this.nextRid++, dest: destination, max })) as BrowsedWire[];
+    return wire.map(browsedMessage);
   }
 
   /** Drop a queue's waiting messages; resolves to how many. */

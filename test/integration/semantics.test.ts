@@ -246,7 +246,7 @@ t.test('browse, purge and delete a queue', async (t) => {
   const c = await open(t, b.url);
   for (let i = 0; i < 20; i++) await c.send('queue://adm', `b${i}`);
   const seen = await c.browse('queue://adm', 5);
-  t.same(seen.map((m) => Buffer.from(m.body).toString()), ['b0', 'b1', 'b2', 'b3', 'b4'], 'browse shows the head');
+  t.same(seen.map((m) => m.body), ['b0', 'b1', 'b2', 'b3', 'b4'], 'browse shows the head, text bodies as strings');
   t.equal((await c.stats()).find((s) => s.name === 'queue://adm')?.queueSize, 20, 'browse consumed nothing');
   t.equal(await c.purge('queue://adm'), 20, 'purge drops all 20');
   t.equal((await c.stats()).find((s) => s.name === 'queue://adm')?.queueSize, 0);
@@ -254,6 +254,12 @@ t.test('browse, purge and delete a queue', async (t) => {
   t.equal(await c.deleteDestination('queue://adm'), 1, 'delete drops what is left');
   t.notOk((await c.stats()).some((s) => s.name === 'queue://adm'), 'and the queue is gone');
   t.same(await c.browse('queue://never-made'), [], 'browse does not create');
+  await t.rejects(c.browse('topic://adm'), { code: 'FERRY_INVALID_DESTINATION' }, 'a topic cannot be browsed');
+  await c.send('queue://kinds', { id: 42, total: 9.5 });
+  await c.send('queue://kinds', Buffer.from([1, 2, 3]));
+  const kinds = await c.browse('queue://kinds');
+  t.same(kinds[0]?.body, { id: 42, total: 9.5 }, 'a msgpack value comes back decoded');
+  t.ok(Buffer.isBuffer(kinds[1]?.body) && (kinds[1]?.body as Buffer).equals(Buffer.from([1, 2, 3])), 'bytes come back as a Buffer');
   t.notOk((await c.stats()).some((s) => s.name === 'queue://never-made'));
 });
 
