@@ -31,7 +31,7 @@ async function drain(
     if (!m) throw new Error(`the barrier sent to ${dest} did not arrive within 10 s; got ${JSON.stringify(out)}`);
     m.ack();
     if (m.text === mark) return out;
-    out.push(m.text);
+    if (!m.text.startsWith('barrier-')) out.push(m.text); // an earlier drain's marker, on a topic with two subscribers
   }
 }
 
@@ -221,7 +221,7 @@ t.test('a connection that dies mid-transaction aborts it', async (t) => {
   const sub = await d.subscribe('queue://txd');
   t.same(await drain(sub, d, 'queue://txd'), [], 'its sends never appear');
   const stats = await d.stats();
-  t.equal(stats.find((s) => s.name === 'queue://txd')?.enqueueCount ?? 0, 0, 'nothing was enqueued');
+  t.equal(stats.find((s) => s.name === 'queue://txd')?.enqueueCount, 1, 'nothing was enqueued but the barrier');
 });
 
 t.test('temporary queues and request/reply', async (t) => {

@@ -253,7 +253,6 @@ t.test('truncate and browsed message views', async (tt) => {
   tt.equal(truncate('abcdef', 3), 'abc…');
   tt.equal(bodyText(browsedMessage({ ...wire, body: Buffer.from('héllo'), bt: 1 })), 'héllo');
   tt.equal(bodyText(browsedMessage({ ...wire, body: packValue({ a: 1 }), bt: 2 })), '{"a":1}');
-  tt.equal(bodyText(browsedMessage({ ...wire, body: Buffer.from([0xc1]), bt: 2 })), '\ufffd', 'a value that does not decode: its bytes');
   const v = browsedView(browsedMessage({ ...wire, body: Buffer.from('y'.repeat(500)), bt: 1, deliveryCount: 2 }));
   tt.equal((v['body'] as string).length, 201, '200 characters and the ellipsis');
   tt.same(v['headers'], {});
@@ -328,7 +327,7 @@ t.test('--help documents every flag of every client subcommand', async (tt) => {
   const flags: Record<string, string[]> = {
     producer: [
       '--url', '--destination', '--count', '--size', '--message', '--persistent', '--no-persistent', '--priority', '--ttl',
-      '--header', '--window', '--client-id', '--transacted', '--batch', '--json',
+      '--header', '--window', '--rate', '--client-id', '--transacted', '--batch', '--json',
     ],
     consumer: [
       '--url', '--destination', '--count', '--ack', '--prefetch', '--idle-timeout', '--selector', '--client-id', '--durable',
