@@ -32,8 +32,8 @@ t.test('quick start: producer, consumer and dstat as the README shows them', asy
   t.match(r.stdout, /^sent 1000 persistent messages to queue:\/\/TEST/m, 'the producer sent 1000');
   t.match(r.stdout, /^received 1000 messages from queue:\/\/TEST .*: 1000 unique, 0 duplicates, 0 redelivered$/m, 'as the comment promises');
   const header = r.stdout.split('\n').find((l) => l.startsWith('Name'));
-  t.match(header, /Name\s+Queue Size\s+Producer #\s+Consumer #\s+Enqueue #\s+Dequeue #\s+Memory \(KiB\)/, 'dstat columns as in the README');
-  t.match(r.stdout, /^queue:\/\/TEST\s+0\s+0\s+0\s+1000\s+1000\s/m, 'dstat: queue://TEST enqueued 1000, dequeued 1000');
+  t.match(header, /Name\s+Queue Size\s+Producer #\s+Consumer #\s+Enqueue #\s+Dequeue #\s+Forward #\s+Memory \(KiB\)/, 'dstat columns as in the README');
+  t.match(r.stdout, /^queue:\/\/TEST\s+0\s+0\s+0\s+1000\s+1000\s+0\s/m, 'dstat: queue://TEST enqueued 1000, dequeued 1000');
 });
 
 t.test('the kill-the-broker demo kills the broker mid-stream and loses nothing', async (t) => {
@@ -91,12 +91,12 @@ function synopsisFlags(cmd: string): Set<string> {
   const i = lines.findIndex((l) => l.startsWith(`ferrymq ${cmd} `));
   if (i < 0) throw new Error(`README synopsis has no line for ferrymq ${cmd}`);
   let text = lines[i]!.replace(/#.*/, '');
-  for (let k = i + 1; lines[k]!.startsWith('      '); k++) text += lines[k];
+  for (let k = i + 1; lines[k]!.startsWith('      '); k++) text += lines[k]!.replace(/#.*/, '');
   return new Set(text.match(/--[a-z-]+/g) ?? []);
 }
 
 t.test('README synopsis, --help and behaviour agree', async (t) => {
-  for (const cmd of ['start', 'producer', 'consumer', 'dstat', 'browse', 'purge']) {
+  for (const cmd of ['start', 'cluster', 'producer', 'consumer', 'dstat', 'browse', 'purge']) {
     const h = await runToEnd(t, process.execPath, [BIN, cmd, '--help'], { timeoutMs: 20_000 });
     const helpFlags = new Set((h.stdout.match(/^ {2}(?:-\w, )?(--[a-z-]+)/gm) ?? []).map((l) => l.trim().replace(/^-\w, /, '')));
     helpFlags.delete('--help');
