@@ -510,7 +510,11 @@ export class Connection extends EventEmitter {
       onCommand: (cmd) => this.onCommand(cmd, epoch),
       onClose: (err) => this.onTransportLost(t, err),
     });
-    for (const sub of this.subs.values()) t.writer.write(subscribeCommand(sub));
+    // A subscription whose SUBSCRIBE had no receipt yet is sent once, as the resent request below: restoring it
+    // too would repeat its sid, which the broker refuses.
+    const inFlight = new Set<number>();
+    for (const p of this.pending.values()) if (p.cmd.t === 'SUBSCRIBE') inFlight.add((p.cmd as unknown as { sid: number }).sid);
+    for (const sub of this.subs.values()) if (!inFlight.has(sub.sid)) t.writer.write(subscribeCommand(sub));
     for (const p of [...this.pending.values()].sort((a, b) => a.cmd.rid - b.cmd.rid)) {
       if (p.timer) clearTimeout(p.timer);
       p.timer = null;
