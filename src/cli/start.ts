@@ -108,7 +108,7 @@ export function registerStart(program: Command): void {
         // Written once the connectors listen, so a script that waits for the file can connect at once; the pid
         // is this process's own (under npx, `$!` is npm's wrapper, and killing it leaves the broker running).
         if (opts.pidFile !== undefined) writeFileSync(opts.pidFile, `${process.pid}\n`);
-        log.info({ pid: process.pid }, 'broker process id %d', process.pid);
+        log.info('broker process id %d', process.pid);
       } catch (err) {
         // Stopped by a signal while starting (a standby waiting for the lock): stop() exits.
         if (stopping) return;
