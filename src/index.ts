@@ -4,7 +4,7 @@
 export { connect, Connection } from './client/connection.js';
 export type { ConnectOptions, ConnectionStatus, SendOptions } from './client/connection.js';
 export { Message } from './client/message.js';
-export type { Body } from './client/message.js';
+export type { Body, BrowsedMessage } from './client/message.js';
 export { Subscription } from './client/subscription.js';
 export type { SubscribeOptions } from './client/subscription.js';
 export { FerryNode } from './node/ferry-node.js';
@@ -15,5 +15,5 @@ export { defaultConfig, loadConfigFile, parseConfig } from './config/config.js';
 export type { BrokerConfig, ConfigOverrides } from './config/config.js';
 export { parseClientUri, parseEndpointUri, parseNetworkUri } from './transport/uri.js';
 export * from './errors.js';
-export type { AckMode, BrokerInfo, DestinationStats, NodeRole, BrowsedMessage, Headers } from './protocol/commands.js';
+export type { AckMode, BrokerInfo, DestinationStats, NodeRole, Headers } from './protocol/commands.js';
 export { VERSION } from './version.js';

@@ -526,7 +526,8 @@ export class Broker implements SessionHost {
         network: { path: rn.path, accept: networkAccept(canonical, () => rn.peer, rn.ttl, () => this.localConsumers(canonical)) },
       };
     }
-    const selector = input.selector !== undefined && input.selector.trim() !== '' ? this.compile(input.selector) : null;
+    // typeof, not !== undefined: the wire lets nil stand for an absent optional field (found by the fuzz test).
+    const selector = typeof input.selector === 'string' && input.selector.trim() !== '' ? this.compile(input.selector) : null;
     const net = input.network;
     const filter = net === undefined ? selector : selector === null ? net.accept : (m: BrokerMessage) => net.accept(m) && selector(m);
     sub.priority = input.priority ?? priority ?? 0;

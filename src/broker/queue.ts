@@ -204,16 +204,17 @@ export class Queue implements SubscriptionSource {
   requeue(msgs: BrokerMessage[], nacked: boolean): void {
     this.inflight -= msgs.length;
     const max = this.settings.maximumRedeliveries;
-    let back = msgs;
+    // An abandoned delivery (its consumer left without acking) counts as a NACK does, so a message that kills
+    // every consumer it reaches still ends on the DLQ (ActiveMQ counts it too).
+    const back: BrokerMessage[] = [];
+    for (const m of msgs) {
+      if (max >= 0 && m.deliveryCount > max) {
+        this.release(messageSize(m));
+        this.counters.dequeued++;
+        this.ctx.deadLetter(m, `delivered ${m.deliveryCount} times, maximumRedeliveries=${max}`);
+      } else back.push(m);
+    }
     if (nacked) {
-      back = [];
-      for (const m of msgs) {
-        if (max >= 0 && m.deliveryCount > max) {
-          this.release(messageSize(m));
-          this.counters.dequeued++;
-          this.ctx.deadLetter(m, `delivered ${m.deliveryCount} times, maximumRedeliveries=${max}`);
-        } else back.push(m);
-      }
       const delay = this.settings.redeliveryDelayMs;
       if (delay > 0 && back.length > 0) {
         // Held aside for the redelivery delay (counted in the queue's size), then back at the front.

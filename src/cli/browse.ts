@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import { BodyType, type BrowsedMessage } from '../protocol/commands.js';
-import { unpackValue } from '../protocol/codec.js';
+import type { BrowsedMessage } from '../client/message.js';
+import { BodyType } from '../protocol/commands.js';
 import {
   DEFAULT_DESTINATION,
   DEFAULT_URL,
   oneLine,
-  parseDestinationOption,
+  parseQueueOption,
   parseIntOption,
   parseUrlOption,
   truncate,
@@ -24,16 +24,16 @@ interface BrowseOptions {
 const BODY_MAX = 200;
 
 /** A browsed body as text: text and bytes decoded as UTF-8, a structured value as JSON. */
-export function bodyText(m: Pick<BrowsedMessage, 'body' | 'bt'>): string {
-  const b = Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength);
-  if (m.bt === BodyType.Value) {
+export function bodyText(m: Pick<BrowsedMessage, 'body' | 'bytes' | 'bodyType'>): string {
+  if (m.bodyType === BodyType.Value) {
     try {
-      return JSON.stringify(unpackValue(b)) ?? '';
+      return JSON.stringify(m.body) ?? '';
     } catch {
-      return b.toString('utf8');
+      // a value JSON cannot show (a BigInt, a cycle): its bytes as text
     }
   }
-  return b.toString('utf8');
+  const b = m.bytes;
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
 }
 
 /** One browsed message as JSON-friendly data (body text cut to 200 characters). */
@@ -57,7 +57,7 @@ export function registerBrowse(program: Command): void {
     .summary('show the messages waiting on a queue')
     .description('show the messages waiting on a queue without consuming them')
     .option('--url <url>', URL_HELP, parseUrlOption, DEFAULT_URL)
-    .option('--destination <dest>', 'queue://NAME or NAME (a queue); topics cannot be browsed', parseDestinationOption, DEFAULT_DESTINATION)
+    .option('--destination <dest>', 'queue://NAME or NAME (a queue); topics cannot be browsed', parseQueueOption, DEFAULT_DESTINATION)
     .option('--max <n>', 'show at most this many messages', parseIntOption('--max', 1, 1_000_000), 100)
     .option(
       '--json',

@@ -36,6 +36,7 @@ interface ProducerOptions {
   ttl?: number;
   header: string[];
   window: number;
+  rate?: number;
   clientId?: string;
   transacted?: boolean;
   batch: number;
@@ -87,6 +88,11 @@ export function registerProducer(program: Command): void {
       'sends in flight at once (persistent sends waiting for the broker\'s receipt)',
       parseIntOption('--window', 1, 1_000_000),
       1000,
+    )
+    .option(
+      '--rate <n>',
+      'send at most this many messages per second (default: as fast as the broker takes them)',
+      parseIntOption('--rate', 1, 100_000_000),
     )
     .option('--client-id <id>', 'client id of the connection (default: a generated one)', parseClientIdOption)
     .option(
@@ -167,18 +173,25 @@ async function produce(opts: ProducerOptions, userHeaders: Headers): Promise<voi
             bar.update(sent, { rate: ratePerSecond(sent, (now - start) / 1000) });
           }
         };
+        // --rate: message seq goes out no earlier than (seq - 1) / rate seconds after the start.
+        const pace = async (seq: number): Promise<void> => {
+          if (opts.rate === undefined) return;
+          const wait = start + ((seq - 1) * 1000) / opts.rate - performance.now();
+          if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+        };
         const message = (seq: number): [string, SendOptions] => [
           opts.message ?? sizedBody(seq, size, filler),
           { ...base, headers: { ...userHeaders, [RUN_HEADER]: run, [SEQ_HEADER]: seq } },
         ];
         if (opts.transacted) {
           for (let first = 1; first <= opts.count; first += opts.batch) {
-            const n = await sendBatch(conn, opts, first, Math.min(first + opts.batch - 1, opts.count), message, statusLine);
+            const n = await sendBatch(conn, opts, first, Math.min(first + opts.batch - 1, opts.count), message, pace, statusLine);
             sent += n;
             progress();
           }
         } else {
           for (let seq = 1; seq <= opts.count; seq++) {
+            await pace(seq);
             const [body, options] = message(seq);
             await window.add(conn.send(opts.destination, body, options).then(() => void sent++));
             progress();
@@ -223,6 +236,7 @@ async function sendBatch(
   first: number,
   last: number,
   message: (seq: number) => [string, SendOptions],
+  pace: (seq: number) => Promise<void>,
   statusLine: (line: string) => void,
 ): Promise<number> {
   for (let attempt = 1; ; attempt++) {
@@ -231,6 +245,7 @@ async function sendBatch(
       // A fresh window per attempt: sends of a rolled-back attempt may still fail late, into the old one.
       const window = new Window(opts.window);
       for (let seq = first; seq <= last; seq++) {
+        await pace(seq);
         const [body, options] = message(seq);
         await window.add(tx.send(opts.destination, body, options));
       }

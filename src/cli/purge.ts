@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { DEFAULT_URL, oneLine, parseDestinationOption, parseUrlOption, URL_HELP, withConnection } from './util.js';
+import { DEFAULT_URL, oneLine, parseQueueOption, parseUrlOption, URL_HELP, withConnection } from './util.js';
 
 interface PurgeOptions {
   url: string;
@@ -14,7 +14,7 @@ export function registerPurge(program: Command): void {
     .summary('drop the messages waiting on a queue')
     .description('drop every message waiting on a queue (messages in flight to a consumer stay)')
     .option('--url <url>', URL_HELP, parseUrlOption, DEFAULT_URL)
-    .requiredOption('--destination <dest>', 'queue://NAME or NAME (a queue) to purge', parseDestinationOption)
+    .requiredOption('--destination <dest>', 'queue://NAME or NAME (a queue) to purge; topics cannot be purged', parseQueueOption)
     .option('--json', 'print {"purged":N,"destination":DEST} instead of the sentence')
     .action(async (opts: PurgeOptions) => {
       let n: number;

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { type ConfigOverrides, defaultConfig, loadConfigFile } from '../config/config.js';
@@ -21,6 +21,7 @@ interface StartOptions {
   console: boolean;
   lockAcquireSleepInterval?: number;
   lockKeepAlivePeriod?: number;
+  pidFile?: string;
 }
 
 /** Exit code of a master that stopped itself because it lost its store lock. */
@@ -54,6 +55,7 @@ export function registerStart(program: Command): void {
       'master/slave: a master checks it still holds the lock this often; 0 never (default 1000)',
       parseIntOption('--lock-keep-alive-period', 0, 3_600_000),
     )
+    .option('--pid-file <file>', 'write the broker\'s process id to this file once it accepts connections (removed on a clean stop)')
     .action(async (opts: StartOptions) => {
       const log = createLogger();
       const overrides: ConfigOverrides = {};
@@ -83,6 +85,7 @@ export function registerStart(program: Command): void {
         log.info({ signal }, 'stopping on %s', signal);
         node.stop().then(
           () => {
+            if (opts.pidFile !== undefined) rmSync(opts.pidFile, { force: true });
             log.flush?.();
             process.exit(0);
           },
@@ -102,6 +105,10 @@ export function registerStart(program: Command): void {
       });
       try {
         await node.start();
+        // Written once the connectors listen, so a script that waits for the file can connect at once; the pid
+        // is this process's own (under npx, `$!` is npm's wrapper, and killing it leaves the broker running).
+        if (opts.pidFile !== undefined) writeFileSync(opts.pidFile, `${process.pid}\n`);
+        log.info('broker process id %d', process.pid);
       } catch (err) {
         // Stopped by a signal while starting (a standby waiting for the lock): stop() exits.
         if (stopping) return;

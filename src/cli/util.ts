@@ -54,6 +54,13 @@ export function parseDestinationOption(v: string): string {
   return v;
 }
 
+/** `--destination` of browse and purge: a queue; a topic keeps no waiting messages, so naming one is an error. */
+export function parseQueueOption(v: string): string {
+  const d = parseDestinationOption(v);
+  if (/^(topic:\/\/|\/topic\/)/.test(d)) throw new InvalidArgumentError(`--destination must be a queue (topics keep no waiting messages), got "${v}"`);
+  return d;
+}
+
 /** `--ack`: one of the subscription acknowledgement modes. */
 export function parseAckMode(v: string): AckMode {
   if (!(ACK_MODES as readonly string[]).includes(v)) {

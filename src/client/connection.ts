@@ -8,10 +8,10 @@ import {
   FrameTooLargeError,
   TimeoutError,
 } from '../errors.js';
-import type { BrokerCommand, BrokerInfo, BrowsedMessage, DestinationStats, Headers, SendCmd } from '../protocol/commands.js';
+import type { BrokerCommand, BrokerInfo, BrowsedMessage as BrowsedWire, DestinationStats, Headers, SendCmd } from '../protocol/commands.js';
 import { type ClientUri, parseClientUri } from '../transport/uri.js';
 import { packCommand } from '../transport/writer.js';
-import { type Body, encodeBody, type Message } from './message.js';
+import { type Body, type BrowsedMessage, browsedMessage, encodeBody, type Message } from './message.js';
 import { type SubscribeOptions, Subscription, type SubscriptionOwner } from './subscription.js';
 import { Transaction } from './transaction.js';
 import { type ConnectInfo, Dialer } from './dialer.js';
@@ -263,9 +263,16 @@ export class Connection extends EventEmitter {
     return (await this.call({ t: 'INFO', rid: this.nextRid++ })) as BrokerInfo;
   }
 
-  /** Up to `max` waiting messages of a queue, left where they are. */
+  /**
+   * Up to `max` waiting messages of a queue, in dispatch order, left where they are; bodies come back as the kind
+   * that was sent. A topic has nothing waiting to browse: rejects with FERRY_INVALID_DESTINATION.
+   */
   async browse(destination: string, max = 1000): Promise<BrowsedMessage[]> {
-    return (await this.call({ t: 'BROWSE', rid: this.nextRid++, dest: destination, max })) as BrowsedMessage[];
+    if (/^(topic:\/\/|\/topic\/)/.test(destination)) {
+      throw errorFromCode('FERRY_INVALID_DESTINATION', `BROWSE needs a queue, got ${destination}: a topic keeps no messages to browse`);
+    }
+    const wire = (await this.call({ t: 'BROWSE', rid: this.nextRid++, dest: destination, max })) as BrowsedWire[];
+    return wire.map(browsedMessage);
   }
 
   /** Drop a queue's waiting messages; resolves to how many. */
@@ -503,7 +510,11 @@ export class Connection extends EventEmitter {
       onCommand: (cmd) => this.onCommand(cmd, epoch),
       onClose: (err) => this.onTransportLost(t, err),
     });
-    for (const sub of this.subs.values()) t.writer.write(subscribeCommand(sub));
+    // A subscription whose SUBSCRIBE had no receipt yet is sent once, as the resent request below: restoring it
+    // too would repeat its sid, which the broker refuses.
+    const inFlight = new Set<number>();
+    for (const p of this.pending.values()) if (p.cmd.t === 'SUBSCRIBE') inFlight.add((p.cmd as unknown as { sid: number }).sid);
+    for (const sub of this.subs.values()) if (!inFlight.has(sub.sid)) t.writer.write(subscribeCommand(sub));
     for (const p of [...this.pending.values()].sort((a, b) => a.cmd.rid - b.cmd.rid)) {
       if (p.timer) clearTimeout(p.timer);
       p.timer = null;

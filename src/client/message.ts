@@ -1,4 +1,4 @@
-import { BodyType, type Headers, type MessageCmd } from '../protocol/commands.js';
+import { BodyType, type BrowsedMessage as BrowsedWire, type Headers, type MessageCmd } from '../protocol/commands.js';
 import { packValue, unpackValue } from '../protocol/codec.js';
 
 /** What a message body may be: text, bytes, or any msgpack-able value. */
@@ -9,6 +9,53 @@ export function encodeBody(body: Body): { bytes: Uint8Array; bt: BodyType } {
   if (typeof body === 'string') return { bytes: Buffer.from(body, 'utf8'), bt: BodyType.Text };
   if (body instanceof Uint8Array) return { bytes: body, bt: BodyType.Bytes };
   return { bytes: packValue(body), bt: BodyType.Value };
+}
+
+/** A body as its sender gave it: text as a string, a msgpack value decoded, bytes as a Buffer. */
+export function decodeBody(b: Uint8Array, bt: BodyType): unknown {
+  if (bt === BodyType.Text) return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
+  if (bt === BodyType.Value) return unpackValue(b);
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** A message seen by {@link Connection.browse}: a received message's fields, without ack or nack. */
+export interface BrowsedMessage {
+  readonly id: string;
+  readonly destination: string;
+  /** The body as sent: a string, a Buffer, or the decoded value. */
+  readonly body: unknown;
+  /** The body exactly as it crossed the wire. */
+  readonly bytes: Uint8Array;
+  readonly bodyType: BodyType;
+  readonly headers: Headers;
+  readonly priority: number;
+  readonly persistent: boolean;
+  readonly timestamp: number;
+  /** Absolute expiry, ms since the epoch; 0: never. */
+  readonly expires: number;
+  readonly deliveryCount: number;
+  readonly redelivered: boolean;
+}
+
+/** A BROWSE answer's entry as the application sees it (bodies come back as the kind that was sent). */
+export function browsedMessage(w: BrowsedWire): BrowsedMessage {
+  return {
+    id: w.id,
+    destination: w.dest,
+    // Decoded on first access, as Message does: a body that does not decode fails only its reader.
+    get body(): unknown {
+      return decodeBody(w.body, w.bt);
+    },
+    bytes: w.body,
+    bodyType: w.bt,
+    headers: w.headers ?? {},
+    priority: w.priority,
+    persistent: w.persistent,
+    timestamp: w.timestamp,
+    expires: w.expires,
+    deliveryCount: w.deliveryCount,
+    redelivered: w.deliveryCount > 1,
+  };
 }
 
 /** Internal: what a subscription does when the application acks or nacks. */
@@ -70,16 +117,7 @@ export class Message {
 
   /** The body as sent: a string, a Buffer, or the decoded value. */
   get body(): unknown {
-    if (this.decoded === null) {
-      const b = this.bytes;
-      const v =
-        this.bodyType === BodyType.Text
-          ? Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8')
-          : this.bodyType === BodyType.Value
-            ? unpackValue(b)
-            : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-      this.decoded = { v };
-    }
+    if (this.decoded === null) this.decoded = { v: decodeBody(this.bytes, this.bodyType) };
     return this.decoded.v;
   }
 

@@ -1,7 +1,5 @@
-import fc from 'fast-check';
 import t from 'tap';
 import { connect, FrameTooLargeError } from '../../src/index.js';
-import { encodeFrame } from '../../src/protocol/codec.js';
 import { startBroker } from '../helpers/broker.js';
 import { RawPeer } from '../helpers/raw.js';
 
@@ -32,7 +30,8 @@ t.test('client refuses a message larger than the broker maxFrameSize', async (t)
   await c.send('queue://big', 'small');
   const s = await c.subscribe('queue://big');
   t.equal((await s.receive(5000))?.text, 'small', 'the connection lives on; only the small one was sent');
-  t.equal(await s.receive(200), null);
+  await c.send('queue://big', 'barrier');
+  t.equal((await s.receive(5000))?.text, 'barrier', 'nothing else was stored: a later message comes next');
 });
 
 t.test('maximumConnections: the extra connection gets an ERROR saying so', async (t) => {
@@ -97,62 +96,28 @@ t.test('inactivity: a silent peer is closed soon after the deadline', async (t) 
   const connected = p.received.find((c) => c['t'] === 'CONNECTED')!;
   t.equal(connected['heartbeat'], 600, 'negotiated inactivity duration');
   const start = Date.now();
-  const err = await p.waitFor((c) => c['code'] === 'FERRY_INACTIVITY', 'inactivity ERROR', 5000);
+  const err = await p.waitFor((c) => c['code'] === 'FERRY_INACTIVITY', 'inactivity ERROR', 15_000);
   const took = Date.now() - start;
-  t.ok(took >= 600 && took < 3000, `closed after ${took} ms`);
+  // Never before the deadline; the upper bound only catches "never" (timers run late on a busy machine).
+  t.ok(took >= 590 && took < 10_000, `closed after ${took} ms`);
   t.match(err['message'], /no frame from the client/);
   t.ok(p.received.some((c) => c['t'] === 'PING'), 'broker pinged the idle peer first');
-  // A client that answers keeps its connection: the bundled client pings on its own.
+  await p.waitClosed('after the inactivity ERROR');
+  // A client that answers keeps its connection: the bundled client pings on its own. The clock is event-driven:
+  // two silent peers, one after the other, each closed for inactivity, span more than 2 inactivity durations.
   const c = await connect(b.url);
   t.teardown(() => c.close());
-  await new Promise((r) => setTimeout(r, 1500));
+  const events: string[] = [];
+  c.on('status', (s: { type: string }) => events.push(s.type));
+  const since = Date.now();
+  for (let i = 0; i < 2; i++) {
+    const silent = await RawPeer.connected(b.port);
+    await silent.waitFor((m) => m['code'] === 'FERRY_INACTIVITY', `silent peer ${i} timed out`, 15_000);
+  }
+  t.ok(Date.now() - since >= 1200, `${Date.now() - since} ms: over two inactivity durations`);
+  t.same(events, [], 'the bundled client was never interrupted');
   await c.send('queue://alive', 'x');
-  t.pass('bundled client stays connected across 2.5 inactivity durations');
-});
-
-t.test('fuzz: random bytes and wrong-typed commands never hurt a normal client', async (t) => {
-  const b = await startBroker(t, { query: 'wireFormat.maxFrameSize=65536' });
-  const good = await connect(b.url);
-  t.teardown(() => good.close());
-  const sub = await good.subscribe('queue://fuzz-ok');
-  const cmd = fc.record(
-    {
-      t: fc.constantFrom('SEND', 'SUBSCRIBE', 'ACK', 'NACK', 'UNSUBSCRIBE', 'BROWSE', 'PURGE', 'STATS', 'CONNECT', 'X'),
-      dest: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
-      body: fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.string()),
-      sid: fc.oneof(fc.integer(), fc.double(), fc.string()),
-      tag: fc.oneof(fc.integer(), fc.string()),
-      rid: fc.oneof(fc.nat(), fc.string()),
-      headers: fc.oneof(fc.dictionary(fc.string(), fc.jsonValue()), fc.constant(null)),
-      prefetch: fc.integer(),
-      priority: fc.integer(),
-    },
-    { requiredKeys: ['t'] },
-  );
-  let sent = 0;
-  await fc.assert(
-    fc.asyncProperty(
-      fc.array(fc.oneof(cmd.map((c) => encodeFrame(c)), fc.uint8Array({ minLength: 1, maxLength: 200 })), { minLength: 1, maxLength: 20 }),
-      fc.boolean(),
-      fc.nat(100),
-      async (chunks, connectFirst, cut) => {
-        const p = connectFirst ? await RawPeer.connected(b.port) : await RawPeer.open(b.port);
-        const all = Buffer.concat(chunks);
-        p.write(cut > 0 ? all.subarray(0, Math.max(1, all.length - cut)) : all); // sometimes truncated
-        p.destroy();
-        await p.done;
-        // After every case the normal client still round-trips a message.
-        sent++;
-        await good.send('queue://fuzz-ok', `ok${sent}`, { persistent: false });
-        const m = await sub.receive(5000);
-        return m?.text === `ok${sent}`;
-      },
-    ),
-    { numRuns: 150 },
-  );
-  t.pass(`${sent} fuzz cases, the normal client kept working after each`);
-  const stats = await good.stats();
-  t.ok(Array.isArray(stats), 'broker still answers STATS');
+  t.pass('and its connection still carries a persistent send');
 });
 
 t.test('a consumer that does not read: deliveries pause at the socket, not at its huge prefetch', async (t) => {

@@ -38,7 +38,8 @@ t.test('queue: produce then consume, bodies and headers intact', async (t) => {
   t.same(bin?.body, Buffer.from([1, 2, 3]), 'bytes body comes back as bytes');
   const val = await sub.receive(5000);
   t.same(val?.body, { nested: [1, 'two'] }, 'a value body comes back as that value');
-  t.equal(await sub.receive(200), null, 'nothing more');
+  await p.send('queue://q1', 'barrier');
+  t.equal((await sub.receive(5000))?.text, 'barrier', 'nothing more: a message sent after them all comes next');
 });
 
 t.test('topic: every subscriber gets every message', async (t) => {
@@ -143,7 +144,8 @@ t.test('unacked messages come back redelivered when their consumer goes away', a
   t.ok(again.every((x) => x.redelivered && x.count === 2), 'each flagged redelivered with deliveryCount 2');
   await s2.close();
   const s3 = await c2.subscribe('queue://redo');
-  t.equal(await s3.receive(300), null, 'acked messages are gone');
+  await c2.send('queue://redo', 'barrier');
+  t.equal((await s3.receive(5000))?.text, 'barrier', 'acked messages are gone: a message sent after them comes first');
 });
 
 t.test('duplicate audit survives kill -9: a resent (producer id, sequence) is stored once', async (t) => {

@@ -76,8 +76,13 @@ t.test('per-destination memoryLimit: non-persistent producers to that queue wait
   })();
   await blocked;
   const other = await open(t, b.url);
-  await other.send('queue://BIG', body, { persistent: false });
-  t.pass('a producer to another queue is not held');
+  const otherEvents: ConnectionStatus['type'][] = [];
+  other.on('status', (s: ConnectionStatus) => otherEvents.push(s.type));
+  const big = await other.subscribe('queue://BIG');
+  // A non-persistent send resolves once written to the socket: only its arrival shows the broker did not hold it.
+  await other.send('queue://BIG', body, { persistent: false, headers: { probe: 1 } });
+  t.equal((await big.receive(5000))?.headers['probe'], 1, 'a producer to another queue is not held: its message arrives');
+  t.notOk(otherEvents.includes('blocked'), 'and its connection is never told it is blocked');
   const size = (await other.stats()).find((s) => s.name === 'queue://SMALL');
   t.ok(size!.memoryBytes <= 300 * 1024, `queue://SMALL holds ${size!.memoryBytes} bytes, about its 256 KiB limit`);
   const sub = await other.subscribe('queue://SMALL');

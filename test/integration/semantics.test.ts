@@ -1,5 +1,5 @@
 import t from 'tap';
-import { connect, type Connection } from '../../src/index.js';
+import { connect, type Connection, type SendOptions } from '../../src/index.js';
 import { startBroker } from '../helpers/broker.js';
 import { RawPeer } from '../helpers/raw.js';
 
@@ -11,14 +11,27 @@ async function open(t: T, url: string, clientId?: string): Promise<Connection> {
   return c;
 }
 
-/** Everything a subscription delivers until it is quiet for `quietMs`. */
-async function drain(sub: { receive(ms: number): Promise<{ text: string; ack(): void } | null> }, quietMs = 300): Promise<string[]> {
+let barriers = 0;
+/**
+ * Everything a subscription delivers before a barrier: a marker sent through `via` to `dest` after everything
+ * else (with `options` chosen so the subscription takes it, after what it is owed). Deterministic where "quiet
+ * for a while" is not: anything still due arrives before the marker.
+ */
+async function drain(
+  sub: { receive(ms: number): Promise<{ text: string; ack(): void } | null> },
+  via: Connection,
+  dest: string,
+  options: SendOptions = {},
+): Promise<string[]> {
+  const mark = `barrier-${++barriers}`;
+  await via.send(dest, mark, { priority: 0, ...options });
   const out: string[] = [];
   for (;;) {
-    const m = await sub.receive(quietMs);
-    if (!m) return out;
-    out.push(m.text);
+    const m = await sub.receive(10_000);
+    if (!m) throw new Error(`the barrier sent to ${dest} did not arrive within 10 s; got ${JSON.stringify(out)}`);
     m.ack();
+    if (m.text === mark) return out;
+    if (!m.text.startsWith('barrier-')) out.push(m.text); // an earlier drain's marker, on a topic with two subscribers
   }
 }
 
@@ -56,9 +69,9 @@ t.test('expiration: expired messages are never delivered; persistent ones go to 
   // The feature is time itself: let the 50 ms pass.
   await new Promise((r) => setTimeout(r, 120));
   const sub = await c.subscribe('queue://exp');
-  t.same(await drain(sub), ['long', 'forever'], 'only unexpired messages are delivered');
+  t.same(await drain(sub, c, 'queue://exp'), ['long', 'forever'], 'only unexpired messages are delivered');
   const dlq = await c.subscribe('queue://ActiveMQ.DLQ');
-  const dead = await drain(dlq);
+  const dead = await drain(dlq, c, 'queue://ActiveMQ.DLQ');
   t.same(dead, ['p-short'], 'the persistent expired message is dead-lettered, the non-persistent one dropped');
 });
 
@@ -83,7 +96,7 @@ t.test('priority: higher priority first, FIFO within one', async (t) => {
   const prios = [4, 0, 9, 4, 7, 1, 9, 4];
   for (let i = 0; i < prios.length; i++) await c.send('queue://prio', `${prios[i]}-${i}`, { priority: prios[i]! });
   const sub = await c.subscribe('queue://prio');
-  t.same(await drain(sub), ['9-2', '9-6', '7-4', '4-0', '4-3', '4-7', '1-5', '0-1']);
+  t.same(await drain(sub, c, 'queue://prio'), ['9-2', '9-6', '7-4', '4-0', '4-3', '4-7', '1-5', '0-1']);
 });
 
 t.test('selectors: consumers get only what matches; a bad selector is an error naming the position', async (t) => {
@@ -95,15 +108,15 @@ t.test('selectors: consumers get only what matches; a bad selector is an error n
   for (let i = 0; i < N; i++) {
     await c.send('queue://sel', `m${i}`, { headers: { color: i % 3 === 0 ? 'red' : 'blue', weight: i } });
   }
-  const r = await drain(red);
-  const o = await drain(rest);
+  const r = await drain(red, c, 'queue://sel', { headers: { color: 'red', weight: 99 } });
+  const o = await drain(rest, c, 'queue://sel', { headers: { color: 'blue', weight: 0 } });
   const expectRed = Array.from({ length: N }, (_, i) => i).filter((i) => i % 3 === 0 && i > 10).map((i) => `m${i}`);
   t.same(r, expectRed, 'red and heavy only');
   t.equal(o.length, N - expectRed.length, 'the other consumer got the rest');
   const topicSub = await c.subscribe('topic://sel', { selector: 'JMSPriority > 5' });
   await c.send('topic://sel', 'low', { priority: 1 });
   await c.send('topic://sel', 'high', { priority: 8 });
-  t.same(await drain(topicSub), ['high'], 'selector on a topic, over a JMS header');
+  t.same(await drain(topicSub, c, 'topic://sel', { priority: 9 }), ['high'], 'selector on a topic, over a JMS header');
   await t.rejects(c.subscribe('queue://sel', { selector: "color = = 'red'" }), { code: 'FERRY_INVALID_SELECTOR', message: /column/ });
 });
 
@@ -115,8 +128,8 @@ t.test('wildcards: * one element, > the rest', async (t) => {
   for (const d of ['PRICE.STOCK.NYSE', 'PRICE.STOCK.NASDAQ', 'PRICE.BOND.NYSE', 'PRICE.BOND.X.NYSE', 'PRICES.STOCK.NYSE']) {
     await c.send(`topic://${d}`, d);
   }
-  t.same(await drain(all), ['PRICE.STOCK.NYSE', 'PRICE.STOCK.NASDAQ', 'PRICE.BOND.NYSE', 'PRICE.BOND.X.NYSE']);
-  t.same(await drain(nyse), ['PRICE.STOCK.NYSE', 'PRICE.BOND.NYSE']);
+  t.same(await drain(all, c, 'topic://PRICE.BAR.NYSE'), ['PRICE.STOCK.NYSE', 'PRICE.STOCK.NASDAQ', 'PRICE.BOND.NYSE', 'PRICE.BOND.X.NYSE']);
+  t.same(await drain(nyse, c, 'topic://PRICE.BAR.NYSE'), ['PRICE.STOCK.NYSE', 'PRICE.BOND.NYSE']);
   await t.rejects(c.send('topic://PRICE.*', 'x'), { code: 'FERRY_INVALID_DESTINATION' }, 'no sending to a wildcard');
 });
 
@@ -135,7 +148,7 @@ t.test('durable subscription: kept while offline, across kill -9; unsubscribe re
   const b2 = await startBroker(t, { dataDir: b.dataDir, port: b.port });
   const again = await open(t, b2.url, 'app-1');
   const s2 = await again.subscribe('topic://news', { durable: 'reader' });
-  const got = await drain(s2);
+  const got = await drain(s2, again, 'topic://news');
   t.equal(got.length, 100, 'the 100 persistent messages published while offline survive a kill -9');
   t.same(got.slice(0, 3), ['n0', 'n1', 'n2'], 'in order');
   await t.rejects(
@@ -151,7 +164,7 @@ t.test('durable subscription: kept while offline, across kill -9; unsubscribe re
   const p2 = await open(t, b2.url);
   await p2.send('topic://news', 'after-unsubscribe');
   const s3 = await again.subscribe('topic://news', { durable: 'reader' });
-  t.same(await drain(s3), [], 'a new subscription of the same name starts empty');
+  t.same(await drain(s3, p2, 'topic://news'), [], 'a new subscription of the same name starts empty');
   await t.rejects(p2.subscribe('topic://news', { durable: 'x' }), /needs a clientId/, 'durable needs a client id');
 });
 
@@ -164,7 +177,11 @@ t.test('transactions: abort drops sends and redelivers acks; commit applies both
   tx = await c.begin();
   for (let i = 0; i < 5; i++) await tx.send('queue://tx', `c${i}`);
   const watch = await c.subscribe('queue://tx', { ack: 'client' });
-  t.equal(await watch.receive(200), null, 'nothing visible before commit');
+  // A marker sent outside the transaction after its sends arrives first: they are not visible yet.
+  await c.send('queue://tx', 'outside');
+  const first = await watch.receive(5000);
+  t.equal(first?.text, 'outside', 'nothing of the transaction visible before commit');
+  first?.ack();
   await tx.commit();
   const seen: { text: string; redelivered: boolean }[] = [];
   const tx2 = await c.begin();
@@ -189,7 +206,7 @@ t.test('transactions: abort drops sends and redelivers acks; commit applies both
   await tx3.commit();
   await watch.close();
   const after = await c.subscribe('queue://tx');
-  t.same(await drain(after), [], 'committed acks are final');
+  t.same(await drain(after, c, 'queue://tx'), [], 'committed acks are final');
 });
 
 t.test('a connection that dies mid-transaction aborts it', async (t) => {
@@ -202,9 +219,9 @@ t.test('a connection that dies mid-transaction aborts it', async (t) => {
   await raw.done;
   const d = await open(t, b.url);
   const sub = await d.subscribe('queue://txd');
-  t.same(await drain(sub), [], 'its sends never appear');
+  t.same(await drain(sub, d, 'queue://txd'), [], 'its sends never appear');
   const stats = await d.stats();
-  t.equal(stats.find((s) => s.name === 'queue://txd')?.enqueueCount ?? 0, 0, 'nothing was enqueued');
+  t.equal(stats.find((s) => s.name === 'queue://txd')?.enqueueCount, 1, 'nothing was enqueued but the barrier');
 });
 
 t.test('temporary queues and request/reply', async (t) => {
@@ -246,7 +263,7 @@ t.test('browse, purge and delete a queue', async (t) => {
   const c = await open(t, b.url);
   for (let i = 0; i < 20; i++) await c.send('queue://adm', `b${i}`);
   const seen = await c.browse('queue://adm', 5);
-  t.same(seen.map((m) => Buffer.from(m.body).toString()), ['b0', 'b1', 'b2', 'b3', 'b4'], 'browse shows the head');
+  t.same(seen.map((m) => m.body), ['b0', 'b1', 'b2', 'b3', 'b4'], 'browse shows the head, text bodies as strings');
   t.equal((await c.stats()).find((s) => s.name === 'queue://adm')?.queueSize, 20, 'browse consumed nothing');
   t.equal(await c.purge('queue://adm'), 20, 'purge drops all 20');
   t.equal((await c.stats()).find((s) => s.name === 'queue://adm')?.queueSize, 0);
@@ -254,6 +271,12 @@ t.test('browse, purge and delete a queue', async (t) => {
   t.equal(await c.deleteDestination('queue://adm'), 1, 'delete drops what is left');
   t.notOk((await c.stats()).some((s) => s.name === 'queue://adm'), 'and the queue is gone');
   t.same(await c.browse('queue://never-made'), [], 'browse does not create');
+  await t.rejects(c.browse('topic://adm'), { code: 'FERRY_INVALID_DESTINATION' }, 'a topic cannot be browsed');
+  await c.send('queue://kinds', { id: 42, total: 9.5 });
+  await c.send('queue://kinds', Buffer.from([1, 2, 3]));
+  const kinds = await c.browse('queue://kinds');
+  t.same(kinds[0]?.body, { id: 42, total: 9.5 }, 'a msgpack value comes back decoded');
+  t.ok(Buffer.isBuffer(kinds[1]?.body) && (kinds[1]?.body as Buffer).equals(Buffer.from([1, 2, 3])), 'bytes come back as a Buffer');
   t.notOk((await c.stats()).some((s) => s.name === 'queue://never-made'));
 });
 
@@ -273,5 +296,5 @@ t.test('a NACKed and redelivered message goes back in its original place when it
   t.ok(back?.redelivered);
   await c1.close();
   const s2 = await c.subscribe('queue://order');
-  t.same(await drain(s2), ['m1', 'm2', 'm3'], 'given back in their original order');
+  t.same(await drain(s2, c, 'queue://order'), ['m1', 'm2', 'm3'], 'given back in their original order');
 });

@@ -6,6 +6,7 @@ import { formatDstat, registerDstat } from '../../src/cli/dstat.js';
 import { registerProducer } from '../../src/cli/producer.js';
 import { registerPurge } from '../../src/cli/purge.js';
 import { bodyText, browsedView } from '../../src/cli/browse.js';
+import { browsedMessage } from '../../src/client/message.js';
 import {
   collectHeader,
   DEFAULT_DESTINATION,
@@ -247,15 +248,12 @@ t.test('formatTable and formatDstat align columns', async (tt) => {
 });
 
 t.test('truncate and browsed message views', async (tt) => {
+  const wire = { id: 'm1', dest: 'queue://Q', body: Buffer.alloc(0), bt: 0, persistent: true, priority: 4, timestamp: 1, expires: 0, deliveryCount: 1 };
   tt.equal(truncate('abc', 5), 'abc');
   tt.equal(truncate('abcdef', 3), 'abc…');
-  const text = { body: Buffer.from('héllo'), bt: 1 };
-  tt.equal(bodyText(text), 'héllo');
-  tt.equal(bodyText({ body: packValue({ a: 1 }), bt: 2 }), '{"a":1}');
-  const v = browsedView({
-    id: 'm1', dest: 'queue://Q', body: Buffer.from('y'.repeat(500)), bt: 1, persistent: true, priority: 4,
-    timestamp: 1, expires: 0, deliveryCount: 2,
-  });
+  tt.equal(bodyText(browsedMessage({ ...wire, body: Buffer.from('héllo'), bt: 1 })), 'héllo');
+  tt.equal(bodyText(browsedMessage({ ...wire, body: packValue({ a: 1 }), bt: 2 })), '{"a":1}');
+  const v = browsedView(browsedMessage({ ...wire, body: Buffer.from('y'.repeat(500)), bt: 1, deliveryCount: 2 }));
   tt.equal((v['body'] as string).length, 201, '200 characters and the ellipsis');
   tt.same(v['headers'], {});
   tt.equal(v['deliveryCount'], 2);
@@ -329,7 +327,7 @@ t.test('--help documents every flag of every client subcommand', async (tt) => {
   const flags: Record<string, string[]> = {
     producer: [
       '--url', '--destination', '--count', '--size', '--message', '--persistent', '--no-persistent', '--priority', '--ttl',
-      '--header', '--window', '--client-id', '--transacted', '--batch', '--json',
+      '--header', '--window', '--rate', '--client-id', '--transacted', '--batch', '--json',
     ],
     consumer: [
       '--url', '--destination', '--count', '--ack', '--prefetch', '--idle-timeout', '--selector', '--client-id', '--durable',

@@ -98,11 +98,14 @@ t.test('parseEndpointUri errors quote the uri and say what is wrong', async (tt)
 });
 
 t.test('uriErrorReason gives the reason without the uri', async (tt) => {
+  let thrown: unknown = null;
   try {
     parseEndpointUri('tcp://x:99999');
   } catch (e) {
-    tt.equal(uriErrorReason(e), 'port must be 0..65535');
+    thrown = e;
   }
+  tt.ok(thrown instanceof Error, 'an out-of-range port throws');
+  tt.equal(uriErrorReason(thrown), 'port must be 0..65535');
   tt.equal(uriErrorReason(new Error('plain')), 'plain');
   tt.equal(uriErrorReason('str'), 'str');
 });
