@@ -37,6 +37,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Do not wait for "started" (for config-error tests). */
   noWait?: boolean;
+  /** No `--transport` flag: the config file's connectors are used (e.g. ones with a discoveryUri). */
+  noTransport?: boolean;
 }
 
 /** What one test started: every process is killed before any directory is removed. */
@@ -74,7 +76,8 @@ export function tempDir(t: Teardown, prefix = 'ferrymq-'): string {
 export async function startBroker(t: Teardown, opts: StartOptions = {}): Promise<BrokerProcess> {
   const dataDir = opts.dataDir ?? tempDir(t);
   const q = opts.query ? `?${opts.query}` : '';
-  const args = [BIN, 'start', '--no-console', '--data', dataDir, '--transport', `tcp://127.0.0.1:${opts.port ?? 0}${q}`, ...(opts.args ?? [])];
+  const transport = opts.noTransport ? [] : ['--transport', `tcp://127.0.0.1:${opts.port ?? 0}${q}`];
+  const args = [BIN, 'start', '--no-console', '--data', dataDir, ...transport, ...(opts.args ?? [])];
   const proc = spawn(process.execPath, args, {
     cwd: dataDir,
     env: { ...process.env, FERRYMQ_LOG_LEVEL: 'info', ...opts.env },
