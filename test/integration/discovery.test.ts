@@ -18,14 +18,14 @@ if (ns.inside) cases((await import('tap')).default);
 else if (ns.skip !== undefined) (await import('tap')).default.plan(0, ns.skip);
 
 /** A broker named `name` whose only connector is advertised on `group` and which bridges to what it hears there. */
-function discoveryNode(t: Tap, name: string, group: string, opts: { dataDir?: string; env?: Record<string, string>; bridge?: boolean } = {}): Promise<BrokerProcess> {
+function discoveryNode(t: Tap, name: string, group: string, opts: { dataDir?: string; env?: Record<string, string>; bridge?: boolean; host?: string } = {}): Promise<BrokerProcess> {
   const dir = tempDir(t);
   const conf = join(dir, `${name}.xml`);
   const network = opts.bridge === false ? '' : `<networkConnectors><networkConnector name="disc" uri="multicast://${group}"/></networkConnectors>`;
   writeFileSync(
     conf,
     `<broker brokerName="${name}">
-       <transportConnectors><transportConnector uri="tcp://127.0.0.1:0" discoveryUri="multicast://${group}"/></transportConnectors>
+       <transportConnectors><transportConnector uri="tcp://${opts.host ?? '127.0.0.1'}:0" discoveryUri="multicast://${group}"/></transportConnectors>
        ${network}
      </broker>`,
   );
@@ -63,15 +63,19 @@ function bridgeClosed(b: BrokerProcess, uri: string): Promise<Record<string, unk
 function cases(t: Tap): void {
   t.test('three brokers find each other, bridge and deliver; one killed is dropped, restarted is bridged again', async (t) => {
     const group = 'disc-three';
-    const [a, b, c] = await Promise.all(['A', 'B', 'C'].map((n) => discoveryNode(t, n, group)));
+    // C listens on 0.0.0.0 (in this namespace that is lo alone) on port 0: it must advertise 127.0.0.1 and the port it got.
+    const [a, b, c] = await Promise.all(['A', 'B', 'C'].map((n) => discoveryNode(t, n, group, n === 'C' ? { host: '0.0.0.0' } : {})));
+    const advertC = await c.waitForLog((l) => l['module'] === 'discovery' && typeof l['advertise'] === 'string', 'C advertising');
+    t.equal(advertC['advertise'], `tcp://127.0.0.1:${c.port}`, 'a 0.0.0.0 connector is advertised with the interface address and its bound port');
     await Promise.all([bridgeUp(a, 'B'), bridgeUp(a, 'C'), bridgeUp(b, 'A'), bridgeUp(b, 'C'), bridgeUp(c, 'A'), bridgeUp(c, 'B')]);
     t.notOk(
-      [a, b, c].some((x) => x.logs.some((l) => String(l['msg']).includes(`found ${x.url};`))),
+      [a, b, c].some((x) => x.logs.some((l) => String(l['msg']).includes(`found tcp://127.0.0.1:${x.port};`))),
       'no broker bridged to itself',
     );
 
     // Producer on A, consumer on C.
-    const consumerC = await client(t, c.url);
+    const urlC = `tcp://127.0.0.1:${c.port}`;
+    const consumerC = await client(t, urlC);
     const subC = await consumerC.subscribe('queue://disc', { prefetch: 100 });
     await demandFor(a, 'queue://disc');
     const N = 500;
