@@ -1,6 +1,6 @@
 import { ConnectionClosedError, SecurityError } from '../errors.js';
 import { silentLogger } from '../log.js';
-import { MulticastDiscoveryAgent } from '../network/discovery/multicast.js';
+import { MulticastDiscoveryAgent } from '../transport/discovery/multicast.js';
 import { type ClientUri, type EndpointUri, parseEndpointUri } from '../transport/uri.js';
 import type { ConnectionStatus } from './connection.js';
 import { ClientTransport } from './transport.js';

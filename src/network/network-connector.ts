@@ -3,7 +3,7 @@ import type { NetworkConnectorConfig } from '../config/config.js';
 import type { Logger } from '../log.js';
 import { type EndpointUri, multicastOptions, parseEndpointUri } from '../transport/uri.js';
 import { type BridgeOptions, type BridgeState, NetworkBridge } from './bridge.js';
-import { MulticastDiscoveryAgent } from './discovery/multicast.js';
+import { MulticastDiscoveryAgent } from '../transport/discovery/multicast.js';
 
 /**
  * Redial limits of a bridge to a discovered peer. Short: the peer was heard a moment ago, and when it is gone for

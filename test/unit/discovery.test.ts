@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import t from 'tap';
 import { ConfigError, InvalidUriError } from '../../src/errors.js';
 import { parseConfig } from '../../src/config/config.js';
-import { formatAdvertisement, MAX_DATAGRAM_BYTES, parseAdvertisement } from '../../src/network/discovery/datagram.js';
-import { resolveInterface } from '../../src/network/discovery/multicast.js';
+import { formatAdvertisement, MAX_DATAGRAM_BYTES, parseAdvertisement } from '../../src/transport/discovery/datagram.js';
+import { resolveInterface } from '../../src/transport/discovery/multicast.js';
 import { DEFAULT_FAILOVER_OPTIONS, parseClientUri, parseMulticastUri } from '../../src/transport/uri.js';
 
 t.test('format: ActiveMQ layout, byte for byte', async (t) => {

@@ -1,8 +1,8 @@
 import type { TransportConnectorConfig } from '../../config/config.js';
 import type { Logger } from '../../log.js';
 import { parseMulticastUri } from '../../transport/uri.js';
-import { isUnspecified } from './datagram.js';
-import { MulticastDiscoveryAgent, resolveInterface } from './multicast.js';
+import { isUnspecified } from '../../transport/discovery/datagram.js';
+import { MulticastDiscoveryAgent, resolveInterface } from '../../transport/discovery/multicast.js';
 
 /** A started transport connector, as far as advertising it goes. */
 export interface AdvertisedConnector {

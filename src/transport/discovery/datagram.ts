@@ -4,7 +4,7 @@
  * same so a real ActiveMQ on the group reads us, and accept any name there.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { type EndpointUri, parseEndpointUri, uriErrorReason } from '../../transport/uri.js';
+import { type EndpointUri, parseEndpointUri, uriErrorReason } from '../uri.js';
 
 /** ActiveMQ's type suffix after the group name: `<group>.ActiveMQ-4.`. */
 export const DISCOVERY_TYPE = '.ActiveMQ-4.';

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { networkInterfaces } from 'node:os';
 import { ConfigError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { DEAD_PEER_INTERVALS, type MulticastOptions } from '../../transport/uri.js';
+import { DEAD_PEER_INTERVALS, type MulticastOptions } from '../uri.js';
 import type { DiscoveryAgent, DiscoveryEvents } from './agent.js';
 import { formatAdvertisement, parseAdvertisement } from './datagram.js';
 
