@@ -1,5 +1,4 @@
 import { ConnectionClosedError, SecurityError } from '../errors.js';
-import { silentLogger } from '../log.js';
 import { MulticastDiscoveryAgent } from '../transport/discovery/multicast.js';
 import { type ClientUri, type EndpointUri, parseEndpointUri } from '../transport/uri.js';
 import type { ConnectionStatus } from './connection.js';
@@ -140,7 +139,7 @@ export class Dialer {
   }
 
   private async startDiscovery(): Promise<void> {
-    const agent = new MulticastDiscoveryAgent(this.uri.discovery!, { advertise: null }, silentLogger());
+    const agent = new MulticastDiscoveryAgent(this.uri.discovery!, { advertise: null });
     this.agent = agent;
     agent.on('peer-up', (uri) => {
       try {

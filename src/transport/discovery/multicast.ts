@@ -14,6 +14,9 @@ export interface MulticastAgentOptions {
   isSelf?: (uri: string) => boolean;
 }
 
+/** For agents with nobody to tell (a client's): logs nothing, and loads no logging library. */
+const NO_LOG = new Proxy({}, { get: (_t, k) => (k === 'child' ? () => NO_LOG : () => {}) }) as Logger;
+
 interface Peer {
   lastSeen: number;
   brokerName: string;
@@ -42,7 +45,7 @@ export class MulticastDiscoveryAgent extends EventEmitter<DiscoveryEvents> imple
   constructor(
     readonly options: MulticastOptions,
     private readonly agent: MulticastAgentOptions,
-    logger: Logger,
+    logger: Logger = NO_LOG,
   ) {
     super();
     this.log = logger.child({ module: 'discovery', group: options.group });
