@@ -1,5 +1,6 @@
 import { ConnectionClosedError, SecurityError } from '../errors.js';
-import type { ClientUri, EndpointUri } from '../transport/uri.js';
+import { MulticastDiscoveryAgent } from '../transport/discovery/multicast.js';
+import { type ClientUri, type EndpointUri, parseEndpointUri } from '../transport/uri.js';
 import type { ConnectionStatus } from './connection.js';
 import { ClientTransport } from './transport.js';
 
@@ -15,8 +16,14 @@ export interface ConnectInfo {
  * ActiveMQ's failover dialling for one connection: passes over the URI list (shuffled when `randomize`) with
  * capped exponential back-off between passes, and for `priorityBackup` a background watch that reconnects to the
  * first URI when it comes back. One dial loop at a time; stop() ends any wait.
+ *
+ * For `discovery:(multicast://…)` the list is the brokers advertising on the group right now (ActiveMQ's
+ * DiscoveryTransport): the agent starts with the first dial, and a newly heard broker cuts a back-off wait short.
  */
 export class Dialer {
+  private agent: MulticastDiscoveryAgent | null = null;
+  /** Discovery: the advertised brokers, by service URI. */
+  private readonly found = new Map<string, EndpointUri>();
   private sleepCancel: (() => void) | null = null;
   private priorityTimer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -41,6 +48,13 @@ export class Dialer {
     let pass = 0;
     let order = this.order();
     let lastErr: Error | null = null;
+    if (this.uri.discovery !== undefined && this.agent === null) {
+      await this.startDiscovery();
+      // Brokers advertise every keepAliveInterval: give them two before calling the list empty.
+      if (this.found.size === 0) await this.sleep(this.uri.discovery.keepAliveIntervalMs * 2);
+      this.woken = false;
+      order = this.order();
+    }
     for (;;) {
       for (const ep of order) {
         if (this.stopped) throw new ConnectionClosedError('connection closed while reconnecting');
@@ -56,14 +70,15 @@ export class Dialer {
       if (limit >= 0 && pass > limit) {
         // A plain tcp:// URL reports what went wrong as it is (refused, too many connections, ...).
         if (!this.uri.failover && lastErr !== null) throw lastErr;
-        const list = this.uri.endpoints.map((e) => e.raw).join(', ');
+        const d = this.uri.discovery;
+        const list = d !== undefined ? `the brokers advertised on multicast group ${d.group}` : this.uri.endpoints.map((e) => e.raw).join(', ');
         throw new ConnectionClosedError(
           `cannot connect to ${list} after ${pass} pass${pass === 1 ? '' : 'es'}: ${lastErr?.message ?? 'no endpoint'}`,
           { cause: lastErr },
         );
       }
       order = this.order();
-      this.status({ type: 'reconnecting', attempt: pass + 1, delayMs: delay, url: order[0]!.raw });
+      this.status({ type: 'reconnecting', attempt: pass + 1, delayMs: delay, url: order[0]?.raw ?? `multicast://${this.uri.discovery?.group}` });
       await this.sleep(delay);
       delay = this.woken ? o.initialReconnectDelayMs : this.next(delay);
       this.woken = false;
@@ -112,6 +127,7 @@ export class Dialer {
   /** End any wait; the dial loop stops at its next step. */
   stop(): void {
     this.stopped = true;
+    void this.agent?.stop();
     this.sleepCancel?.();
     if (this.priorityTimer !== null) clearTimeout(this.priorityTimer);
     this.priorityTimer = null;
@@ -122,8 +138,25 @@ export class Dialer {
     return Math.min(o.useExponentialBackOff ? delay * o.backOffMultiplier : delay, o.maxReconnectDelayMs);
   }
 
+  private async startDiscovery(): Promise<void> {
+    const agent = new MulticastDiscoveryAgent(this.uri.discovery!, { advertise: null });
+    this.agent = agent;
+    agent.on('peer-up', (uri) => {
+      try {
+        const ep = parseEndpointUri(uri);
+        if (ep.scheme !== 'tcp') return; // a STOMP connector: not for this client
+        this.found.set(uri, ep);
+        this.wake();
+      } catch {
+        // the agent only reports URIs that parse
+      }
+    });
+    agent.on('peer-down', (uri) => this.found.delete(uri));
+    await agent.start();
+  }
+
   private order(): EndpointUri[] {
-    const list = [...this.uri.endpoints];
+    const list = this.uri.discovery !== undefined ? [...this.found.values()] : [...this.uri.endpoints];
     if (this.uri.options.randomize) {
       for (let i = list.length - 1; i > 0; i--) {
         const j = Math.floor(Math.random() * (i + 1));

@@ -16,6 +16,8 @@ export type { ConfigWarning } from './xml.js';
 export type { PolicyEntry } from './policy.js';
 import {
   connectorOptions,
+  MULTICAST_OPTIONS,
+  multicastOptions,
   parseEndpointUri,
   parseNetworkUri,
   uriErrorReason,
@@ -258,7 +260,7 @@ function readTransport(ctx: Ctx, path: string, node: XNode): TransportConnectorC
   const disc = a.uri('discoveryUri', (u) => {
     const n = parseNetworkUri(u);
     if (n.kind !== 'multicast') throw new Error('discoveryUri must be multicast://<group>');
-    return n;
+    return multicastOptions(n, u, true);
   });
   const tc: TransportConnectorConfig = { name: a.nonEmpty('name') ?? uri.raw, uri: uri.raw, ...uri.value };
   if (disc) tc.discoveryUri = disc.raw;
@@ -277,17 +279,27 @@ function readNetwork(ctx: Ctx, path: string, node: XNode): NetworkConnectorConfi
   if (raw === undefined) return ctx.fail(path, 'attribute uri is required, e.g. uri="static:(tcp://127.0.0.1:61617)"');
   // The URI's options: reconnect settings, or the element's own attributes (the element wins where both are set).
   let query: Readonly<Record<string, string>> = {};
+  let multicast = false;
   try {
-    query = parseNetworkUri(raw).options;
-  } catch {
-    // reported below, with the element path, by a.uri()
+    const n = parseNetworkUri(raw);
+    query = n.options;
+    if (n.kind === 'multicast') {
+      multicast = true;
+      multicastOptions(n, raw);
+    }
+  } catch (err) {
+    if (multicast) ctx.failAttr(path, 'uri', raw, uriErrorReason(err));
+    // else reported below, with the element path, by a.uri()
   }
+  // A multicast URI also carries its discovery agent's options (group, interface, …), which are not attributes.
+  const agentOpts: readonly string[] = multicast ? MULTICAST_OPTIONS : [];
   for (const k of Object.keys(query)) {
-    if (!NETWORK_ATTRS.includes(k) && !RECONNECT_OPTS.includes(k)) {
-      ctx.failAttr(path, 'uri', raw, `unknown option ${k} (known: ${[...RECONNECT_OPTS, ...NETWORK_ATTRS.slice(2)].join(', ')})`);
+    if (!NETWORK_ATTRS.includes(k) && !RECONNECT_OPTS.includes(k) && !agentOpts.includes(k)) {
+      ctx.failAttr(path, 'uri', raw, `unknown option ${k} (known: ${[...RECONNECT_OPTS, ...NETWORK_ATTRS.slice(2), ...agentOpts].join(', ')})`);
     }
   }
-  const merged: XNode = { ...node, '@': { ...query, ...own } };
+  const attrs = Object.fromEntries(Object.entries(query).filter(([k]) => !agentOpts.includes(k)));
+  const merged: XNode = { ...node, '@': { ...attrs, ...own } };
   const a = new Attrs(ctx, path, merged, [...NETWORK_ATTRS, ...RECONNECT_OPTS]);
   const uri = a.uri('uri', parseNetworkUri)!;
   const lists: Record<(typeof FILTER_LISTS)[number], DestinationFilterConfig[]> = {

@@ -7,6 +7,7 @@ import type { NodeRole } from '../protocol/commands.js';
 import { LevelStore } from '../store/level-store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { MessageStore } from '../store/store.js';
+import { ConnectorAdvertiser } from '../network/discovery/advertiser.js';
 import { NetworkConnector } from '../network/network-connector.js';
 import { STOMP_PROTOCOL } from '../transport/stomp/connection.js';
 import { NATIVE_PROTOCOL, TcpTransportServer } from '../transport/tcp-server.js';
@@ -77,9 +78,12 @@ export class FerryNode {
       if (protocol === null) throw new Error(`transport connector ${tc.name}: scheme ${tc.endpoint.scheme}:// is not supported yet`);
       return new TcpTransportServer(tc.name, tc.endpoint, tc.options, this.broker, logger, protocol);
     });
-    this.networkConnectors = config.networkConnectors.map((nc) => new NetworkConnector(this.broker, nc, logger));
+    // Advertises the connectors with a discoveryUri once they listen; network connectors ask it what is this broker.
+    const advertiser = new ConnectorAdvertiser(logger, () => this.connectors.map((c, i) => ({ config: config.transportConnectors[i]!, port: c.port })));
+    this.networkConnectors = config.networkConnectors.map((nc) => new NetworkConnector(this.broker, nc, logger, advertiser.isSelf));
     this.addService(new StoreService(this.broker, this.lock, this.log, (err) => this.halt(err)));
     for (const c of this.connectors) this.addService(new ConnectorService(c));
+    this.addService(advertiser);
     for (const n of this.networkConnectors) this.addService(new NetworkConnectorService(n));
   }
 

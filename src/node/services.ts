@@ -69,8 +69,8 @@ export class NetworkConnectorService implements Service {
     this.name = `network connector ${connector.config.name}`;
   }
 
-  async start(): Promise<void> {
-    this.connector.start();
+  start(): Promise<void> {
+    return this.connector.start(); // multicast: rejects when the interface cannot be used
   }
 
   stop(): Promise<void> {

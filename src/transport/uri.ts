@@ -231,8 +231,11 @@ export const DEFAULT_FAILOVER_OPTIONS: Readonly<FailoverOptions> = Object.freeze
 /** A parsed client connect URL. */
 export interface ClientUri {
   failover: boolean;
+  /** Empty for `discovery:(…)`, whose brokers are learnt as they advertise. */
   endpoints: EndpointUri[];
   options: FailoverOptions;
+  /** `discovery:(multicast://…)`: the group whose advertised brokers are the failover list. */
+  discovery?: MulticastOptions;
 }
 
 type FailoverRule = { key: keyof FailoverOptions; kind: 'bool' | 'int' | 'number'; min: number; max: number };
@@ -332,6 +335,8 @@ function parseEntries(uri: string, items: string[]): EndpointUri[] {
 export function parseClientUri(uri: string): ClientUri {
   if (typeof uri !== 'string') return fail(String(uri), 'a URI must be a string');
   const s = uri.trim();
+  const d = /^discovery:/i.exec(s);
+  if (d) return parseDiscoveryUri(uri, s.slice(d[0].length));
   const m = /^failover:/i.exec(s);
   if (!m) {
     const endpoint = parseEndpointUri(uri, DEFAULT_PORT);
@@ -350,6 +355,35 @@ export function parseClientUri(uri: string): ClientUri {
     }
   }
   return { failover: true, endpoints, options: failoverOptions(uri, parseQuery(uri, query)) };
+}
+
+/**
+ * `discovery:(multicast://default?group=…)?failoverOptions` (or bare `discovery:multicast://default`): failover
+ * over whichever brokers advertise on the group, as ActiveMQ's DiscoveryTransport.
+ */
+function parseDiscoveryUri(uri: string, body: string): ClientUri {
+  let rest = body.trim();
+  let query: string | null = null;
+  if (rest.startsWith('(')) {
+    const end = rest.lastIndexOf(')');
+    if (end < 0) fail(uri, 'missing ")" after the discovery URI');
+    const after = rest.slice(end + 1);
+    if (after.startsWith('?')) query = after.slice(1);
+    else if (after !== '') fail(uri, `unexpected "${after}" after ")" (expected ?options or nothing)`);
+    rest = rest.slice(1, end).trim();
+  }
+  if (rest.includes(',')) fail(uri, 'discovery: takes one multicast://<group> URI');
+  if (!/^multicast:\/\//i.test(rest)) fail(uri, `expected discovery:(multicast://<group>), got "${rest}"`);
+  let discovery: MulticastOptions;
+  try {
+    discovery = parseMulticastUri(rest);
+  } catch (e) {
+    return fail(uri, uriErrorReason(e));
+  }
+  const options = failoverOptions(uri, parseQuery(uri, query));
+  // There is no fixed first broker to prefer when the list is whoever advertises.
+  if (options.priorityBackup) fail(uri, 'priorityBackup needs a failover:(…) list; discovery has no first broker');
+  return { failover: true, endpoints: [], options, discovery };
 }
 
 /** A parsed networkConnector URI. */
@@ -391,4 +425,98 @@ export function parseNetworkUri(uri: string): NetworkUri {
     return { kind: 'multicast', group, options: parseQuery(uri, q < 0 ? null : rest.slice(q + 1)) };
   }
   return fail(uri, 'expected static:(tcp://host:port,...), masterslave:(tcp://…,tcp://…) or multicast://<group>');
+}
+
+/** ActiveMQ's multicast discovery address and port (`multicast://default`). */
+export const DEFAULT_MULTICAST_ADDRESS = '239.255.2.3';
+export const DEFAULT_MULTICAST_PORT = 6155;
+/** Advertisement period, ms (ActiveMQ's keepAliveInterval). */
+export const DEFAULT_KEEP_ALIVE_INTERVAL_MS = 500;
+/** A peer silent for this many keep-alive intervals is dropped (ActiveMQ's HEARTBEAT_MISS_BEFORE_DEATH). */
+export const DEAD_PEER_INTERVALS = 10;
+/**
+ * Where discovery datagrams go unless the user names an interface: loopback, so a one-machine cluster works out of
+ * the box and nothing leaves the machine by accident (ActiveMQ picks the last multicast NIC, AMQ-5520).
+ */
+export const DEFAULT_MULTICAST_INTERFACE = '127.0.0.1';
+
+/** Settings of one multicast discovery agent, from `multicast://<group>?opts`. */
+export interface MulticastOptions {
+  /** Group name, the datagrams' prefix; the URI's host part unless `group=` is given. @default 'default' */
+  group: string;
+  /** @default 239.255.2.3 */
+  address: string;
+  /** @default 6155 */
+  port: number;
+  /** `interface=`: local IPv4 address to send and join on. @default 127.0.0.1 (unless networkInterface is set) */
+  interfaceAddress: string | null;
+  /** `networkInterface=`: NIC name; its IPv4 address is looked up when the agent starts. */
+  networkInterface: string | null;
+  /** `timeToLive=`: multicast TTL; 1 stays on the local network. @default 1 */
+  timeToLive: number;
+  /** `keepAliveInterval=`, ms. @default 500 */
+  keepAliveIntervalMs: number;
+}
+
+const MULTICAST_OPTION_NAMES = ['group', 'interface', 'networkInterface', 'timeToLive', 'keepAliveInterval'] as const;
+/** Options a `multicast://` URI may carry for its discovery agent. */
+export const MULTICAST_OPTIONS: readonly string[] = MULTICAST_OPTION_NAMES;
+
+/**
+ * Validate the discovery options of a parsed `multicast://` URI. Options that are not discovery options are left
+ * to the caller (a network connector also takes its own attributes there) unless `strict`.
+ * @throws InvalidUriError naming the offending option and value
+ */
+export function multicastOptions(n: Extract<NetworkUri, { kind: 'multicast' }>, raw: string, strict = false): MulticastOptions {
+  const o = n.options;
+  const out: MulticastOptions = {
+    group: n.group,
+    address: DEFAULT_MULTICAST_ADDRESS,
+    port: DEFAULT_MULTICAST_PORT,
+    interfaceAddress: null,
+    networkInterface: null,
+    timeToLive: 1,
+    keepAliveIntervalMs: DEFAULT_KEEP_ALIVE_INTERVAL_MS,
+  };
+  if (strict) {
+    const unknown = Object.keys(o).find((k) => !MULTICAST_OPTIONS.includes(k));
+    if (unknown !== undefined) fail(raw, `unknown option "${unknown}" (valid: ${MULTICAST_OPTIONS.join(', ')})`);
+  }
+  if (o['group'] !== undefined) {
+    // The group is the text prefix of every datagram: keep it to the characters ActiveMQ users put there.
+    if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$/.test(o['group'])) fail(raw, `option group must be a name of letters, digits, . _ -, got "${o['group']}"`);
+    out.group = o['group'];
+  }
+  if (o['interface'] !== undefined && o['networkInterface'] !== undefined) {
+    fail(raw, 'give either interface (an IPv4 address) or networkInterface (a NIC name), not both');
+  }
+  if (o['interface'] !== undefined) {
+    const ip = o['interface'];
+    if (!isIPv4(ip) || ip === '0.0.0.0') fail(raw, `option interface must be a local IPv4 address, got "${ip}"`);
+    out.interfaceAddress = ip;
+  }
+  if (o['networkInterface'] !== undefined) {
+    if (!/^[A-Za-z0-9_.:@-]{1,64}$/.test(o['networkInterface'])) fail(raw, `option networkInterface must be a NIC name, got "${o['networkInterface']}"`);
+    out.networkInterface = o['networkInterface'];
+  }
+  if (out.interfaceAddress === null && out.networkInterface === null) out.interfaceAddress = DEFAULT_MULTICAST_INTERFACE;
+  if (o['timeToLive'] !== undefined) {
+    const ttl = parseIntStrict(o['timeToLive'], 0, 255);
+    if (ttl === undefined) fail(raw, `option timeToLive must be an integer 0..255, got "${o['timeToLive']}"`);
+    out.timeToLive = ttl;
+  }
+  if (o['keepAliveInterval'] !== undefined) {
+    // Below 10 ms the group is flooded; above a minute a dead peer lingers for ten.
+    const ms = parseIntStrict(o['keepAliveInterval'], 10, 60_000);
+    if (ms === undefined) fail(raw, `option keepAliveInterval must be an integer number of ms 10..60000, got "${o['keepAliveInterval']}"`);
+    out.keepAliveIntervalMs = ms;
+  }
+  return Object.freeze(out);
+}
+
+/** Parse `multicast://<group>?opts` as a discovery URI on its own (discoveryUri, `discovery:(…)`): options strict. */
+export function parseMulticastUri(uri: string): MulticastOptions {
+  const n = parseNetworkUri(uri);
+  if (n.kind !== 'multicast') return fail(uri, 'expected multicast://<group>, e.g. multicast://default');
+  return multicastOptions(n, uri, true);
 }

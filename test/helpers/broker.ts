@@ -39,6 +39,8 @@ export interface StartOptions {
   noWait?: boolean;
   /** A command the broker runs under, e.g. `['unshare', '-m', …]`: it is given node and its arguments to exec. */
   wrap?: string[];
+  /** No `--transport` flag: the config file's connectors are used (e.g. ones with a discoveryUri). */
+  noTransport?: boolean;
 }
 
 /** What one test started: every process is killed before any directory is removed. */
@@ -76,7 +78,8 @@ export function tempDir(t: Teardown, prefix = 'ferrymq-'): string {
 export async function startBroker(t: Teardown, opts: StartOptions = {}): Promise<BrokerProcess> {
   const dataDir = opts.dataDir ?? tempDir(t);
   const q = opts.query ? `?${opts.query}` : '';
-  const args = [BIN, 'start', '--no-console', '--data', dataDir, '--transport', `tcp://127.0.0.1:${opts.port ?? 0}${q}`, ...(opts.args ?? [])];
+  const transport = opts.noTransport ? [] : ['--transport', `tcp://127.0.0.1:${opts.port ?? 0}${q}`];
+  const args = [BIN, 'start', '--no-console', '--data', dataDir, ...transport, ...(opts.args ?? [])];
   const [file, ...pre] = opts.wrap ?? [];
   const proc = spawn(file ?? process.execPath, file === undefined ? args : [...pre, process.execPath, ...args], {
     cwd: dataDir,
