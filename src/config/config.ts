@@ -6,34 +6,18 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_LOCK_ACQUIRE_SLEEP_INTERVAL_MS, DEFAULT_LOCK_KEEP_ALIVE_PERIOD_MS } from '../ha/shared-store-lock.js';
 import { readPolicies, type PolicyEntry } from './policy.js';
-import { Attrs, type ConfigWarning, Ctx, children, parseSize, type XNode } from './xml.js';
+import { Placeholders } from './placeholders.js';
+import { notABrokerHint, readBeans, type JettyConsole } from './spring.js';
+import { connectorFrom, readTransport, transportFromUri, type TransportConnectorConfig } from './transports.js';
+import { Attrs, type ConfigWarning, Ctx, children, parseSize, parseXml, type XNode } from './xml.js';
 
 export type { ConfigWarning } from './xml.js';
 export type { PolicyEntry } from './policy.js';
-import {
-  connectorOptions,
-  parseEndpointUri,
-  parseNetworkUri,
-  uriErrorReason,
-  type ConnectorOptions,
-  type EndpointUri,
-  type NetworkUri,
-} from '../transport/uri.js';
-
-/** A `<transportConnector>`: where clients connect. */
-export interface TransportConnectorConfig {
-  /** @default the uri, as in ActiveMQ */
-  name: string;
-  uri: string;
-  endpoint: EndpointUri;
-  options: ConnectorOptions;
-  /** e.g. `multicast://default`: advertise this connector by multicast discovery. */
-  discoveryUri?: string;
-}
+export type { TransportConnectorConfig, WireKind } from './transports.js';
+import { parseNetworkUri, uriErrorReason, type NetworkUri } from '../transport/uri.js';
 
 /** A `<networkConnector>`: a bridge to other brokers. */
 export interface NetworkConnectorConfig {
@@ -151,16 +135,29 @@ export interface ConfigOverrides {
 }
 
 
-/** ActiveMQ elements whose features ferrymq lacks or sets differently; named in a warning so nobody relies on them. */
-const IGNORED = new Set([
-    'managementContext',
-  'plugins',
-  'destinationInterceptors',
-]);
+/**
+ * ActiveMQ elements whose features ferrymq lacks or sets differently, with what to know instead; named in a warning
+ * so nobody relies on them.
+ */
+const IGNORED: Record<string, string> = {
+  managementContext: 'ferrymq has no JMX; see ferrymq dstat',
+  destinationInterceptors: 'ferrymq does not support it',
+  shutdownHooks: 'ferrymq stops cleanly on SIGTERM and SIGINT by itself',
+  sslContext: 'TLS is not supported yet',
+  persistenceFactory: 'the store is levelDB',
+  tempDataStore: 'the store is levelDB',
+  ioExceptionHandler: 'ferrymq does not support it',
+  proxyConnectors: 'ferrymq does not support it',
+  jmsBridgeConnectors: 'ferrymq does not support it',
+  destinations: 'destinations are created on first use',
+  services: 'ferrymq does not support it',
+};
 
-function transportEndpoint(u: string): { endpoint: EndpointUri; options: ConnectorOptions } {
-  const endpoint = parseEndpointUri(u);
-  return { endpoint, options: connectorOptions(endpoint) };
+/** A plugin ferrymq does not run; security plugins say plainly that clients are not checked. */
+function pluginWarning(name: string): string {
+  return /authentication|authorization|jaas|security/i.test(name)
+    ? 'ferrymq does not authenticate or authorize clients yet: every client is allowed'
+    : 'ferrymq does not support broker plugins';
 }
 
 /** Everything read from the file, before overrides and defaults that depend on other fields. */
@@ -251,20 +248,6 @@ function readSystemUsage(ctx: Ctx, path: string, node: XNode, d: Draft): void {
   }
 }
 
-function readTransport(ctx: Ctx, path: string, node: XNode): TransportConnectorConfig {
-  const a = new Attrs(ctx, path, node, ['name', 'uri', 'discoveryUri']);
-  const uri = a.uri('uri', transportEndpoint);
-  if (!uri) return ctx.fail(path, 'attribute uri is required, e.g. uri="tcp://127.0.0.1:61616"');
-  const disc = a.uri('discoveryUri', (u) => {
-    const n = parseNetworkUri(u);
-    if (n.kind !== 'multicast') throw new Error('discoveryUri must be multicast://<group>');
-    return n;
-  });
-  const tc: TransportConnectorConfig = { name: a.nonEmpty('name') ?? uri.raw, uri: uri.raw, ...uri.value };
-  if (disc) tc.discoveryUri = disc.raw;
-  return tc;
-}
-
 /** Attributes of `<networkConnector>`, which may also be given as options on its URI (`static:(…)?networkTTL=2`). */
 const NETWORK_ATTRS = ['name', 'uri', 'duplex', 'networkTTL', 'conduitSubscriptions', 'dynamicOnly', 'decreaseNetworkConsumerPriority', 'prefetchSize'];
 /** Options of a static: URI: how a peer that is down is redialled (ActiveMQ's SimpleDiscoveryAgent). */
@@ -335,14 +318,6 @@ function readNetwork(ctx: Ctx, path: string, node: XNode): NetworkConnectorConfi
   };
 }
 
-/** Tell tutorial users where the console port went instead of silently dropping their jetty.xml bean. */
-function beanHint(ctx: Ctx, path: string, node: XNode): boolean {
-  const cls = (node['@'] as Record<string, string> | undefined)?.['class'] ?? '';
-  if (!cls.endsWith('WebConsolePort')) return false;
-  ctx.warn(`${path} (${cls}) is ignored; set the console address with <webConsole host="127.0.0.1" port="8161"/>`);
-  return true;
-}
-
 /**
  * `<locker>` inside a store element: ActiveMQ's `<shared-file-locker lockAcquireSleepInterval="…"/>` (Spring's
  * spelling; `<sharedFileLocker>` is accepted too). ferrymq's lock is LevelDB's own LOCK file either way.
@@ -373,15 +348,12 @@ function readStore(ctx: Ctx, path: string, node: XNode, locker: LockerConfig): s
       if (++found > 1) ctx.fail(`${path}<${name}>`, 'only one store may be configured');
       // kahaDB is accepted as a synonym: the tutorial uses it and ferrymq has one store format.
       const a = new Attrs(ctx, `${path}<${name}>`, n, ['directory', 'lockKeepAlivePeriod', 'lockAcquireSleepInterval']);
-      const d = a.nonEmpty('directory');
+      const d = a.dir('directory');
       locker.lockKeepAlivePeriodMs = a.int('lockKeepAlivePeriod', locker.lockKeepAlivePeriodMs, 0, 3_600_000);
       locker.lockAcquireSleepIntervalMs = a.int('lockAcquireSleepInterval', locker.lockAcquireSleepIntervalMs, 10, 3_600_000);
       for (const [cn, cl] of children(n)) {
         if (cn === 'locker') for (const l of cl) readLocker(ctx, `${path}<${name}><locker>`, l, locker);
         else ctx.warn(`${path}<${name}><${cn}> is not supported by ferrymq; ignored`);
-      }
-      if (d !== undefined && process.platform !== 'win32' && /^[A-Za-z]:[\\/]/.test(d)) {
-        ctx.warn(`${path}<${name}> directory "${d}" is a Windows path; here it is ${resolve(ctx.cwd, d)}`);
       }
       dir = d;
     }
@@ -393,7 +365,7 @@ function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
   const a = new Attrs(ctx, path, node, ['brokerName', 'dataDirectory', 'persistent', 'maximumRedeliveries']);
   const d: Draft = {
     brokerName: a.nonEmpty('brokerName') ?? 'localhost',
-    dataDirectory: resolve(ctx.cwd, a.nonEmpty('dataDirectory') ?? ctx.defaultData),
+    dataDirectory: resolve(ctx.cwd, a.dir('dataDirectory') ?? ctx.defaultData),
     persistent: a.bool('persistent', true),
     storeDir: undefined,
     transports: undefined,
@@ -417,7 +389,12 @@ function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
         d.transports ??= [];
         for (const [cn, cl] of children(n)) {
           if (cn !== 'transportConnector') ctx.warn(`${p}<${cn}> is not a known element; ignored`);
-          else for (const c of cl) d.transports.push(readTransport(ctx, `${p}<${cn}>`, c));
+          else {
+            for (const c of cl) {
+              const tc = readTransport(ctx, `${p}<${cn}>`, c);
+              if (tc !== null) d.transports.push(tc);
+            }
+          }
         }
       } else if (name === 'networkConnectors' || name === 'networkConnections') {
         if (name === 'networkConnections') ctx.warn(`${p} is read as <networkConnectors> (misspelt in the tutorial)`);
@@ -441,42 +418,18 @@ function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
         readSystemUsage(ctx, p, n, d);
       } else if (name === 'destinationPolicy') {
         d.policies.push(...readPolicies(ctx, p, n));
-      } else if (IGNORED.has(name)) {
-        ctx.warn(`${p} is ignored: ferrymq does not support it`);
-      } else if (!(name === 'bean' && beanHint(ctx, p, n))) {
+      } else if (name === 'plugins') {
+        // One warning per plugin, so an authentication plugin is never silently dropped with the rest.
+        for (const [pn] of children(n)) ctx.warn(`${p}<${pn}> is ignored: ${pluginWarning(pn)}`);
+      } else if (Object.hasOwn(IGNORED, name)) {
+        ctx.warn(`${p} is ignored: ${IGNORED[name]}`);
+      } else {
         ctx.warn(`${p} is not a known element; ignored`);
       }
     }
   }
   return d;
 }
-
-/** Undo the tutorial's `<networkConnections>…</networkConnection>` typo so its snippet loads (with a warning). */
-function repairTutorialTypo(ctx: Ctx, xml: string): string {
-  for (let i = 0; i < 16; i++) {
-    const r = XMLValidator.validate(xml);
-    if (r === true) return xml;
-    const m = /Expected closing tag 'networkConnections'.*instead of closing tag 'networkConnection'/.exec(r.err.msg);
-    const lineStart = xml.split('\n').slice(0, r.err.line - 1).join('\n').length + (r.err.line > 1 ? 1 : 0);
-    const at = lineStart + (r.err.col ?? 1) - 1;
-    const close = /^<\/networkConnection\s*>/.exec(xml.slice(at));
-    const where = `malformed XML at line ${r.err.line}${r.err.col ? `, column ${r.err.col}` : ''}`;
-    if (!m || !close) ctx.fail(where, r.err.msg);
-    ctx.warn(`line ${r.err.line}: </networkConnection> closes <networkConnections>; read as </networkConnections>`);
-    xml = xml.slice(0, at) + '</networkConnections>' + xml.slice(at + close[0].length);
-  }
-  return ctx.fail('malformed XML', 'too many mismatched closing tags');
-}
-
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  attributesGroupName: '@', // keeps attributes apart from child elements of the same name
-  parseAttributeValue: false,
-  parseTagValue: false,
-  trimValues: true,
-  isArray: (_n: string, _p: unknown, _leaf: boolean, isAttr: boolean) => !isAttr, // so repeats are visible
-});
 
 /** The config is a tree (no cycles); already-frozen parts are still descended into in case their children are not. */
 function deepFreeze<T>(v: T): T {
@@ -504,13 +457,17 @@ function applyOverrides(ctx: Ctx, d: Draft, o: ConfigOverrides): void {
     d.storeDir = undefined;
   }
   if (o.transports !== undefined) {
-    d.transports = o.transports.map((uri, i) => {
+    d.transports = [];
+    for (const [i, uri] of o.transports.entries()) {
+      let t: ReturnType<typeof transportFromUri>;
       try {
-        return { name: `cli${i}`, uri, ...transportEndpoint(uri) };
+        t = transportFromUri(uri);
       } catch (e) {
         return bad(`transports[${i}]`, uri, uriErrorReason(e));
       }
-    });
+      if (t.kind === 'skipped') ctx.warn(`--transport ${uri} is skipped: ${t.reason}`);
+      else d.transports.push(connectorFrom(ctx, `--transport ${uri}`, `cli${i}`, t));
+    }
   }
   if (o.networks !== undefined) {
     d.networks = o.networks.map((uri, i) => readNetwork(ctx, `--network[${i}]`, { '@': { name: `cli-network${i}`, uri } }));
@@ -561,43 +518,66 @@ function checkUnique(ctx: Ctx, transports: TransportConnectorConfig[], networks:
   }
 }
 
+/** Where `${activemq.base}` and the other placeholders come from, besides the file's own location. */
+export interface PlaceholderOptions {
+  /** `ferrymq start --base DIR`: `${activemq.base}`, and home, conf (DIR/conf) and data (DIR/data) from it. */
+  base?: string;
+  /** ACTIVEMQ_BASE, ACTIVEMQ_HOME, ACTIVEMQ_CONF, ACTIVEMQ_DATA and any `${NAME}`. @default {} (not process.env) */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** The tutorial's jetty.xml bean sets the console, unless the broker has its own `<webConsole>`, which wins. */
+function applyJettyConsole(ctx: Ctx, d: Draft, jetty: JettyConsole | null, brokerNode: XNode): void {
+  if (jetty === null || (jetty.host === undefined && jetty.port === undefined)) return;
+  if (brokerNode['webConsole'] !== undefined) {
+    ctx.warn(`${jetty.where}: the web console address is set by <webConsole> in <broker>; the bean is ignored`);
+    return;
+  }
+  if (jetty.host !== undefined) d.webConsole.host = jetty.host;
+  if (jetty.port !== undefined) d.webConsole.port = jetty.port;
+}
+
 /**
- * Parse an activemq.xml-style config. The root is `<broker>` or `<beans>` wrapping one `<broker>` (other children
- * of `<beans>` are Spring beans and ignored). Overrides are applied after the file.
+ * Parse an activemq.xml-style config. The root is `<broker>` or Spring's `<beans>` around one `<broker>`, with
+ * property placeholder configurers, imports (jetty.xml) and other beans (ignored, with a warning each). Overrides
+ * are applied after the file.
  * @throws ConfigError with one line naming file, element, attribute, value and reason
  */
 export function parseConfig(
   xml: string,
-  opts: { file?: string | null; overrides?: ConfigOverrides; cwd?: string } = {},
+  opts: { file?: string | null; overrides?: ConfigOverrides; cwd?: string } & PlaceholderOptions = {},
 ): { config: BrokerConfig; warnings: ConfigWarning[] } {
-  const ctx = new Ctx(opts.file ?? null, resolve(opts.cwd ?? process.cwd()));
+  const cwd = resolve(opts.cwd ?? process.cwd());
+  const file = opts.file ?? null;
+  const placeholders = new Placeholders({ cwd, file: file === null ? null : resolve(cwd, file), base: opts.base, env: opts.env });
+  const ctx = new Ctx(file, cwd, placeholders);
   if (typeof xml !== 'string') ctx.fail('config', 'XML text must be a string');
-  let doc: XNode;
-  try {
-    doc = parser.parse(repairTutorialTypo(ctx, xml)) as XNode;
-  } catch (e) {
-    if (e instanceof ConfigError) throw e;
-    return ctx.fail('malformed XML', e instanceof Error ? e.message : String(e));
-  }
+  const doc = parseXml(ctx, xml);
   const roots = children(doc);
   const names = roots.flatMap(([n, l]) => l.map(() => `<${n}>`));
   if (names.length !== 1 || (names[0] !== '<broker>' && names[0] !== '<beans>')) {
     if (names.filter((n) => n === '<broker>').length > 1) ctx.fail('<broker>', 'only one <broker> is allowed');
-    ctx.fail('root', `expected one <broker> or <beans> root element, found ${names.join(', ') || 'none'}`);
+    ctx.fail('root', `expected one <broker> or <beans> root element, found ${names.join(', ') || 'none'}; ` +
+      'a broker configuration is an activemq.xml');
   }
   let draft: Draft;
   if (names[0] === '<broker>') {
     draft = readBroker(ctx, '<broker>', roots[0]![1][0]!);
   } else {
-    const inner = children(roots[0]![1][0]!);
-    const brokers = inner.filter(([n]) => n === 'broker').flatMap(([, l]) => l);
-    if (brokers.length !== 1) ctx.fail('<beans>', `must contain exactly one <broker>, found ${brokers.length}`);
-    for (const [n, l] of inner) if (n === 'bean') l.forEach((b) => beanHint(ctx, '<beans><bean>', b));
-    draft = readBroker(ctx, '<beans><broker>', brokers[0]!);
+    const beans = roots[0]![1][0]!;
+    const spring = readBeans(ctx, '<beans>', beans);
+    if (spring.brokers.length === 0) ctx.fail('<beans>', `has no <broker>: ${notABrokerHint(file, children(beans))}`);
+    if (spring.brokers.length > 1) ctx.fail('<beans>', `must contain exactly one <broker>, found ${spring.brokers.length}`);
+    const b = spring.brokers[0]!;
+    draft = readBroker(b.ctx, b.path, b.node);
+    applyJettyConsole(ctx, draft, spring.console, b.node);
   }
   applyOverrides(ctx, draft, opts.overrides ?? {});
-  const def = 'tcp://127.0.0.1:61616';
-  const transports = draft.transports ?? [{ name: 'openwire', uri: def, ...transportEndpoint(def) }];
+  const def = transportFromUri('tcp://127.0.0.1:61616');
+  const transports = draft.transports ?? (def.kind === 'served' ? [connectorFrom(ctx, 'default', 'openwire', def)] : []);
+  if (transports.length === 0 && draft.transports !== undefined) {
+    ctx.warn('no transport connector ferrymq can serve: clients cannot connect (add <transportConnector uri="tcp://127.0.0.1:61616"/>)');
+  }
   checkUnique(ctx, transports, draft.networks);
   const config: BrokerConfig = {
     brokerName: draft.brokerName,
@@ -620,13 +600,14 @@ export function parseConfig(
 }
 
 /**
- * Read and parse a config file. Relative paths inside it resolve against `opts.cwd` (default: process.cwd()).
+ * Read and parse a config file. Relative paths inside it resolve against `opts.cwd` (default: process.cwd());
+ * imports and property files against the file's directory.
  * @throws ConfigError when the file cannot be read or is invalid
  */
 export function loadConfigFile(
   path: string,
   overrides?: ConfigOverrides,
-  opts: { cwd?: string } = {},
+  opts: { cwd?: string } & PlaceholderOptions = {},
 ): { config: BrokerConfig; warnings: ConfigWarning[] } {
   let text: string;
   try {
@@ -636,7 +617,7 @@ export function loadConfigFile(
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
     throw new ConfigError(`${path}: cannot read config file: ${why}`, { cause: e });
   }
-  return parseConfig(text, { file: path, overrides, cwd: opts.cwd });
+  return parseConfig(text, { ...opts, file: path, overrides });
 }
 
 /** The configuration with no file: every default, then the overrides. */
