@@ -78,7 +78,8 @@ export function registerStart(program: Command): void {
         // The environment is read the way ActiveMQ's start script reads it (ACTIVEMQ_BASE, ACTIVEMQ_CONF, …).
         const placeholders = { env: process.env, ...(opts.base !== undefined ? { base: opts.base } : {}) };
         const { config, warnings } = conf !== undefined ? loadConfigFile(conf, overrides, placeholders) : defaultConfig(overrides);
-        for (const w of warnings) log.warn({ file: w.file }, w.message);
+        // A warning about an imported file (jetty.xml) names it: the message alone would point at the main file.
+        for (const w of warnings) log.warn({ file: w.file }, w.file !== null && w.file !== conf ? `${w.file}: ${w.message}` : w.message);
         node = new FerryNode(config, log);
       } catch (err) {
         process.stderr.write(`ferrymq: ${(err as Error).message}\n`);
