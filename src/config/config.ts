@@ -9,83 +9,21 @@ import { join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_LOCK_ACQUIRE_SLEEP_INTERVAL_MS, DEFAULT_LOCK_KEEP_ALIVE_PERIOD_MS } from '../ha/shared-store-lock.js';
 import { readPolicies, type PolicyEntry } from './policy.js';
+import { readNetwork, type NetworkConnectorConfig } from './network.js';
+import { type LockerConfig, readStore, readSystemUsage, type SystemUsageConfig } from './store.js';
 import { Placeholders } from './placeholders.js';
 import { notABrokerHint, readBeans, type JettyConsole } from './spring.js';
 import { connectorFrom, readTransport, transportFromUri, type TransportConnectorConfig } from './transports.js';
-import { Attrs, type ConfigWarning, Ctx, children, parseSize, parseXml, type XNode } from './xml.js';
+import { Attrs, type ConfigWarning, Ctx, children, parseXml, type XNode } from './xml.js';
 
 export type { ConfigWarning } from './xml.js';
 export type { PolicyEntry } from './policy.js';
 export type { TransportConnectorConfig, WireKind } from './transports.js';
-import { parseNetworkUri, uriErrorReason, type NetworkUri } from '../transport/uri.js';
-
-/** A `<networkConnector>`: a bridge to other brokers. */
-export interface NetworkConnectorConfig {
-  /** @default 'bridge' */
-  name: string;
-  uri: string;
-  network: NetworkUri;
-  /** @default false */
-  duplex: boolean;
-  /** Hops a message or consumer advertisement may travel. @default 1 */
-  networkTTL: number;
-  /** @default true */
-  conduitSubscriptions: boolean;
-  /** @default false */
-  dynamicOnly: boolean;
-  /** @default true */
-  decreaseNetworkConsumerPriority: boolean;
-  /** @default 1000 */
-  prefetchSize: number;
-  /** `<excludedDestinations>`: never forwarded (wins over the includes). */
-  excludedDestinations: DestinationFilterConfig[];
-  /** `<dynamicallyIncludedDestinations>`: forwarded on demand; empty means every destination. */
-  dynamicallyIncludedDestinations: DestinationFilterConfig[];
-  /** `<staticallyIncludedDestinations>`: forwarded whether or not the peer has consumers. */
-  staticallyIncludedDestinations: DestinationFilterConfig[];
-  /** Redialling a peer that is down (the static: URI's options). */
-  reconnect: {
-    /** @default 1000 */
-    initialReconnectDelayMs: number;
-    /** @default 30000 */
-    maxReconnectDelayMs: number;
-    /** @default true */
-    useExponentialBackOff: boolean;
-    /** @default 2 */
-    backOffMultiplier: number;
-  };
-}
-
-/** `<queue physicalName="ORDERS.>"/>` or `<topic physicalName="PRICES.*"/>`, as a canonical name. */
-export interface DestinationFilterConfig {
-  dest: string;
-}
+export type { DestinationFilterConfig, NetworkConnectorConfig } from './network.js';
+export type { LockerConfig, SystemUsageConfig } from './store.js';
+import { uriErrorReason } from '../transport/uri.js';
 
 /** The whole broker configuration; deeply frozen. */
-/** Producer flow control (ActiveMQ's `<systemUsage>`). */
-export interface SystemUsageConfig {
-  /** Message bytes held in memory, all destinations together, before producers are held. @default 128 MiB */
-  memoryLimitBytes: number;
-  /** A held send fails after this many ms; -1 waits for as long as it takes. @default -1 */
-  sendFailIfNoSpaceAfterTimeoutMs: number;
-  /**
-   * `<storeUsage limit>`: bytes the store may take on disk before persistent sends are refused with
-   * FERRY_STORE_FULL (free space on the file system is watched too). @default 100 GiB, as ActiveMQ
-   */
-  storeLimitBytes: number;
-}
-
-/**
- * Shared-store master/slave: the first node to open the store holds its lock and serves; others wait
- * (ActiveMQ's SharedFileLocker and LockableServiceSupport attributes).
- */
-export interface LockerConfig {
-  /** A waiting node retries the lock this often, ms (ActiveMQ: 10000). @default 200 */
-  lockAcquireSleepIntervalMs: number;
-  /** A master checks it still holds the lock this often, ms; 0 never (ActiveMQ's default). @default 1000 */
-  lockKeepAlivePeriodMs: number;
-}
-
 export interface BrokerConfig {
   /** @default 'localhost' */
   brokerName: string;
@@ -175,192 +113,6 @@ interface Draft {
   locker: LockerConfig;
 }
 
-/** `<storeUsage><storeUsage limit="1 gb"/></storeUsage>`. */
-function readStoreUsage(ctx: Ctx, path: string, nodes: XNode[], d: Draft): void {
-  for (const su of nodes) {
-    for (const [n3, l3] of children(su)) {
-      const p3 = `${path}<${n3}>`;
-      if (n3 !== 'storeUsage') {
-        ctx.warn(`${p3} is not a known element; ignored`);
-        continue;
-      }
-      for (const leaf of l3) {
-        const la = new Attrs(ctx, p3, leaf, ['limit']);
-        const raw = la.str('limit');
-        if (raw === undefined) continue;
-        const bytes = parseSize(raw);
-        if (bytes === undefined || bytes < 1024 * 1024) {
-          ctx.failAttr(p3, 'limit', raw, 'must be a size of at least 1 mb, e.g. "10 gb"');
-        }
-        d.systemUsage.storeLimitBytes = bytes;
-      }
-    }
-  }
-}
-
-/**
- * `<systemUsage><systemUsage sendFailIfNoSpaceAfterTimeout="ms"><memoryUsage><memoryUsage limit="64 mb"/>…`:
- * the memory producers may fill before flow control holds their sends.
- */
-function readSystemUsage(ctx: Ctx, path: string, node: XNode, d: Draft): void {
-  for (const [n1, l1] of children(node)) {
-    const p1 = `${path}<${n1}>`;
-    if (n1 !== 'systemUsage') {
-      ctx.warn(`${p1} is not a known element; ignored`);
-      continue;
-    }
-    for (const su of l1) {
-      const a = new Attrs(ctx, p1, su, ['sendFailIfNoSpaceAfterTimeout', 'sendFailIfNoSpace']);
-      const timeout = a.int('sendFailIfNoSpaceAfterTimeout', -1, 0, 2147483647);
-      if (timeout >= 0) d.systemUsage.sendFailIfNoSpaceAfterTimeoutMs = timeout;
-      if (a.bool('sendFailIfNoSpace', false)) d.systemUsage.sendFailIfNoSpaceAfterTimeoutMs = 0;
-      for (const [n2, l2] of children(su)) {
-        const p2 = `${p1}<${n2}>`;
-        if (n2 === 'storeUsage') {
-          readStoreUsage(ctx, p2, l2, d);
-          continue;
-        }
-        if (n2 !== 'memoryUsage') {
-          ctx.warn(`${p2} is ignored: ferrymq bounds memory only (the store pages to disk)`);
-          continue;
-        }
-        for (const mu of l2) {
-          for (const [n3, l3] of children(mu)) {
-            const p3 = `${p2}<${n3}>`;
-            if (n3 !== 'memoryUsage') {
-              ctx.warn(`${p3} is not a known element; ignored`);
-              continue;
-            }
-            for (const leaf of l3) {
-              const la = new Attrs(ctx, p3, leaf, ['limit']);
-              const raw = la.str('limit');
-              if (raw === undefined) continue;
-              const bytes = parseSize(raw);
-              if (bytes === undefined || bytes < 1024 * 1024) {
-                ctx.failAttr(p3, 'limit', raw, 'must be a size of at least 1 mb, e.g. "64 mb"');
-              }
-              d.systemUsage.memoryLimitBytes = bytes;
-            }
-          }
-        }
-      }
-    }
-  }
-}
-
-/** Attributes of `<networkConnector>`, which may also be given as options on its URI (`static:(…)?networkTTL=2`). */
-const NETWORK_ATTRS = ['name', 'uri', 'duplex', 'networkTTL', 'conduitSubscriptions', 'dynamicOnly', 'decreaseNetworkConsumerPriority', 'prefetchSize'];
-/** Options of a static: URI: how a peer that is down is redialled (ActiveMQ's SimpleDiscoveryAgent). */
-const RECONNECT_OPTS = ['initialReconnectDelay', 'maxReconnectDelay', 'useExponentialBackOff', 'backOffMultiplier'];
-const FILTER_LISTS = ['excludedDestinations', 'dynamicallyIncludedDestinations', 'staticallyIncludedDestinations'] as const;
-
-function readNetwork(ctx: Ctx, path: string, node: XNode): NetworkConnectorConfig {
-  const own = (node['@'] as Record<string, string> | undefined) ?? {};
-  const raw = own['uri'];
-  if (raw === undefined) return ctx.fail(path, 'attribute uri is required, e.g. uri="static:(tcp://127.0.0.1:61617)"');
-  // The URI's options: reconnect settings, or the element's own attributes (the element wins where both are set).
-  let query: Readonly<Record<string, string>> = {};
-  try {
-    query = parseNetworkUri(raw).options;
-  } catch {
-    // reported below, with the element path, by a.uri()
-  }
-  for (const k of Object.keys(query)) {
-    if (!NETWORK_ATTRS.includes(k) && !RECONNECT_OPTS.includes(k)) {
-      ctx.failAttr(path, 'uri', raw, `unknown option ${k} (known: ${[...RECONNECT_OPTS, ...NETWORK_ATTRS.slice(2)].join(', ')})`);
-    }
-  }
-  const merged: XNode = { ...node, '@': { ...query, ...own } };
-  const a = new Attrs(ctx, path, merged, [...NETWORK_ATTRS, ...RECONNECT_OPTS]);
-  const uri = a.uri('uri', parseNetworkUri)!;
-  const lists: Record<(typeof FILTER_LISTS)[number], DestinationFilterConfig[]> = {
-    excludedDestinations: [],
-    dynamicallyIncludedDestinations: [],
-    staticallyIncludedDestinations: [],
-  };
-  for (const [name, nodes] of children(node)) {
-    if (!(FILTER_LISTS as readonly string[]).includes(name)) {
-      ctx.warn(`${path}<${name}> is not supported by ferrymq; ignored`);
-      continue;
-    }
-    for (const list of nodes) {
-      for (const [kind, entries] of children(list)) {
-        if (kind !== 'queue' && kind !== 'topic') {
-          ctx.fail(`${path}<${name}><${kind}>`, 'expected <queue physicalName="…"/> or <topic physicalName="…"/>');
-        }
-        for (const e of entries) {
-          const ea = new Attrs(ctx, `${path}<${name}><${kind}>`, e, ['physicalName']);
-          const pn = ea.nonEmpty('physicalName');
-          if (pn === undefined) ctx.fail(`${path}<${name}><${kind}>`, 'attribute physicalName is required');
-          lists[name as (typeof FILTER_LISTS)[number]].push({ dest: `${kind}://${pn}` });
-        }
-      }
-    }
-  }
-  const maxDelay = a.int('maxReconnectDelay', 30_000, 1, 2_147_483_647);
-  return {
-    name: a.nonEmpty('name') ?? 'bridge',
-    uri: uri.raw,
-    network: uri.value,
-    duplex: a.bool('duplex', false),
-    networkTTL: a.int('networkTTL', 1, 1, 255),
-    conduitSubscriptions: a.bool('conduitSubscriptions', true),
-    dynamicOnly: a.bool('dynamicOnly', false),
-    decreaseNetworkConsumerPriority: a.bool('decreaseNetworkConsumerPriority', true),
-    prefetchSize: a.int('prefetchSize', 1000, 1, 2147483647),
-    ...lists,
-    reconnect: {
-      initialReconnectDelayMs: Math.min(a.int('initialReconnectDelay', 1000, 0, 2_147_483_647), maxDelay),
-      maxReconnectDelayMs: maxDelay,
-      useExponentialBackOff: a.bool('useExponentialBackOff', true),
-      backOffMultiplier: a.int('backOffMultiplier', 2, 1, 100),
-    },
-  };
-}
-
-/**
- * `<locker>` inside a store element: ActiveMQ's `<shared-file-locker lockAcquireSleepInterval="…"/>` (Spring's
- * spelling; `<sharedFileLocker>` is accepted too). ferrymq's lock is LevelDB's own LOCK file either way.
- */
-function readLocker(ctx: Ctx, path: string, node: XNode, locker: LockerConfig): void {
-  for (const [name, list] of children(node)) {
-    const p = `${path}<${name}>`;
-    if (name !== 'shared-file-locker' && name !== 'sharedFileLocker') {
-      ctx.warn(`${p} is not supported by ferrymq; ignored (the lock is the store's own file lock)`);
-      continue;
-    }
-    for (const n of list) {
-      const a = new Attrs(ctx, p, n, ['lockAcquireSleepInterval']);
-      locker.lockAcquireSleepIntervalMs = a.int('lockAcquireSleepInterval', locker.lockAcquireSleepIntervalMs, 10, 3_600_000);
-    }
-  }
-}
-
-function readStore(ctx: Ctx, path: string, node: XNode, locker: LockerConfig): string | undefined {
-  let dir: string | undefined;
-  let found = 0;
-  for (const [name, list] of children(node)) {
-    if (name !== 'levelDB' && name !== 'kahaDB') {
-      ctx.warn(`${path}<${name}> is not supported by ferrymq; ignored (the store is levelDB)`);
-      continue;
-    }
-    for (const n of list) {
-      if (++found > 1) ctx.fail(`${path}<${name}>`, 'only one store may be configured');
-      // kahaDB is accepted as a synonym: the tutorial uses it and ferrymq has one store format.
-      const a = new Attrs(ctx, `${path}<${name}>`, n, ['directory', 'lockKeepAlivePeriod', 'lockAcquireSleepInterval']);
-      const d = a.dir('directory');
-      locker.lockKeepAlivePeriodMs = a.int('lockKeepAlivePeriod', locker.lockKeepAlivePeriodMs, 0, 3_600_000);
-      locker.lockAcquireSleepIntervalMs = a.int('lockAcquireSleepInterval', locker.lockAcquireSleepIntervalMs, 10, 3_600_000);
-      for (const [cn, cl] of children(n)) {
-        if (cn === 'locker') for (const l of cl) readLocker(ctx, `${path}<${name}><locker>`, l, locker);
-        else ctx.warn(`${path}<${name}><${cn}> is not supported by ferrymq; ignored`);
-      }
-      dir = d;
-    }
-  }
-  return dir;
-}
-
 function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
   const a = new Attrs(ctx, path, node, ['brokerName', 'dataDirectory', 'persistent', 'maximumRedeliveries']);
   const d: Draft = {
@@ -415,7 +167,7 @@ function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
         if (isIP(host) === 0 && !/^[A-Za-z0-9_.-]+$/.test(host)) ctx.failAttr(p, 'host', host, 'not a host name or IP');
         d.webConsole = { enabled: w.bool('enabled', true), host, port: w.int('port', 8161, 0, 65535) };
       } else if (name === 'systemUsage') {
-        readSystemUsage(ctx, p, n, d);
+        readSystemUsage(ctx, p, n, d.systemUsage);
       } else if (name === 'destinationPolicy') {
         d.policies.push(...readPolicies(ctx, p, n));
       } else if (name === 'plugins') {

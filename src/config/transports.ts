@@ -10,7 +10,7 @@ import { Attrs, type Ctx, type XNode } from './xml.js';
 /** What a connector speaks: ferrymq's native frames, STOMP, or either, detected from a connection's first bytes. */
 export type WireKind = 'native' | 'stomp' | 'auto';
 
-/** ActiveMQ's auto transport waits this long for a connection's first bytes by default (`protocolDetectionTimeOut`). */
+/** An auto:// connection shows its protocol within this (`protocolDetectionTimeOut`; ActiveMQ: 30000): the CONNECT deadline. */
 export const DEFAULT_PROTOCOL_DETECTION_TIMEOUT_MS = 10_000;
 
 /** A `<transportConnector>`: where clients connect. */

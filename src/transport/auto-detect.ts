@@ -6,7 +6,7 @@
  * and is closed. The chosen protocol then sees every byte, as if it had accepted the socket itself.
  */
 import type { Socket } from 'node:net';
-import type { Broker } from '../broker/broker.js';
+import type { SessionHost } from '../broker/session.js';
 import type { Logger } from '../log.js';
 import { endSocket } from './socket.js';
 import type { ProtocolConnection, WireProtocol } from './tcp-server.js';
@@ -79,7 +79,7 @@ class DetectingConnection implements ProtocolConnection {
 
   constructor(
     private readonly socket: Socket,
-    private readonly broker: Broker,
+    private readonly broker: SessionHost,
     private readonly options: ConnectorOptions,
     private readonly log: Logger,
     private readonly onClosed: (c: ProtocolConnection) => void,

@@ -18,7 +18,7 @@ export interface WireProtocol {
   /** The bytes a socket refused at maximumConnections is sent before it is closed. */
   refusal(message: string): Uint8Array;
   /** Refuse a socket itself (auto://: in the framing its first bytes show); default: send `refusal` and close. */
-  refuse?(socket: Socket, broker: Broker, options: ConnectorOptions, logger: Logger, message: string): void;
+  refuse?(socket: Socket, broker: SessionHost, options: ConnectorOptions, logger: Logger, message: string): void;
 }
 
 /** ferrymq's native protocol (`tcp://`). */
