@@ -12,6 +12,7 @@ const DEFAULT_CONF = fileURLToPath(new URL('../../conf/single.xml', import.meta.
 
 interface StartOptions {
   conf?: string;
+  base?: string;
   name?: string;
   transport: string[];
   network: string[];
@@ -33,6 +34,11 @@ export function registerStart(program: Command): void {
     .command('start')
     .description('run a broker node in the foreground (stop it with Ctrl-C or SIGTERM)')
     .option('--conf <file>', 'broker config in ActiveMQ vocabulary (default: conf/single.xml of the package)')
+    .option(
+      '--base <dir>',
+      'ActiveMQ base directory: ${activemq.base}, and ${activemq.conf}/${activemq.data} as DIR/conf and DIR/data ' +
+        '(default: $ACTIVEMQ_BASE, or the parent of the config file\'s conf/ directory)',
+    )
     .option('--name <name>', 'broker name (overrides brokerName)')
     .option('--transport <uri>', 'transport connector URI, repeatable; replaces the config file\'s connectors', collect, [])
     .option(
@@ -71,8 +77,11 @@ export function registerStart(program: Command): void {
       let node: FerryNode;
       try {
         const conf = opts.conf ?? (existsSync(DEFAULT_CONF) ? DEFAULT_CONF : undefined);
-        const { config, warnings } = conf !== undefined ? loadConfigFile(conf, overrides) : defaultConfig(overrides);
-        for (const w of warnings) log.warn({ file: w.file }, w.message);
+        // The environment is read the way ActiveMQ's start script reads it (ACTIVEMQ_BASE, ACTIVEMQ_CONF, …).
+        const placeholders = { env: process.env, ...(opts.base !== undefined ? { base: opts.base } : {}) };
+        const { config, warnings } = conf !== undefined ? loadConfigFile(conf, overrides, placeholders) : defaultConfig(overrides);
+        // A warning about an imported file (jetty.xml) names it: the message alone would point at the main file.
+        for (const w of warnings) log.warn({ file: w.file }, w.file !== null && w.file !== conf ? `${w.file}: ${w.message}` : w.message);
         node = new FerryNode(config, log);
       } catch (err) {
         process.stderr.write(`ferrymq: ${(err as Error).message}\n`);

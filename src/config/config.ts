@@ -6,104 +6,24 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_LOCK_ACQUIRE_SLEEP_INTERVAL_MS, DEFAULT_LOCK_KEEP_ALIVE_PERIOD_MS } from '../ha/shared-store-lock.js';
 import { readPolicies, type PolicyEntry } from './policy.js';
-import { Attrs, type ConfigWarning, Ctx, children, parseSize, type XNode } from './xml.js';
+import { readNetwork, type NetworkConnectorConfig } from './network.js';
+import { type LockerConfig, readStore, readSystemUsage, type SystemUsageConfig } from './store.js';
+import { Placeholders } from './placeholders.js';
+import { notABrokerHint, readBeans, type JettyConsole } from './spring.js';
+import { connectorFrom, readTransport, transportFromUri, type TransportConnectorConfig } from './transports.js';
+import { Attrs, type ConfigWarning, Ctx, children, parseXml, type XNode } from './xml.js';
 
 export type { ConfigWarning } from './xml.js';
 export type { PolicyEntry } from './policy.js';
-import {
-  connectorOptions,
-  MULTICAST_OPTIONS,
-  multicastOptions,
-  parseEndpointUri,
-  parseNetworkUri,
-  uriErrorReason,
-  type ConnectorOptions,
-  type EndpointUri,
-  type NetworkUri,
-} from '../transport/uri.js';
-
-/** A `<transportConnector>`: where clients connect. */
-export interface TransportConnectorConfig {
-  /** @default the uri, as in ActiveMQ */
-  name: string;
-  uri: string;
-  endpoint: EndpointUri;
-  options: ConnectorOptions;
-  /** e.g. `multicast://default`: advertise this connector by multicast discovery. */
-  discoveryUri?: string;
-}
-
-/** A `<networkConnector>`: a bridge to other brokers. */
-export interface NetworkConnectorConfig {
-  /** @default 'bridge' */
-  name: string;
-  uri: string;
-  network: NetworkUri;
-  /** @default false */
-  duplex: boolean;
-  /** Hops a message or consumer advertisement may travel. @default 1 */
-  networkTTL: number;
-  /** @default true */
-  conduitSubscriptions: boolean;
-  /** @default false */
-  dynamicOnly: boolean;
-  /** @default true */
-  decreaseNetworkConsumerPriority: boolean;
-  /** @default 1000 */
-  prefetchSize: number;
-  /** `<excludedDestinations>`: never forwarded (wins over the includes). */
-  excludedDestinations: DestinationFilterConfig[];
-  /** `<dynamicallyIncludedDestinations>`: forwarded on demand; empty means every destination. */
-  dynamicallyIncludedDestinations: DestinationFilterConfig[];
-  /** `<staticallyIncludedDestinations>`: forwarded whether or not the peer has consumers. */
-  staticallyIncludedDestinations: DestinationFilterConfig[];
-  /** Redialling a peer that is down (the static: URI's options). */
-  reconnect: {
-    /** @default 1000 */
-    initialReconnectDelayMs: number;
-    /** @default 30000 */
-    maxReconnectDelayMs: number;
-    /** @default true */
-    useExponentialBackOff: boolean;
-    /** @default 2 */
-    backOffMultiplier: number;
-  };
-}
-
-/** `<queue physicalName="ORDERS.>"/>` or `<topic physicalName="PRICES.*"/>`, as a canonical name. */
-export interface DestinationFilterConfig {
-  dest: string;
-}
+export type { TransportConnectorConfig, WireKind } from './transports.js';
+export type { DestinationFilterConfig, NetworkConnectorConfig } from './network.js';
+export type { LockerConfig, SystemUsageConfig } from './store.js';
+import { uriErrorReason } from '../transport/uri.js';
 
 /** The whole broker configuration; deeply frozen. */
-/** Producer flow control (ActiveMQ's `<systemUsage>`). */
-export interface SystemUsageConfig {
-  /** Message bytes held in memory, all destinations together, before producers are held. @default 128 MiB */
-  memoryLimitBytes: number;
-  /** A held send fails after this many ms; -1 waits for as long as it takes. @default -1 */
-  sendFailIfNoSpaceAfterTimeoutMs: number;
-  /**
-   * `<storeUsage limit>`: bytes the store may take on disk before persistent sends are refused with
-   * FERRY_STORE_FULL (free space on the file system is watched too). @default 100 GiB, as ActiveMQ
-   */
-  storeLimitBytes: number;
-}
-
-/**
- * Shared-store master/slave: the first node to open the store holds its lock and serves; others wait
- * (ActiveMQ's SharedFileLocker and LockableServiceSupport attributes).
- */
-export interface LockerConfig {
-  /** A waiting node retries the lock this often, ms (ActiveMQ: 10000). @default 200 */
-  lockAcquireSleepIntervalMs: number;
-  /** A master checks it still holds the lock this often, ms; 0 never (ActiveMQ's default). @default 1000 */
-  lockKeepAlivePeriodMs: number;
-}
-
 export interface BrokerConfig {
   /** @default 'localhost' */
   brokerName: string;
@@ -153,16 +73,29 @@ export interface ConfigOverrides {
 }
 
 
-/** ActiveMQ elements whose features ferrymq lacks or sets differently; named in a warning so nobody relies on them. */
-const IGNORED = new Set([
-    'managementContext',
-  'plugins',
-  'destinationInterceptors',
-]);
+/**
+ * ActiveMQ elements whose features ferrymq lacks or sets differently, with what to know instead; named in a warning
+ * so nobody relies on them.
+ */
+const IGNORED: Record<string, string> = {
+  managementContext: 'ferrymq has no JMX; see ferrymq dstat',
+  destinationInterceptors: 'ferrymq does not support it',
+  shutdownHooks: 'ferrymq stops cleanly on SIGTERM and SIGINT by itself',
+  sslContext: 'TLS is not supported yet',
+  persistenceFactory: 'the store is levelDB',
+  tempDataStore: 'the store is levelDB',
+  ioExceptionHandler: 'ferrymq does not support it',
+  proxyConnectors: 'ferrymq does not support it',
+  jmsBridgeConnectors: 'ferrymq does not support it',
+  destinations: 'destinations are created on first use',
+  services: 'ferrymq does not support it',
+};
 
-function transportEndpoint(u: string): { endpoint: EndpointUri; options: ConnectorOptions } {
-  const endpoint = parseEndpointUri(u);
-  return { endpoint, options: connectorOptions(endpoint) };
+/** A plugin ferrymq does not run; security plugins say plainly that clients are not checked. */
+function pluginWarning(name: string): string {
+  return /authentication|authorization|jaas|security/i.test(name)
+    ? 'ferrymq does not authenticate or authorize clients yet: every client is allowed'
+    : 'ferrymq does not support broker plugins';
 }
 
 /** Everything read from the file, before overrides and defaults that depend on other fields. */
@@ -180,232 +113,11 @@ interface Draft {
   locker: LockerConfig;
 }
 
-/** `<storeUsage><storeUsage limit="1 gb"/></storeUsage>`. */
-function readStoreUsage(ctx: Ctx, path: string, nodes: XNode[], d: Draft): void {
-  for (const su of nodes) {
-    for (const [n3, l3] of children(su)) {
-      const p3 = `${path}<${n3}>`;
-      if (n3 !== 'storeUsage') {
-        ctx.warn(`${p3} is not a known element; ignored`);
-        continue;
-      }
-      for (const leaf of l3) {
-        const la = new Attrs(ctx, p3, leaf, ['limit']);
-        const raw = la.str('limit');
-        if (raw === undefined) continue;
-        const bytes = parseSize(raw);
-        if (bytes === undefined || bytes < 1024 * 1024) {
-          ctx.failAttr(p3, 'limit', raw, 'must be a size of at least 1 mb, e.g. "10 gb"');
-        }
-        d.systemUsage.storeLimitBytes = bytes;
-      }
-    }
-  }
-}
-
-/**
- * `<systemUsage><systemUsage sendFailIfNoSpaceAfterTimeout="ms"><memoryUsage><memoryUsage limit="64 mb"/>…`:
- * the memory producers may fill before flow control holds their sends.
- */
-function readSystemUsage(ctx: Ctx, path: string, node: XNode, d: Draft): void {
-  for (const [n1, l1] of children(node)) {
-    const p1 = `${path}<${n1}>`;
-    if (n1 !== 'systemUsage') {
-      ctx.warn(`${p1} is not a known element; ignored`);
-      continue;
-    }
-    for (const su of l1) {
-      const a = new Attrs(ctx, p1, su, ['sendFailIfNoSpaceAfterTimeout', 'sendFailIfNoSpace']);
-      const timeout = a.int('sendFailIfNoSpaceAfterTimeout', -1, 0, 2147483647);
-      if (timeout >= 0) d.systemUsage.sendFailIfNoSpaceAfterTimeoutMs = timeout;
-      if (a.bool('sendFailIfNoSpace', false)) d.systemUsage.sendFailIfNoSpaceAfterTimeoutMs = 0;
-      for (const [n2, l2] of children(su)) {
-        const p2 = `${p1}<${n2}>`;
-        if (n2 === 'storeUsage') {
-          readStoreUsage(ctx, p2, l2, d);
-          continue;
-        }
-        if (n2 !== 'memoryUsage') {
-          ctx.warn(`${p2} is ignored: ferrymq bounds memory only (the store pages to disk)`);
-          continue;
-        }
-        for (const mu of l2) {
-          for (const [n3, l3] of children(mu)) {
-            const p3 = `${p2}<${n3}>`;
-            if (n3 !== 'memoryUsage') {
-              ctx.warn(`${p3} is not a known element; ignored`);
-              continue;
-            }
-            for (const leaf of l3) {
-              const la = new Attrs(ctx, p3, leaf, ['limit']);
-              const raw = la.str('limit');
-              if (raw === undefined) continue;
-              const bytes = parseSize(raw);
-              if (bytes === undefined || bytes < 1024 * 1024) {
-                ctx.failAttr(p3, 'limit', raw, 'must be a size of at least 1 mb, e.g. "64 mb"');
-              }
-              d.systemUsage.memoryLimitBytes = bytes;
-            }
-          }
-        }
-      }
-    }
-  }
-}
-
-function readTransport(ctx: Ctx, path: string, node: XNode): TransportConnectorConfig {
-  const a = new Attrs(ctx, path, node, ['name', 'uri', 'discoveryUri']);
-  const uri = a.uri('uri', transportEndpoint);
-  if (!uri) return ctx.fail(path, 'attribute uri is required, e.g. uri="tcp://127.0.0.1:61616"');
-  const disc = a.uri('discoveryUri', (u) => {
-    const n = parseNetworkUri(u);
-    if (n.kind !== 'multicast') throw new Error('discoveryUri must be multicast://<group>');
-    return multicastOptions(n, u, true);
-  });
-  const tc: TransportConnectorConfig = { name: a.nonEmpty('name') ?? uri.raw, uri: uri.raw, ...uri.value };
-  if (disc) tc.discoveryUri = disc.raw;
-  return tc;
-}
-
-/** Attributes of `<networkConnector>`, which may also be given as options on its URI (`static:(…)?networkTTL=2`). */
-const NETWORK_ATTRS = ['name', 'uri', 'duplex', 'networkTTL', 'conduitSubscriptions', 'dynamicOnly', 'decreaseNetworkConsumerPriority', 'prefetchSize'];
-/** Options of a static: URI: how a peer that is down is redialled (ActiveMQ's SimpleDiscoveryAgent). */
-const RECONNECT_OPTS = ['initialReconnectDelay', 'maxReconnectDelay', 'useExponentialBackOff', 'backOffMultiplier'];
-const FILTER_LISTS = ['excludedDestinations', 'dynamicallyIncludedDestinations', 'staticallyIncludedDestinations'] as const;
-
-function readNetwork(ctx: Ctx, path: string, node: XNode): NetworkConnectorConfig {
-  const own = (node['@'] as Record<string, string> | undefined) ?? {};
-  const raw = own['uri'];
-  if (raw === undefined) return ctx.fail(path, 'attribute uri is required, e.g. uri="static:(tcp://127.0.0.1:61617)"');
-  // The URI's options: reconnect settings, or the element's own attributes (the element wins where both are set).
-  let query: Readonly<Record<string, string>> = {};
-  let multicast = false;
-  try {
-    const n = parseNetworkUri(raw);
-    query = n.options;
-    if (n.kind === 'multicast') {
-      multicast = true;
-      multicastOptions(n, raw);
-    }
-  } catch (err) {
-    if (multicast) ctx.failAttr(path, 'uri', raw, uriErrorReason(err));
-    // else reported below, with the element path, by a.uri()
-  }
-  // A multicast URI also carries its discovery agent's options (group, interface, …), which are not attributes.
-  const agentOpts: readonly string[] = multicast ? MULTICAST_OPTIONS : [];
-  for (const k of Object.keys(query)) {
-    if (!NETWORK_ATTRS.includes(k) && !RECONNECT_OPTS.includes(k) && !agentOpts.includes(k)) {
-      ctx.failAttr(path, 'uri', raw, `unknown option ${k} (known: ${[...RECONNECT_OPTS, ...NETWORK_ATTRS.slice(2), ...agentOpts].join(', ')})`);
-    }
-  }
-  const attrs = Object.fromEntries(Object.entries(query).filter(([k]) => !agentOpts.includes(k)));
-  const merged: XNode = { ...node, '@': { ...attrs, ...own } };
-  const a = new Attrs(ctx, path, merged, [...NETWORK_ATTRS, ...RECONNECT_OPTS]);
-  const uri = a.uri('uri', parseNetworkUri)!;
-  const lists: Record<(typeof FILTER_LISTS)[number], DestinationFilterConfig[]> = {
-    excludedDestinations: [],
-    dynamicallyIncludedDestinations: [],
-    staticallyIncludedDestinations: [],
-  };
-  for (const [name, nodes] of children(node)) {
-    if (!(FILTER_LISTS as readonly string[]).includes(name)) {
-      ctx.warn(`${path}<${name}> is not supported by ferrymq; ignored`);
-      continue;
-    }
-    for (const list of nodes) {
-      for (const [kind, entries] of children(list)) {
-        if (kind !== 'queue' && kind !== 'topic') {
-          ctx.fail(`${path}<${name}><${kind}>`, 'expected <queue physicalName="…"/> or <topic physicalName="…"/>');
-        }
-        for (const e of entries) {
-          const ea = new Attrs(ctx, `${path}<${name}><${kind}>`, e, ['physicalName']);
-          const pn = ea.nonEmpty('physicalName');
-          if (pn === undefined) ctx.fail(`${path}<${name}><${kind}>`, 'attribute physicalName is required');
-          lists[name as (typeof FILTER_LISTS)[number]].push({ dest: `${kind}://${pn}` });
-        }
-      }
-    }
-  }
-  const maxDelay = a.int('maxReconnectDelay', 30_000, 1, 2_147_483_647);
-  return {
-    name: a.nonEmpty('name') ?? 'bridge',
-    uri: uri.raw,
-    network: uri.value,
-    duplex: a.bool('duplex', false),
-    networkTTL: a.int('networkTTL', 1, 1, 255),
-    conduitSubscriptions: a.bool('conduitSubscriptions', true),
-    dynamicOnly: a.bool('dynamicOnly', false),
-    decreaseNetworkConsumerPriority: a.bool('decreaseNetworkConsumerPriority', true),
-    prefetchSize: a.int('prefetchSize', 1000, 1, 2147483647),
-    ...lists,
-    reconnect: {
-      initialReconnectDelayMs: Math.min(a.int('initialReconnectDelay', 1000, 0, 2_147_483_647), maxDelay),
-      maxReconnectDelayMs: maxDelay,
-      useExponentialBackOff: a.bool('useExponentialBackOff', true),
-      backOffMultiplier: a.int('backOffMultiplier', 2, 1, 100),
-    },
-  };
-}
-
-/** Tell tutorial users where the console port went instead of silently dropping their jetty.xml bean. */
-function beanHint(ctx: Ctx, path: string, node: XNode): boolean {
-  const cls = (node['@'] as Record<string, string> | undefined)?.['class'] ?? '';
-  if (!cls.endsWith('WebConsolePort')) return false;
-  ctx.warn(`${path} (${cls}) is ignored; set the console address with <webConsole host="127.0.0.1" port="8161"/>`);
-  return true;
-}
-
-/**
- * `<locker>` inside a store element: ActiveMQ's `<shared-file-locker lockAcquireSleepInterval="…"/>` (Spring's
- * spelling; `<sharedFileLocker>` is accepted too). ferrymq's lock is LevelDB's own LOCK file either way.
- */
-function readLocker(ctx: Ctx, path: string, node: XNode, locker: LockerConfig): void {
-  for (const [name, list] of children(node)) {
-    const p = `${path}<${name}>`;
-    if (name !== 'shared-file-locker' && name !== 'sharedFileLocker') {
-      ctx.warn(`${p} is not supported by ferrymq; ignored (the lock is the store's own file lock)`);
-      continue;
-    }
-    for (const n of list) {
-      const a = new Attrs(ctx, p, n, ['lockAcquireSleepInterval']);
-      locker.lockAcquireSleepIntervalMs = a.int('lockAcquireSleepInterval', locker.lockAcquireSleepIntervalMs, 10, 3_600_000);
-    }
-  }
-}
-
-function readStore(ctx: Ctx, path: string, node: XNode, locker: LockerConfig): string | undefined {
-  let dir: string | undefined;
-  let found = 0;
-  for (const [name, list] of children(node)) {
-    if (name !== 'levelDB' && name !== 'kahaDB') {
-      ctx.warn(`${path}<${name}> is not supported by ferrymq; ignored (the store is levelDB)`);
-      continue;
-    }
-    for (const n of list) {
-      if (++found > 1) ctx.fail(`${path}<${name}>`, 'only one store may be configured');
-      // kahaDB is accepted as a synonym: the tutorial uses it and ferrymq has one store format.
-      const a = new Attrs(ctx, `${path}<${name}>`, n, ['directory', 'lockKeepAlivePeriod', 'lockAcquireSleepInterval']);
-      const d = a.nonEmpty('directory');
-      locker.lockKeepAlivePeriodMs = a.int('lockKeepAlivePeriod', locker.lockKeepAlivePeriodMs, 0, 3_600_000);
-      locker.lockAcquireSleepIntervalMs = a.int('lockAcquireSleepInterval', locker.lockAcquireSleepIntervalMs, 10, 3_600_000);
-      for (const [cn, cl] of children(n)) {
-        if (cn === 'locker') for (const l of cl) readLocker(ctx, `${path}<${name}><locker>`, l, locker);
-        else ctx.warn(`${path}<${name}><${cn}> is not supported by ferrymq; ignored`);
-      }
-      if (d !== undefined && process.platform !== 'win32' && /^[A-Za-z]:[\\/]/.test(d)) {
-        ctx.warn(`${path}<${name}> directory "${d}" is a Windows path; here it is ${resolve(ctx.cwd, d)}`);
-      }
-      dir = d;
-    }
-  }
-  return dir;
-}
-
 function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
   const a = new Attrs(ctx, path, node, ['brokerName', 'dataDirectory', 'persistent', 'maximumRedeliveries']);
   const d: Draft = {
     brokerName: a.nonEmpty('brokerName') ?? 'localhost',
-    dataDirectory: resolve(ctx.cwd, a.nonEmpty('dataDirectory') ?? ctx.defaultData),
+    dataDirectory: resolve(ctx.cwd, a.dir('dataDirectory') ?? ctx.defaultData),
     persistent: a.bool('persistent', true),
     storeDir: undefined,
     transports: undefined,
@@ -429,7 +141,12 @@ function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
         d.transports ??= [];
         for (const [cn, cl] of children(n)) {
           if (cn !== 'transportConnector') ctx.warn(`${p}<${cn}> is not a known element; ignored`);
-          else for (const c of cl) d.transports.push(readTransport(ctx, `${p}<${cn}>`, c));
+          else {
+            for (const c of cl) {
+              const tc = readTransport(ctx, `${p}<${cn}>`, c);
+              if (tc !== null) d.transports.push(tc);
+            }
+          }
         }
       } else if (name === 'networkConnectors' || name === 'networkConnections') {
         if (name === 'networkConnections') ctx.warn(`${p} is read as <networkConnectors> (misspelt in the tutorial)`);
@@ -450,45 +167,21 @@ function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
         if (isIP(host) === 0 && !/^[A-Za-z0-9_.-]+$/.test(host)) ctx.failAttr(p, 'host', host, 'not a host name or IP');
         d.webConsole = { enabled: w.bool('enabled', true), host, port: w.int('port', 8161, 0, 65535) };
       } else if (name === 'systemUsage') {
-        readSystemUsage(ctx, p, n, d);
+        readSystemUsage(ctx, p, n, d.systemUsage);
       } else if (name === 'destinationPolicy') {
         d.policies.push(...readPolicies(ctx, p, n));
-      } else if (IGNORED.has(name)) {
-        ctx.warn(`${p} is ignored: ferrymq does not support it`);
-      } else if (!(name === 'bean' && beanHint(ctx, p, n))) {
+      } else if (name === 'plugins') {
+        // One warning per plugin, so an authentication plugin is never silently dropped with the rest.
+        for (const [pn] of children(n)) ctx.warn(`${p}<${pn}> is ignored: ${pluginWarning(pn)}`);
+      } else if (Object.hasOwn(IGNORED, name)) {
+        ctx.warn(`${p} is ignored: ${IGNORED[name]}`);
+      } else {
         ctx.warn(`${p} is not a known element; ignored`);
       }
     }
   }
   return d;
 }
-
-/** Undo the tutorial's `<networkConnections>…</networkConnection>` typo so its snippet loads (with a warning). */
-function repairTutorialTypo(ctx: Ctx, xml: string): string {
-  for (let i = 0; i < 16; i++) {
-    const r = XMLValidator.validate(xml);
-    if (r === true) return xml;
-    const m = /Expected closing tag 'networkConnections'.*instead of closing tag 'networkConnection'/.exec(r.err.msg);
-    const lineStart = xml.split('\n').slice(0, r.err.line - 1).join('\n').length + (r.err.line > 1 ? 1 : 0);
-    const at = lineStart + (r.err.col ?? 1) - 1;
-    const close = /^<\/networkConnection\s*>/.exec(xml.slice(at));
-    const where = `malformed XML at line ${r.err.line}${r.err.col ? `, column ${r.err.col}` : ''}`;
-    if (!m || !close) ctx.fail(where, r.err.msg);
-    ctx.warn(`line ${r.err.line}: </networkConnection> closes <networkConnections>; read as </networkConnections>`);
-    xml = xml.slice(0, at) + '</networkConnections>' + xml.slice(at + close[0].length);
-  }
-  return ctx.fail('malformed XML', 'too many mismatched closing tags');
-}
-
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  attributesGroupName: '@', // keeps attributes apart from child elements of the same name
-  parseAttributeValue: false,
-  parseTagValue: false,
-  trimValues: true,
-  isArray: (_n: string, _p: unknown, _leaf: boolean, isAttr: boolean) => !isAttr, // so repeats are visible
-});
 
 /** The config is a tree (no cycles); already-frozen parts are still descended into in case their children are not. */
 function deepFreeze<T>(v: T): T {
@@ -516,13 +209,17 @@ function applyOverrides(ctx: Ctx, d: Draft, o: ConfigOverrides): void {
     d.storeDir = undefined;
   }
   if (o.transports !== undefined) {
-    d.transports = o.transports.map((uri, i) => {
+    d.transports = [];
+    for (const [i, uri] of o.transports.entries()) {
+      let t: ReturnType<typeof transportFromUri>;
       try {
-        return { name: `cli${i}`, uri, ...transportEndpoint(uri) };
+        t = transportFromUri(uri);
       } catch (e) {
         return bad(`transports[${i}]`, uri, uriErrorReason(e));
       }
-    });
+      if (t.kind === 'skipped') ctx.warn(`--transport ${uri} is skipped: ${t.reason}`);
+      else d.transports.push(connectorFrom(ctx, `--transport ${uri}`, `cli${i}`, t));
+    }
   }
   if (o.networks !== undefined) {
     d.networks = o.networks.map((uri, i) => readNetwork(ctx, `--network[${i}]`, { '@': { name: `cli-network${i}`, uri } }));
@@ -573,43 +270,66 @@ function checkUnique(ctx: Ctx, transports: TransportConnectorConfig[], networks:
   }
 }
 
+/** Where `${activemq.base}` and the other placeholders come from, besides the file's own location. */
+export interface PlaceholderOptions {
+  /** `ferrymq start --base DIR`: `${activemq.base}`, and home, conf (DIR/conf) and data (DIR/data) from it. */
+  base?: string;
+  /** ACTIVEMQ_BASE, ACTIVEMQ_HOME, ACTIVEMQ_CONF, ACTIVEMQ_DATA and any `${NAME}`. @default {} (not process.env) */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** The tutorial's jetty.xml bean sets the console, unless the broker has its own `<webConsole>`, which wins. */
+function applyJettyConsole(ctx: Ctx, d: Draft, jetty: JettyConsole | null, brokerNode: XNode): void {
+  if (jetty === null || (jetty.host === undefined && jetty.port === undefined)) return;
+  if (brokerNode['webConsole'] !== undefined) {
+    ctx.warn(`${jetty.where}: the web console address is set by <webConsole> in <broker>; the bean is ignored`);
+    return;
+  }
+  if (jetty.host !== undefined) d.webConsole.host = jetty.host;
+  if (jetty.port !== undefined) d.webConsole.port = jetty.port;
+}
+
 /**
- * Parse an activemq.xml-style config. The root is `<broker>` or `<beans>` wrapping one `<broker>` (other children
- * of `<beans>` are Spring beans and ignored). Overrides are applied after the file.
+ * Parse an activemq.xml-style config. The root is `<broker>` or Spring's `<beans>` around one `<broker>`, with
+ * property placeholder configurers, imports (jetty.xml) and other beans (ignored, with a warning each). Overrides
+ * are applied after the file.
  * @throws ConfigError with one line naming file, element, attribute, value and reason
  */
 export function parseConfig(
   xml: string,
-  opts: { file?: string | null; overrides?: ConfigOverrides; cwd?: string } = {},
+  opts: { file?: string | null; overrides?: ConfigOverrides; cwd?: string } & PlaceholderOptions = {},
 ): { config: BrokerConfig; warnings: ConfigWarning[] } {
-  const ctx = new Ctx(opts.file ?? null, resolve(opts.cwd ?? process.cwd()));
+  const cwd = resolve(opts.cwd ?? process.cwd());
+  const file = opts.file ?? null;
+  const placeholders = new Placeholders({ cwd, file: file === null ? null : resolve(cwd, file), base: opts.base, env: opts.env });
+  const ctx = new Ctx(file, cwd, placeholders);
   if (typeof xml !== 'string') ctx.fail('config', 'XML text must be a string');
-  let doc: XNode;
-  try {
-    doc = parser.parse(repairTutorialTypo(ctx, xml)) as XNode;
-  } catch (e) {
-    if (e instanceof ConfigError) throw e;
-    return ctx.fail('malformed XML', e instanceof Error ? e.message : String(e));
-  }
+  const doc = parseXml(ctx, xml);
   const roots = children(doc);
   const names = roots.flatMap(([n, l]) => l.map(() => `<${n}>`));
   if (names.length !== 1 || (names[0] !== '<broker>' && names[0] !== '<beans>')) {
     if (names.filter((n) => n === '<broker>').length > 1) ctx.fail('<broker>', 'only one <broker> is allowed');
-    ctx.fail('root', `expected one <broker> or <beans> root element, found ${names.join(', ') || 'none'}`);
+    ctx.fail('root', `expected one <broker> or <beans> root element, found ${names.join(', ') || 'none'}; ` +
+      'a broker configuration is an activemq.xml');
   }
   let draft: Draft;
   if (names[0] === '<broker>') {
     draft = readBroker(ctx, '<broker>', roots[0]![1][0]!);
   } else {
-    const inner = children(roots[0]![1][0]!);
-    const brokers = inner.filter(([n]) => n === 'broker').flatMap(([, l]) => l);
-    if (brokers.length !== 1) ctx.fail('<beans>', `must contain exactly one <broker>, found ${brokers.length}`);
-    for (const [n, l] of inner) if (n === 'bean') l.forEach((b) => beanHint(ctx, '<beans><bean>', b));
-    draft = readBroker(ctx, '<beans><broker>', brokers[0]!);
+    const beans = roots[0]![1][0]!;
+    const spring = readBeans(ctx, '<beans>', beans);
+    if (spring.brokers.length === 0) ctx.fail('<beans>', `has no <broker>: ${notABrokerHint(file, children(beans))}`);
+    if (spring.brokers.length > 1) ctx.fail('<beans>', `must contain exactly one <broker>, found ${spring.brokers.length}`);
+    const b = spring.brokers[0]!;
+    draft = readBroker(b.ctx, b.path, b.node);
+    applyJettyConsole(ctx, draft, spring.console, b.node);
   }
   applyOverrides(ctx, draft, opts.overrides ?? {});
-  const def = 'tcp://127.0.0.1:61616';
-  const transports = draft.transports ?? [{ name: 'openwire', uri: def, ...transportEndpoint(def) }];
+  const def = transportFromUri('tcp://127.0.0.1:61616');
+  const transports = draft.transports ?? (def.kind === 'served' ? [connectorFrom(ctx, 'default', 'openwire', def)] : []);
+  if (transports.length === 0 && draft.transports !== undefined) {
+    ctx.warn('no transport connector ferrymq can serve: clients cannot connect (add <transportConnector uri="tcp://127.0.0.1:61616"/>)');
+  }
   checkUnique(ctx, transports, draft.networks);
   const config: BrokerConfig = {
     brokerName: draft.brokerName,
@@ -632,13 +352,14 @@ export function parseConfig(
 }
 
 /**
- * Read and parse a config file. Relative paths inside it resolve against `opts.cwd` (default: process.cwd()).
+ * Read and parse a config file. Relative paths inside it resolve against `opts.cwd` (default: process.cwd());
+ * imports and property files against the file's directory.
  * @throws ConfigError when the file cannot be read or is invalid
  */
 export function loadConfigFile(
   path: string,
   overrides?: ConfigOverrides,
-  opts: { cwd?: string } = {},
+  opts: { cwd?: string } & PlaceholderOptions = {},
 ): { config: BrokerConfig; warnings: ConfigWarning[] } {
   let text: string;
   try {
@@ -648,7 +369,7 @@ export function loadConfigFile(
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
     throw new ConfigError(`${path}: cannot read config file: ${why}`, { cause: e });
   }
-  return parseConfig(text, { file: path, overrides, cwd: opts.cwd });
+  return parseConfig(text, { ...opts, file: path, overrides });
 }
 
 /** The configuration with no file: every default, then the overrides. */

@@ -9,6 +9,8 @@ import { MemoryStore } from '../store/memory-store.js';
 import type { MessageStore } from '../store/store.js';
 import { ConnectorAdvertiser } from '../network/discovery/advertiser.js';
 import { NetworkConnector } from '../network/network-connector.js';
+import { autoProtocol } from '../transport/auto-detect.js';
+import { CONNECT_TIMEOUT_MS } from '../transport/native-connection.js';
 import { STOMP_PROTOCOL } from '../transport/stomp/connection.js';
 import { NATIVE_PROTOCOL, TcpTransportServer } from '../transport/tcp-server.js';
 import { VERSION } from '../version.js';
@@ -74,8 +76,10 @@ export class FerryNode {
       describe: () => this.describe(),
     });
     this.connectors = config.transportConnectors.map((tc) => {
-      const protocol = tc.endpoint.scheme === 'stomp' ? STOMP_PROTOCOL : tc.endpoint.scheme === 'tcp' ? NATIVE_PROTOCOL : null;
-      if (protocol === null) throw new Error(`transport connector ${tc.name}: scheme ${tc.endpoint.scheme}:// is not supported yet`);
+      const protocol =
+        tc.protocol === 'stomp' ? STOMP_PROTOCOL
+        : tc.protocol === 'auto' ? autoProtocol({ native: NATIVE_PROTOCOL, stomp: STOMP_PROTOCOL }, tc.protocolDetectionTimeoutMs ?? CONNECT_TIMEOUT_MS)
+        : NATIVE_PROTOCOL;
       return new TcpTransportServer(tc.name, tc.endpoint, tc.options, this.broker, logger, protocol);
     });
     // Advertises the connectors with a discoveryUri once they listen; network connectors ask it what is this broker.

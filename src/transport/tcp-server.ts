@@ -17,6 +17,8 @@ export interface WireProtocol {
   open(socket: Socket, broker: SessionHost, options: ConnectorOptions, logger: Logger, onClosed: (c: ProtocolConnection) => void): ProtocolConnection;
   /** The bytes a socket refused at maximumConnections is sent before it is closed. */
   refusal(message: string): Uint8Array;
+  /** Refuse a socket itself (auto://: in the framing its first bytes show); default: send `refusal` and close. */
+  refuse?(socket: Socket, broker: SessionHost, options: ConnectorOptions, logger: Logger, message: string): void;
 }
 
 /** ferrymq's native protocol (`tcp://`). */
@@ -113,7 +115,9 @@ export class TcpTransportServer {
         this.options.maximumConnections,
       );
     }
+    const message = `connector ${this.name} has reached maximumConnections=${this.options.maximumConnections}`;
+    if (this.protocol.refuse) return this.protocol.refuse(socket, this.broker, this.options, this.log, message);
     socket.on('error', () => {});
-    endSocket(socket, this.protocol.refusal(`connector ${this.name} has reached maximumConnections=${this.options.maximumConnections}`));
+    endSocket(socket, this.protocol.refusal(message));
   }
 }
