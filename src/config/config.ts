@@ -460,11 +460,10 @@ function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
         if (isIP(host) === 0 && !/^[A-Za-z0-9_.-]+$/.test(host)) ctx.failAttr(p, 'host', host, 'not a host name or IP');
         d.webConsole = { enabled: w.bool('enabled', true), host, port: w.int('port', 8161, 0, 65535) };
         const user = w.nonEmpty('user');
-        const password = w.str('password'); // not trimmed: spaces may be part of it
-        if (password === '') ctx.failAttr(p, 'password', '', 'must not be empty');
+        const password = w.nonEmpty('password');
         // One without the other would lock the actions for good, or open them with an empty password.
-        if (user !== undefined && password === undefined) ctx.failAttr(p, 'password', '', 'needed with user');
-        if (password !== undefined && user === undefined) ctx.failAttr(p, 'user', '', 'needed with password');
+        if (user !== undefined && password === undefined) ctx.fail(p, 'user without password: set both, or neither for a read-only console');
+        if (password !== undefined && user === undefined) ctx.fail(p, 'password without user: set both, or neither for a read-only console');
         if (user !== undefined && password !== undefined) Object.assign(d.webConsole, { user, password });
       } else if (name === 'systemUsage') {
         readSystemUsage(ctx, p, n, d);

@@ -37,7 +37,6 @@ export class RateHistory {
 
   sample(nowMs: number, rows: readonly DestinationStats[]): void {
     const dt = this.lastAt === 0 ? 1 : Math.max(0.001, (nowMs - this.lastAt) / 1000);
-    const first = this.lastAt === 0;
     this.lastAt = nowMs;
     const i = this.head;
     this.times[i] = nowMs / 1000;
@@ -48,9 +47,10 @@ export class RateHistory {
     for (const r of rows) {
       seen.add(r.name);
       const prev = this.last.get(r.name);
-      // A counter that went down is a destination deleted and created again: count from zero.
-      const din = first || prev === undefined ? 0 : r.enqueueCount >= prev.enq ? r.enqueueCount - prev.enq : r.enqueueCount;
-      const dout = first || prev === undefined ? 0 : r.dequeueCount >= prev.deq ? r.dequeueCount - prev.deq : r.dequeueCount;
+      // Counters start at zero when a destination is created, so a new one's counts all came since the last sample;
+      // a counter that went down is a destination deleted and created again: count from zero too.
+      const din = prev === undefined || r.enqueueCount < prev.enq ? r.enqueueCount : r.enqueueCount - prev.enq;
+      const dout = prev === undefined || r.dequeueCount < prev.deq ? r.dequeueCount : r.dequeueCount - prev.deq;
       if (prev === undefined) this.last.set(r.name, { enq: r.enqueueCount, deq: r.dequeueCount });
       else {
         prev.enq = r.enqueueCount;
