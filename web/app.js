@@ -126,7 +126,7 @@ function chart(key, el, history) {
       width,
       height: 200,
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
-      axes: [{}, { label: 'msg/s', size: 60 }],
+      axes: [{ space: 90 }, { label: 'msg/s', size: 60 }],
       series: [{}, { label: 'in/s', stroke: '#1f6feb', width: 2, fill: 'rgba(31,111,235,.08)' }, { label: 'out/s', stroke: '#e36209', width: 2 }],
     },
     data,

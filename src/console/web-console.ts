@@ -174,17 +174,22 @@ export class WebConsole {
   }
 
   private warnIfExposed(): void {
-    if (isLoopback(this.opts.host)) return;
-    if (this.ctx.auth === null) {
-      this.log.warn(
-        { host: this.opts.host, port: this.opts.port },
-        'web console on %s has no credentials: anyone who reaches it reads the broker\'s pages; actions stay disabled until <webConsole user="…" password="…"/> is set',
-        this.url,
-      );
-    } else if (this.opts.authenticate === undefined && this.opts.user === 'admin' && this.opts.password === 'admin') {
-      this.log.warn({ host: this.opts.host }, 'web console on %s uses the default admin/admin credentials: change them', this.url);
-    }
+    const w = exposureWarning(this.opts, this.ctx.auth !== null);
+    if (w !== null) this.log.warn({ host: this.opts.host, port: this.opts.port }, 'web console on %s %s', this.url, w);
   }
+}
+
+/**
+ * What to warn about at startup, or null: a console reachable from other machines with no credentials (its pages
+ * are open to all), or with ActiveMQ's default admin/admin.
+ */
+export function exposureWarning(opts: WebConsoleOptions, hasAuth: boolean): string | null {
+  if (isLoopback(opts.host)) return null;
+  if (!hasAuth) {
+    return 'has no credentials: anyone who reaches it reads the broker\'s pages; actions stay disabled until <webConsole user="…" password="…"/> is set';
+  }
+  if (opts.authenticate === undefined && opts.user === 'admin' && opts.password === 'admin') return 'uses the default admin/admin credentials: change them';
+  return null;
 }
 
 export function isLoopback(host: string): boolean {
