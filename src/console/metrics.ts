@@ -28,7 +28,7 @@ export class PrometheusMetrics {
 
   private build(p: PromClient): Metrics {
     const registry = new p.Registry();
-    p.collectDefaultMetrics({ register: registry, prefix: 'ferrymq_process_' });
+    p.collectDefaultMetrics({ register: registry, prefix: 'ferrymq_' });
     const dl = ['destination', 'kind'] as const;
     const g = (name: string, help: string, labelNames: readonly string[] = []): Gauge => new p.Gauge({ name, help, labelNames, registers: [registry] });
     const c = (name: string, help: string, labelNames: readonly string[] = []): Counter => new p.Counter({ name, help, labelNames, registers: [registry] });
