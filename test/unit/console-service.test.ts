@@ -21,14 +21,14 @@ function consoleFor(broker: Broker, role: () => NodeRole, port = 0): WebConsole 
 
 t.test('a slave waiting for the lock serves the console, then shows master once it runs', async (t) => {
   const broker = new Broker({ name: 'pair', store: new MemoryStore(), logger: silentLogger() });
-  let role: NodeRole = { kind: 'slave', lock: '/data/pair/lock', waitingSinceMs: Date.now() };
+  let role: NodeRole = { kind: 'slave', lock: '/data/pair/LOCK', holder: 'other (pid 7 on h)' };
   const c = consoleFor(broker, () => role);
   await c.start();
   await c.start(); // idempotent
   t.teardown(() => c.stop());
   const u = c.url;
   t.match(u, /^http:\/\/127\.0\.0\.1:\d+\/$/);
-  t.match((await http(u, 'GET', '/api/broker')).json, { name: 'pair', running: false, roleText: 'slave (waiting for lock on /data/pair/lock)', role: { kind: 'slave' } });
+  t.match((await http(u, 'GET', '/api/broker')).json, { name: 'pair', running: false, roleText: 'slave (waiting for lock on /data/pair/LOCK, held by other (pid 7 on h))', role: { kind: 'slave' } });
   t.same((await http(u, 'GET', '/api/queues')).json, []);
   const purge = await http(u, 'POST', '/api/queues', { auth: 'admin:pw', body: { name: 'Q' } });
   t.equal(purge.status, 503, 'actions wait for a running broker');
@@ -40,8 +40,8 @@ t.test('a slave waiting for the lock serves the console, then shows master once 
 
   await broker.start();
   t.teardown(() => broker.stop());
-  role = { kind: 'master', lock: '/data/pair/lock' };
-  t.match((await http(u, 'GET', '/api/broker')).json, { running: true, roleText: 'master (holds lock /data/pair/lock)' });
+  role = { kind: 'master', lock: '/data/pair/LOCK' };
+  t.match((await http(u, 'GET', '/api/broker')).json, { running: true, roleText: 'master (holds lock /data/pair/LOCK)' });
   t.equal((await http(u, 'POST', '/api/queues', { auth: 'admin:pw', body: { name: 'Q' } })).status, 201);
   m = await http(u, 'GET', '/metrics');
   t.match(m.text, /ferrymq_role\{role="master"\} 1\n/);
