@@ -428,7 +428,8 @@ function onStats(s) {
 function header(b) {
   $('#broker-name').textContent = b.name;
   const role = $('#role');
-  role.textContent = b.roleText;
+  role.textContent = b.role.kind === 'slave' ? 'slave · waiting for lock' : b.role.kind;
+  role.title = b.roleText;
   role.className = `badge ${b.role.kind}`;
   document.title = `${b.name} · ferrymq`;
 }

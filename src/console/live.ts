@@ -50,7 +50,8 @@ export class LiveFeed {
       this.clients.delete(res);
     };
     res.once('close', drop);
-    res.once('error', drop);
+    // `on`, not `once`: a second error on a dying socket must not become an unhandled 'error' event.
+    res.on('error', drop);
     return true;
   }
 

@@ -10,13 +10,13 @@ import type { MessageStore } from '../store/store.js';
 import { ConnectorAdvertiser } from '../network/discovery/advertiser.js';
 import { NetworkConnector } from '../network/network-connector.js';
 import type { NodeRole as ConsoleRole } from '../console/role.js';
-import { WebConsole } from '../console/web-console.js';
 import { join } from 'node:path';
 import { STOMP_PROTOCOL } from '../transport/stomp/connection.js';
 import { NATIVE_PROTOCOL, TcpTransportServer } from '../transport/tcp-server.js';
 import { VERSION } from '../version.js';
 import { type Service, stoppedError } from './service.js';
 import { ConnectorService, NetworkConnectorService, StoreService } from './services.js';
+import { ConsoleService } from './console-service.js';
 
 export type { Service } from './service.js';
 
@@ -34,7 +34,7 @@ export class FerryNode {
   /** The shared-store lock, when the store is LevelDB and was not injected. */
   readonly lock: SharedStoreLock | null;
   /** Null with `--no-console` / `<webConsole enabled="false"/>`. */
-  readonly console: WebConsole | null;
+  readonly console: ConsoleService | null;
   private readonly log: Logger;
   private readonly services: Service[] = [];
   /** Services whose start() was called, in order: the ones stop() has to stop. */
@@ -92,7 +92,7 @@ export class FerryNode {
     this.addService(advertiser);
     for (const n of this.networkConnectors) this.addService(new NetworkConnectorService(n));
     this.console = config.webConsole.enabled
-      ? new WebConsole(config.webConsole, {
+      ? new ConsoleService(config.webConsole, {
           broker: this.broker,
           store: config.store,
           role: { role: () => this.consoleRole() },

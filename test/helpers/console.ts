@@ -10,14 +10,15 @@ export interface ConsoleBroker extends BrokerProcess {
 
 /**
  * A broker process with its web console on port 0, read back from the "web console at …" log line. `webConsole`
- * is the attributes of a `<webConsole/>` written to a temporary config (credentials, for instance); without it the
+ * is the attributes of a `<webConsole/>` written to a temporary config (credentials, for instance), `brokerAttrs`
+ * more attributes of its `<broker>`; without `webConsole` the
  * shipped conf/single.xml is used, whose console has admin/admin.
  */
-export async function startConsoleBroker(t: Teardown, opts: StartOptions & { webConsole?: string; name?: string } = {}): Promise<ConsoleBroker> {
+export async function startConsoleBroker(t: Teardown, opts: StartOptions & { webConsole?: string; name?: string; brokerAttrs?: string } = {}): Promise<ConsoleBroker> {
   const args = [...(opts.args ?? [])];
   if (opts.webConsole !== undefined) {
     const conf = join(tempDir(t, 'ferrymq-conf-'), 'console.xml');
-    writeFileSync(conf, `<broker brokerName="${opts.name ?? 'console-test'}"><webConsole host="127.0.0.1" ${opts.webConsole}/></broker>`);
+    writeFileSync(conf, `<broker brokerName="${opts.name ?? 'console-test'}" ${opts.brokerAttrs ?? ''}><webConsole host="127.0.0.1" ${opts.webConsole}/></broker>`);
     args.push('--conf', conf);
   } else if (opts.name !== undefined) {
     args.push('--name', opts.name);

@@ -24,7 +24,7 @@ t.test('pages and counts: broker, queues, browse, connections, durable subscribe
   const b = await startConsoleBroker(t, { webConsole: WEB, name: 'api-node' });
   const u = b.consoleUrl;
   const broker = (await http(u, 'GET', '/api/broker')).json;
-  t.match(broker, { name: 'api-node', running: true, role: { kind: 'standalone' }, roleText: 'standalone', connectors: [{ url: b.url }] });
+  t.match(broker, { name: 'api-node', running: true, role: { kind: 'master' }, roleText: /^master \(holds lock .*LOCK\)$/, connectors: [{ url: b.url }] });
   t.equal(typeof broker.memory.limitBytes, 'number');
 
   const p = await open(t, b.url);
@@ -67,7 +67,7 @@ t.test('pages and counts: broker, queues, browse, connections, durable subscribe
   t.match(m.headers['content-type'], /^text\/plain; version=0\.0\.4/);
   t.match(m.text, new RegExp(`ferrymq_destination_pending_messages\\{destination="CONSOLE.A",kind="queue"\\} ${N}\\n`));
   t.match(m.text, new RegExp(`ferrymq_destination_enqueued_messages_total\\{destination="CONSOLE.A",kind="queue"\\} ${N}\\n`));
-  t.match(m.text, /ferrymq_role\{role="standalone"\} 1\n/);
+  t.match(m.text, /ferrymq_role\{role="master"\} 1\n/);
   t.match(m.text, /ferrymq_durable_subscribers\{state="offline"\} 1\n/);
   t.match(m.text, /ferrymq_broker_running 1\n/);
   t.match(m.text, /ferrymq_store_bytes \d+/);
@@ -169,8 +169,9 @@ t.test('bad input gets a 4xx naming the problem, and the console keeps serving',
   t.notOk(b.logs.some((l) => Number(l['level']) >= 50), 'no error logged');
 });
 
-t.test('a console without credentials is read-only', async (t) => {
-  const b = await startConsoleBroker(t, { webConsole: 'port="0"' });
+t.test('a console without credentials is read-only; a broker without a store lock is standalone', async (t) => {
+  const b = await startConsoleBroker(t, { webConsole: 'port="0"', brokerAttrs: 'persistent="false"' });
+  t.match((await http(b.consoleUrl, 'GET', '/api/broker')).json, { running: true, role: { kind: 'standalone' }, roleText: 'standalone', store: { kind: 'memory' } });
   const r = await http(b.consoleUrl, 'POST', '/api/queues', { auth: AUTH, body: { name: 'X' } });
   t.equal(r.status, 403);
   t.match(r.json.error, /actions are disabled: this console has no credentials/);

@@ -29,7 +29,8 @@ t.test('queues page: live counts, send from the form (with login), purge', { ski
   await page.goto(new URL('/queues', b.consoleUrl).href);
   const pending = page.locator('tr[data-name="BROWSER.Q"] td[data-col="pending"]');
   await pending.filter({ hasText: /^5$/ }).waitFor();
-  t.equal(await page.locator('#role').textContent(), 'standalone', 'the header shows the role');
+  t.equal(await page.locator('#role').textContent(), 'master', 'the header shows the role (a LevelDB node holds its store lock)');
+  t.match(await page.locator('#role').getAttribute('title'), /^master \(holds lock .*LOCK\)$/);
   t.equal(await page.locator('#broker-name').textContent(), 'browser-node');
 
   // Produced while the page is open: the row follows without a reload.
