@@ -166,7 +166,7 @@ function pageBroker(main, s) {
   main.append(
     h('h2', null, `Broker ${b.name}`),
     h('div', { class: 'cards' },
-      card('Role', b.roleText),
+      card('Role', b.role.kind, h('div', { class: 'hint mono', 'data-field': 'role-detail' }, b.roleText)),
       card('Version', b.version),
       card('Uptime', duration(b.uptimeSeconds)),
       card('Memory', `${bytes(b.memory.usedBytes)} / ${bytes(b.memory.limitBytes)}`, h('div', { class: 'bar' }, h('div', { style: `width:${Math.min(100, b.memory.percent)}%` }))),
@@ -419,7 +419,8 @@ function onStats(s) {
     set('Store', bytes(b.store.bytes));
     set('Connections', fmt(b.counts.connections));
     set('Queues / topics', `${b.counts.queues} / ${b.counts.topics}`);
-    set('Role', b.roleText);
+    set('Role', b.role.kind);
+    set('role-detail', b.roleText);
   }
   // Bridges come and go without broker events: the network page looks again every few seconds.
   if (state.page === 'network' && Date.now() - state.refreshAt > 3000) refreshLists();
