@@ -5,6 +5,7 @@ COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
 COPY bin ./bin
 COPY conf ./conf
+COPY web ./web
 RUN npm ci && npm run build && npm prune --omit=dev
 VOLUME /data
 EXPOSE 61616 61617 61618 8161 8162 8163

@@ -35,6 +35,10 @@ export type ErrorCode =
   | 'FERRY_TRANSACTION_IN_DOUBT'
   | 'FERRY_AUTHENTICATION_FAILED'
   | 'FERRY_NOT_AUTHORIZED'
+  | 'FERRY_UNAUTHORIZED'
+  | 'FERRY_FORBIDDEN'
+  | 'FERRY_NOT_FOUND'
+  | 'FERRY_BAD_REQUEST'
   | 'FERRY_INTERNAL';
 
 export class FerryError extends Error {

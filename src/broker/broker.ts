@@ -93,6 +93,28 @@ export interface SubscribeInput {
   sink?: DeliverySink | undefined;
 }
 
+/** A session as the console lists it. */
+export interface ConnectionView {
+  id: string;
+  clientId: string | null;
+  remote: string | null;
+  subscriptions: { dest: string; durable: string | undefined; prefetch: number; inflight: number }[];
+  /** Deliveries not yet acknowledged, all subscriptions together. */
+  inflight: number;
+}
+
+/** A durable subscription as the console lists it. */
+export interface DurableView {
+  clientId: string;
+  name: string;
+  topic: string;
+  selector: string | null;
+  active: boolean;
+  pending: number;
+  /** The queue holding its messages (`durable://client:name`). */
+  queue: string;
+}
+
 interface Durable {
   clientId: string;
   name: string;
@@ -329,6 +351,40 @@ export class Broker implements SessionHost {
 
   get sessionCount(): number {
     return this.sessions.size;
+  }
+
+  /** True between start() and stop(): a slave waiting for the lock has a broker that is not running. */
+  get running(): boolean {
+    return this.started;
+  }
+
+  /** Every open session (connections and bridges) for the console: ids as in the connection events. */
+  connections(): ConnectionView[] {
+    let i = 0;
+    return [...this.sessions].map((s) => {
+      const info = this.connectionInfo.get(s);
+      const subs = [...s.subscriptions()].map((sub) => ({ dest: sub.info?.dest ?? sub.dest, durable: sub.info?.durable, prefetch: sub.prefetch, inflight: sub.unacked.size }));
+      return {
+        id: info?.id ?? `${this.name}:session-${++i}`,
+        clientId: s.clientId,
+        remote: s.remote,
+        subscriptions: subs,
+        inflight: subs.reduce((n, x) => n + x.inflight, 0),
+      };
+    });
+  }
+
+  /** Durable topic subscriptions, active (a consumer attached) or offline, with what waits for them. */
+  durableSubscriptions(): DurableView[] {
+    return [...this.durables.values()].map((d) => ({
+      clientId: d.clientId,
+      name: d.name,
+      topic: d.topic,
+      selector: d.selector ?? null,
+      active: d.subscriber.queue.consumerCount > 0,
+      pending: d.subscriber.queue.size + d.subscriber.queue.inflight,
+      queue: d.subscriber.queue.canonical,
+    }));
   }
 
   /** The queue named (canonical), created on first use (ActiveMQ's auto-creation). */

@@ -97,6 +97,11 @@ export class Session {
     return this.subs.size;
   }
 
+  /** Its subscriptions, for the console's connection list. */
+  subscriptions(): IterableIterator<Subscription> {
+    return this.subs.values();
+  }
+
   /** True while producer flow control holds this session's operations. */
   get holding(): boolean {
     return this.flow.holding;

@@ -38,7 +38,7 @@ export interface BrokerConfig {
   /** @default [] */
   networkConnectors: NetworkConnectorConfig[];
   /** @default { enabled: true, host: '127.0.0.1', port: 8161 } */
-  webConsole: { enabled: boolean; host: string; port: number };
+  webConsole: WebConsoleConfig;
   /** Producer flow control. */
   systemUsage: SystemUsageConfig;
   /** Per-destination settings (`<destinationPolicy>`), first match wins. @default [] */
@@ -49,6 +49,16 @@ export interface BrokerConfig {
   locker: LockerConfig;
   /** The config file, or null when built from defaults or a string. */
   source: string | null;
+}
+
+/** `<webConsole host port user password/>`. */
+export interface WebConsoleConfig {
+  enabled: boolean;
+  host: string;
+  port: number;
+  /** Credentials for the console's actions (send, purge, delete, create); both or neither. Without them actions are refused. */
+  user?: string;
+  password?: string;
 }
 
 /** Command-line style overrides, applied after the file. */
@@ -106,7 +116,7 @@ interface Draft {
   storeDir: string | undefined;
   transports: TransportConnectorConfig[] | undefined;
   networks: NetworkConnectorConfig[];
-  webConsole: { enabled: boolean; host: string; port: number };
+  webConsole: WebConsoleConfig;
   maximumRedeliveries: number;
   systemUsage: SystemUsageConfig;
   policies: PolicyEntry[];
@@ -162,10 +172,16 @@ function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
         d.storeDir = readStore(ctx, p, n, d.locker);
         if (!d.persistent) ctx.warn(`${p} is ignored because persistent="false" (messages are kept in memory)`);
       } else if (name === 'webConsole') {
-        const w = new Attrs(ctx, p, n, ['host', 'port', 'enabled']);
+        const w = new Attrs(ctx, p, n, ['host', 'port', 'enabled', 'user', 'password']);
         const host = w.nonEmpty('host') ?? d.webConsole.host;
         if (isIP(host) === 0 && !/^[A-Za-z0-9_.-]+$/.test(host)) ctx.failAttr(p, 'host', host, 'not a host name or IP');
         d.webConsole = { enabled: w.bool('enabled', true), host, port: w.int('port', 8161, 0, 65535) };
+        const user = w.nonEmpty('user');
+        const password = w.nonEmpty('password');
+        // One without the other would lock the actions for good, or open them with an empty password.
+        if (user !== undefined && password === undefined) ctx.fail(p, 'user without password: set both, or neither for a read-only console');
+        if (password !== undefined && user === undefined) ctx.fail(p, 'password without user: set both, or neither for a read-only console');
+        if (user !== undefined && password !== undefined) Object.assign(d.webConsole, { user, password });
       } else if (name === 'systemUsage') {
         readSystemUsage(ctx, p, n, d.systemUsage);
       } else if (name === 'destinationPolicy') {

@@ -11,19 +11,23 @@ import { ConnectorAdvertiser } from '../network/discovery/advertiser.js';
 import { NetworkConnector } from '../network/network-connector.js';
 import { autoProtocol } from '../transport/auto-detect.js';
 import { CONNECT_TIMEOUT_MS } from '../transport/native-connection.js';
+import type { NodeRole as ConsoleRole } from '../console/role.js';
+import { join } from 'node:path';
 import { STOMP_PROTOCOL } from '../transport/stomp/connection.js';
 import { NATIVE_PROTOCOL, TcpTransportServer } from '../transport/tcp-server.js';
 import { VERSION } from '../version.js';
 import { type Service, stoppedError } from './service.js';
 import { ConnectorService, NetworkConnectorService, StoreService } from './services.js';
+import { ConsoleService } from './console-service.js';
 
 export type { Service } from './service.js';
 
 /**
  * One ferrymq node: an ordered list of services, started in order and stopped in reverse (ActiveMQ's
  * ServiceSupport/ServiceStopper): the store and core (with a LevelDB store, the master/slave lock), the transport
- * connectors, then the network connectors (bridges), so a slave opens no bridge either. Discovery and the console
- * are added with {@link FerryNode.addService}.
+ * connectors, then the network connectors (bridges), so a slave opens no bridge either. The web console goes
+ * first (a standby service): it serves while the node waits for the lock, and stops last. Discovery is added with
+ * {@link FerryNode.addService}.
  */
 export class FerryNode {
   readonly broker: Broker;
@@ -31,6 +35,8 @@ export class FerryNode {
   readonly networkConnectors: NetworkConnector[];
   /** The shared-store lock, when the store is LevelDB and was not injected. */
   readonly lock: SharedStoreLock | null;
+  /** Null with `--no-console` / `<webConsole enabled="false"/>`. */
+  readonly console: ConsoleService | null;
   private readonly log: Logger;
   private readonly services: Service[] = [];
   /** Services whose start() was called, in order: the ones stop() has to stop. */
@@ -89,6 +95,30 @@ export class FerryNode {
     for (const c of this.connectors) this.addService(new ConnectorService(c));
     this.addService(advertiser);
     for (const n of this.networkConnectors) this.addService(new NetworkConnectorService(n));
+    this.console = config.webConsole.enabled
+      ? new ConsoleService(config.webConsole, {
+          broker: this.broker,
+          store: config.store,
+          role: { role: () => this.consoleRole() },
+          connectors: () => this.connectors.map((c) => ({ name: c.name, url: c.url, connections: c.connectionCount })),
+          networkConnectors: () => this.networkConnectors.map((n) => ({ name: n.config.name, uri: n.config.uri, bridges: n.state() })),
+        }, logger)
+      : null;
+    // Before the store: a slave waiting for the lock serves the console too, and it is the last thing to stop.
+    if (this.console) this.addService(this.console, { standby: true });
+  }
+
+  /** The role as the console shows it, with the lock file and, on a slave, who holds it. */
+  private consoleRole(): ConsoleRole {
+    const r = this.role;
+    const lock = this.lock;
+    if ((r === 'slave' || r === 'master') && lock !== null) {
+      const file = join(lock.directory, 'LOCK');
+      if (r === 'master') return { kind: 'master', lock: file };
+      const h = lock.holder;
+      return { kind: 'slave', lock: file, holder: h ? `${h.broker} (pid ${h.pid} on ${h.host})` : null };
+    }
+    return r === 'slave' || r === 'master' ? { kind: 'standalone' } : { kind: r };
   }
 
   /**
@@ -148,11 +178,6 @@ export class FerryNode {
       throw err;
     }
     this.state = 'started';
-    const wc = this.config.webConsole;
-    if (wc.enabled) {
-      // Said plainly, so nobody waits for a page on 8161 that this release does not serve.
-      this.log.info({ host: wc.host, port: wc.port }, 'web console configured on %s:%d but not part of this release', wc.host, wc.port);
-    }
     const role = this.role;
     this.log.info({ brokerName: this.config.brokerName, role, ms: Date.now() - t0 }, 'broker %s started (%s)', this.config.brokerName, role);
   }

@@ -41,6 +41,8 @@ export interface StartOptions {
   wrap?: string[];
   /** No `--transport` flag: the config file's connectors are used (e.g. ones with a discoveryUri). */
   noTransport?: boolean;
+  /** Serve the web console on port 0 (default: `--no-console`); its URL is read back by test/helpers/console.ts. */
+  console?: boolean;
 }
 
 /** What one test started: every process is killed before any directory is removed. */
@@ -79,7 +81,8 @@ export async function startBroker(t: Teardown, opts: StartOptions = {}): Promise
   const dataDir = opts.dataDir ?? tempDir(t);
   const q = opts.query ? `?${opts.query}` : '';
   const transport = opts.noTransport ? [] : ['--transport', `tcp://127.0.0.1:${opts.port ?? 0}${q}`];
-  const args = [BIN, 'start', '--no-console', '--data', dataDir, ...transport, ...(opts.args ?? [])];
+  const consoleArgs = opts.console === true ? ['--console-port', '0'] : ['--no-console'];
+  const args = [BIN, 'start', ...consoleArgs, '--data', dataDir, ...transport, ...(opts.args ?? [])];
   const [file, ...pre] = opts.wrap ?? [];
   const proc = spawn(file ?? process.execPath, file === undefined ? args : [...pre, process.execPath, ...args], {
     cwd: dataDir,

@@ -49,7 +49,7 @@ t.test('conf/tutorial-a.xml, tutorial-b.xml, tutorial-c.xml: A alone, B and C on
     t.strictSame(warnings, [], name);
     t.equal(config.brokerName, name);
     t.strictSame(config.transportConnectors.map((c) => [c.endpoint.host, c.endpoint.port]), [['127.0.0.1', port]]);
-    t.strictSame(config.webConsole, { enabled: true, host: '127.0.0.1', port: console });
+    t.strictSame(config.webConsole, { enabled: true, host: '127.0.0.1', port: console, user: 'admin', password: 'admin' });
     const net = config.networkConnectors[0]!.network;
     t.strictSame(net.kind === 'static' && net.endpoints.map((e) => [e.host, e.port]), peers.map((p) => ['127.0.0.1', p]));
     stores.push(config.store.directory);

@@ -102,6 +102,14 @@ t.test('broker attributes, store, console, placeholders', async (tt) => {
   tt.match(disc.config.transportConnectors[0], { name: 'tcp://h:0', discoveryUri: 'multicast://default' }, 'name defaults to the uri');
 });
 
+t.test('webConsole credentials: both or neither', async (tt) => {
+  const { config } = parse('<broker><webConsole user="ops" password="s3cret"/></broker>');
+  tt.strictSame(config.webConsole, { enabled: true, host: '127.0.0.1', port: 8161, user: 'ops', password: 's3cret' });
+  throwsConfig(tt, () => parse('<broker><webConsole user="ops"/></broker>'), /<broker><webConsole>: user without password: set both, or neither/);
+  throwsConfig(tt, () => parse('<broker><webConsole password="x"/></broker>'), /<broker><webConsole>: password without user/);
+  throwsConfig(tt, () => parse('<broker><webConsole user="ops" password=""/></broker>'), /password="": must not be empty/);
+});
+
 t.test('overrides apply after the file', async (tt) => {
   const xml = '<broker brokerName="f" dataDirectory="d"><webConsole port="9000"/></broker>';
   const { config } = parse(xml, {
@@ -334,7 +342,7 @@ t.test('conf/*.xml', async (tt) => {
     tt.equal(config.dataDirectory, `/srv/ferry/data/${name}`);
     tt.match(config.store.directory, new RegExp(`^/srv/ferry/data/${name}`));
     tt.strictSame(config.transportConnectors.map((c) => [c.endpoint.host, c.endpoint.port]), [['127.0.0.1', port]]);
-    tt.strictSame(config.webConsole, { enabled: true, host: '127.0.0.1', port: console });
+    tt.strictSame(config.webConsole, { enabled: true, host: '127.0.0.1', port: console, user: 'admin', password: 'admin' });
     tt.equal(config.networkConnectors[0]!.name, bridge);
     const net = config.networkConnectors[0]!.network;
     tt.strictSame(net.kind === 'static' && net.endpoints.map((e) => [e.host, e.port]), peers.map((p) => ['127.0.0.1', p]));
