@@ -577,7 +577,15 @@ export class Connection extends EventEmitter {
     this.transport = null;
     for (const p of this.pending.values()) p.sent = false;
     for (const sub of this.subs.values()) sub.interrupted();
-    if (this.closing) return;
+    if (this.closing) {
+      // close() is waiting for its DISCONNECT receipt, which will not come now: let it finish at once.
+      for (const [rid, p] of this.pending) {
+        this.pending.delete(rid);
+        if (p.timer) clearTimeout(p.timer);
+        p.reject(err);
+      }
+      return;
+    }
     if (!this.uri.failover || this.uri.options.maxReconnectAttempts === 0) {
       this.shutdown(err);
       this.status({ type: 'failed', error: err });
