@@ -106,6 +106,9 @@ export function registerStart(program: Command): void {
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
+      // The node runs until a signal says stop, even when nothing else holds the event loop (a config whose every
+      // connector was skipped, a standby between lock attempts): stop() and the failure path end it with exit().
+      setInterval(() => {}, 1 << 30);
       void node.whenFailed().then((err) => {
         // Another node may be master now: this one has closed its listeners and store, and says so by its exit code.
         process.stderr.write(`ferrymq: ${err.message}\n`);
