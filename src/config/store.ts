@@ -29,12 +29,15 @@ export interface LockerConfig {
 }
 
 
-/** `<storeUsage><storeUsage limit="1 gb"/></storeUsage>`. */
-function readStoreUsage(ctx: Ctx, path: string, nodes: XNode[], usage: SystemUsageConfig): void {
-  for (const su of nodes) {
-    for (const [n3, l3] of children(su)) {
+/**
+ * `<memoryUsage><memoryUsage limit="64 mb"/></memoryUsage>` and `<storeUsage>` alike: the `limit` of each inner
+ * element named `name`, at least 1 mb; `set` gets each one found.
+ */
+function readLimits(ctx: Ctx, path: string, nodes: XNode[], name: string, example: string, set: (bytes: number) => void): void {
+  for (const outer of nodes) {
+    for (const [n3, l3] of children(outer)) {
       const p3 = `${path}<${n3}>`;
-      if (n3 !== 'storeUsage') {
+      if (n3 !== name) {
         ctx.warn(`${p3} is not a known element; ignored`);
         continue;
       }
@@ -44,9 +47,9 @@ function readStoreUsage(ctx: Ctx, path: string, nodes: XNode[], usage: SystemUsa
         if (raw === undefined) continue;
         const bytes = parseSize(raw);
         if (bytes === undefined || bytes < 1024 * 1024) {
-          ctx.failAttr(p3, 'limit', raw, 'must be a size of at least 1 mb, e.g. "10 gb"');
+          ctx.failAttr(p3, 'limit', raw, `must be a size of at least 1 mb, e.g. "${example}"`);
         }
-        usage.storeLimitBytes = bytes;
+        set(bytes);
       }
     }
   }
@@ -71,32 +74,14 @@ export function readSystemUsage(ctx: Ctx, path: string, node: XNode, usage: Syst
       for (const [n2, l2] of children(su)) {
         const p2 = `${p1}<${n2}>`;
         if (n2 === 'storeUsage') {
-          readStoreUsage(ctx, p2, l2, usage);
+          readLimits(ctx, p2, l2, 'storeUsage', '10 gb', (bytes) => (usage.storeLimitBytes = bytes));
           continue;
         }
         if (n2 !== 'memoryUsage') {
           ctx.warn(`${p2} is ignored: ferrymq bounds memory only (the store pages to disk)`);
           continue;
         }
-        for (const mu of l2) {
-          for (const [n3, l3] of children(mu)) {
-            const p3 = `${p2}<${n3}>`;
-            if (n3 !== 'memoryUsage') {
-              ctx.warn(`${p3} is not a known element; ignored`);
-              continue;
-            }
-            for (const leaf of l3) {
-              const la = new Attrs(ctx, p3, leaf, ['limit']);
-              const raw = la.str('limit');
-              if (raw === undefined) continue;
-              const bytes = parseSize(raw);
-              if (bytes === undefined || bytes < 1024 * 1024) {
-                ctx.failAttr(p3, 'limit', raw, 'must be a size of at least 1 mb, e.g. "64 mb"');
-              }
-              usage.memoryLimitBytes = bytes;
-            }
-          }
-        }
+        readLimits(ctx, p2, l2, 'memoryUsage', '64 mb', (bytes) => (usage.memoryLimitBytes = bytes));
       }
     }
   }

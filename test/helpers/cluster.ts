@@ -1,14 +1,7 @@
-import { createServer } from 'node:net';
 import { type BrokerProcess, startBroker, type StartOptions, type Teardown } from './broker.js';
 
-/** A port nothing listens on (bound, read back, released): for brokers that must know each other's address. */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+/** A port nothing listens on now: for brokers that must know each other's address. */
+export { freePort } from './proc.js';
 
 export interface NodeOptions extends StartOptions {
   name: string;

@@ -1,16 +1,7 @@
-import { createServer } from 'node:net';
 import t from 'tap';
 import { connect, type ConnectionStatus } from '../../src/index.js';
 import { startBroker } from '../helpers/broker.js';
-
-/** A port nothing listens on (bound, read back, released). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+import { freePort } from '../helpers/proc.js';
 
 t.test('5000 persistent sends across a kill -9 and restart: 5000 unique received, 0 duplicates', async (t) => {
   const a = await startBroker(t);

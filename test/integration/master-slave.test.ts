@@ -6,21 +6,13 @@
  */
 import { spawn } from 'node:child_process';
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect as netConnect } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { connect } from '../../src/index.js';
 import { BIN, type BrokerProcess, startBroker, type Teardown, tempDir } from '../helpers/broker.js';
-
-/** A port nothing listens on (bound, read back, released): pinned so the slave's port is known before it opens. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+import { freePort } from '../helpers/proc.js';
 
 /** Whether something accepts a TCP connection on the port right now. */
 function accepting(port: number): Promise<boolean> {
