@@ -3,16 +3,25 @@
  * a congested socket.
  */
 import type { Socket } from 'node:net';
-import type { SendCmd } from '../protocol/commands.js';
+import { BodyType, type SendCmd } from '../protocol/commands.js';
 import type { SendOptions } from './connection.js';
 import { type Body, encodeBody } from './message.js';
 
 /** A non-persistent send waits for the socket to drain above this many buffered bytes. */
 export const WRITE_HIGH_WATER_BYTES = 1 << 20;
 
+/**
+ * @internal a text body already encoded as UTF-8: sent as text, without encoding a string per message (the CLI
+ * producer writes its sequence number into a byte template: a 1 KiB string per message, then its UTF-8 copy, cost
+ * it a tenth of its CPU).
+ */
+export class Utf8Text {
+  constructor(readonly bytes: Uint8Array) {}
+}
+
 /** The SEND command for a message (first time and, for transactions, on replay). */
 export function sendCommand(destination: string, body: Body, options: SendOptions, pid: string, seq: number): SendCmd {
-  const { bytes, bt } = encodeBody(body);
+  const { bytes, bt } = body instanceof Utf8Text ? { bytes: body.bytes, bt: BodyType.Text } : encodeBody(body);
   const cmd: SendCmd = { t: 'SEND', dest: destination, body: bytes, bt, persistent: options.persistent !== false, pid, seq };
   if (options.headers !== undefined) cmd.headers = options.headers;
   if (options.priority !== undefined) cmd.priority = options.priority;
