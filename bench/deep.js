@@ -17,6 +17,7 @@ const USAGE = `usage: node bench/deep.js [options]
   --shrink-wait S  after the drain, poll the data dir every 500 ms for up to S s for it to shrink (default 120)
   --compressible   bodies of 0x61 filler (as run.js sends) instead of random bytes LevelDB cannot compress
   --keep           keep the data dir (its path is printed) instead of removing it
+  --profile DIR    run the restarted broker (the drain) under node --cpu-prof, the profile written to DIR
   --json           also print one JSON object as the last line`;
 
 function parseArgs(argv) {
@@ -41,6 +42,7 @@ function parseArgs(argv) {
       case '--shrink-wait': o.shrinkWait = num(a, val()); break;
       case '--compressible': o.compressible = true; break;
       case '--keep': o.keep = true; break;
+      case '--profile': o.profile = val(); break;
       case '--json': o.json = true; break;
       case '-h': case '--help': console.log(USAGE); process.exit(0); break; // eslint-disable-line no-fallthrough
       default: throw new Error(`unknown option ${a}\n${USAGE}`);
@@ -217,7 +219,8 @@ async function run() {
   showProgress(cons, 'drained');
   await cons.next('ready', 20_000); // dialling from now on
   try {
-    broker = await startBroker({ dataDir, port, keepDir: true, timeoutMs: 180_000, onSpawn: (child) => phase('restart', child.pid) });
+    const nodeArgs = opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`, '--cpu-prof-name=broker-drain.cpuprofile'] : [];
+    broker = await startBroker({ nodeArgs, dataDir, port, keepDir: true, timeoutMs: 180_000, onSpawn: (child) => phase('restart', child.pid) });
   } catch (err) {
     restartTail = err.tail ?? null;
     throw err;

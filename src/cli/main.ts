@@ -1,13 +1,23 @@
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
-import { registerBrowse } from './browse.js';
-import { registerCluster } from './cluster.js';
-import { registerDemo } from './demo.js';
-import { registerConsumer } from './consumer.js';
-import { registerDstat } from './dstat.js';
-import { registerProducer } from './producer.js';
-import { registerPurge } from './purge.js';
-import { registerStart } from './start.js';
+
+type Register = (program: Command) => void;
+
+/**
+ * Each subcommand's module, loaded only when it runs: `ferrymq start` does not load the client, the progress bars
+ * or the demo, and `ferrymq producer` does not load the broker (start-up time is what a standby's takeover and
+ * every CLI command pay).
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  start: async () => (await import('./start.js')).registerStart,
+  producer: async () => (await import('./producer.js')).registerProducer,
+  consumer: async () => (await import('./consumer.js')).registerConsumer,
+  dstat: async () => (await import('./dstat.js')).registerDstat,
+  browse: async () => (await import('./browse.js')).registerBrowse,
+  purge: async () => (await import('./purge.js')).registerPurge,
+  cluster: async () => (await import('./cluster.js')).registerCluster,
+  demo: async () => (await import('./demo.js')).registerDemo,
+};
 
 const program = new Command();
 program
@@ -15,16 +25,17 @@ program
   .description('ferrymq: a small, fast message broker in the ActiveMQ tradition')
   .version(VERSION)
   .showHelpAfterError();
-registerStart(program);
-registerProducer(program);
-registerConsumer(program);
-registerDstat(program);
-registerBrowse(program);
-registerPurge(program);
-registerCluster(program);
-registerDemo(program);
 
-program.parseAsync(process.argv).catch((err: Error) => {
+async function main(): Promise<void> {
+  const named = process.argv[2];
+  // A known subcommand registers alone; anything else (help, --version, a typo) registers all, in this order,
+  // so the help lists every command and commander's "did you mean" has them all.
+  const load = named !== undefined && Object.hasOwn(COMMANDS, named) ? [COMMANDS[named]!] : Object.values(COMMANDS);
+  for (const register of await Promise.all(load.map((l) => l()))) register(program);
+  await program.parseAsync(process.argv);
+}
+
+main().catch((err: Error) => {
   process.stderr.write(`ferrymq: ${err.message}\n`);
   process.exit(1);
 });

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import cliProgress from 'cli-progress';
 import { type Command, Option } from 'commander';
 import type { Connection, SendOptions } from '../client/connection.js';
+import { Utf8Text } from '../client/send.js';
 import type { Headers } from '../protocol/commands.js';
 import {
   type ClientConnectOptions,
@@ -19,7 +20,6 @@ import {
   roundSeconds,
   RUN_HEADER,
   SEQ_HEADER,
-  sizedBody,
   URL_HELP,
   Window,
   withConnection,
@@ -129,7 +129,16 @@ async function produce(opts: ProducerOptions, userHeaders: Headers): Promise<voi
   const persistent = opts.persistent !== false;
   const run = randomBytes(8).toString('hex');
   const size = opts.size ?? DEFAULT_SIZE;
-  const filler = opts.message === undefined ? 'x'.repeat(size) : '';
+  // Bodies as bytes, sent as text: --message encoded once; otherwise "<seq>:" written over a copy of the filler.
+  const fixed = opts.message === undefined ? null : new Utf8Text(Buffer.from(opts.message, 'utf8'));
+  const filler = Buffer.alloc(size, 'x');
+  const body = (seq: number): Utf8Text => {
+    if (fixed !== null) return fixed;
+    const b = Buffer.allocUnsafe(size);
+    const n = b.write(`${seq}:`, 0, 'latin1');
+    filler.copy(b, n, 0, size - n);
+    return new Utf8Text(b);
+  };
   const bar =
     !opts.json && process.stderr.isTTY && opts.count > PROGRESS_MIN_COUNT
       ? new cliProgress.SingleBar(
@@ -179,14 +188,28 @@ async function produce(opts: ProducerOptions, userHeaders: Headers): Promise<voi
           const wait = start + ((seq - 1) * 1000) / opts.rate - performance.now();
           if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
         };
-        const message = (seq: number): [string, SendOptions] => [
-          opts.message ?? sizedBody(seq, size, filler),
-          { ...base, headers: { ...userHeaders, [RUN_HEADER]: run, [SEQ_HEADER]: seq } },
-        ];
+        const message = (seq: number): [Utf8Text, SendOptions] => {
+          const headers: Headers = Object.assign({}, userHeaders);
+          headers[RUN_HEADER] = run;
+          headers[SEQ_HEADER] = seq;
+          const options = Object.assign({}, base);
+          options.headers = headers;
+          return [body(seq), options];
+        };
         if (opts.transacted) {
           for (let first = 1; first <= opts.count; first += opts.batch) {
             const n = await sendBatch(conn, opts, first, Math.min(first + opts.batch - 1, opts.count), message, pace, statusLine);
             sent += n;
+            progress();
+          }
+        } else if (!persistent) {
+          // A non-persistent send resolves once written (or once a congested socket drains): awaited one by one,
+          // as the bench's producer does; a window of them only added a promise and a callback per message.
+          for (let seq = 1; seq <= opts.count; seq++) {
+            await pace(seq);
+            const [b, options] = message(seq);
+            await conn.send(opts.destination, b, options);
+            sent++;
             progress();
           }
         } else {
@@ -235,7 +258,7 @@ async function sendBatch(
   opts: ProducerOptions,
   first: number,
   last: number,
-  message: (seq: number) => [string, SendOptions],
+  message: (seq: number) => [Utf8Text, SendOptions],
   pace: (seq: number) => Promise<void>,
   statusLine: (line: string) => void,
 ): Promise<number> {

@@ -11,7 +11,8 @@ import {
 import type { BrokerCommand, BrokerInfo, BrowsedMessage as BrowsedWire, DestinationStats, Headers, SendCmd } from '../protocol/commands.js';
 import { type ClientUri, parseClientUri } from '../transport/uri.js';
 import { packCommand } from '../transport/writer.js';
-import { type Body, type BrowsedMessage, browsedMessage, encodeBody, type Message } from './message.js';
+import { type Body, type BrowsedMessage, browsedMessage, type Message } from './message.js';
+import { sendCommand, socketDrained, WRITE_HIGH_WATER_BYTES } from './send.js';
 import { type SubscribeOptions, Subscription, type SubscriptionOwner } from './subscription.js';
 import { Transaction } from './transaction.js';
 import { type ConnectInfo, Dialer } from './dialer.js';
@@ -67,8 +68,6 @@ export type ConnectionStatus =
 
 /** @default 10000 */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-/** A non-persistent send waits for the socket to drain above this many buffered bytes. */
-const WRITE_HIGH_WATER_BYTES = 1 << 20;
 
 interface Pending {
   cmd: { rid: number } & Record<string, unknown>;
@@ -220,7 +219,7 @@ export class Connection extends EventEmitter {
     while (this.transport === null) await this.waitForTransport();
     const t = this.transport!;
     t.writer.writePacked(this.checkSize(packCommand(cmd)));
-    if (t.writer.backlog > WRITE_HIGH_WATER_BYTES) await this.drained(t);
+    if (t.writer.backlog > WRITE_HIGH_WATER_BYTES) await socketDrained(t.socket);
   }
 
   /** Subscribe; resolves once the broker has the subscription. */
@@ -489,18 +488,6 @@ export class Connection extends EventEmitter {
     });
   }
 
-  private drained(t: ClientTransport): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        t.socket.off('drain', done);
-        t.socket.off('close', done);
-        resolve();
-      };
-      t.socket.on('drain', done);
-      t.socket.on('close', done);
-    });
-  }
-
   /** Make `t` the live transport: restore subscriptions, resend what has no receipt, wake blocked sends. */
   private install(t: ClientTransport, resumed: boolean): void {
     this.epoch++;
@@ -652,17 +639,5 @@ function subscribeCommand(sub: Subscription): { t: 'SUBSCRIBE' } & Record<string
   if (sub.durable !== undefined) cmd['durable'] = sub.durable;
   if (sub.extra.priority !== undefined) cmd['priority'] = sub.extra.priority;
   if (sub.extra.network !== undefined) cmd['network'] = sub.extra.network;
-  return cmd;
-}
-
-/** The SEND command for a message (first time and, for transactions, on replay). */
-function sendCommand(destination: string, body: Body, options: SendOptions, pid: string, seq: number): SendCmd {
-  const { bytes, bt } = encodeBody(body);
-  const cmd: SendCmd = { t: 'SEND', dest: destination, body: bytes, bt, persistent: options.persistent !== false, pid, seq };
-  if (options.headers !== undefined) cmd.headers = options.headers;
-  if (options.priority !== undefined) cmd.priority = options.priority;
-  if (options.ttl !== undefined && options.ttl > 0) cmd.ttl = options.ttl;
-  if (options.correlationId !== undefined) cmd.correlationId = options.correlationId;
-  if (options.replyTo !== undefined) cmd.replyTo = options.replyTo;
   return cmd;
 }

@@ -3,6 +3,7 @@ import { Level } from 'level';
 import { Packr } from 'msgpackr';
 import { type BrokerMessage, homeOf } from '../model/message.js';
 import { FerryError } from '../errors.js';
+import { loadPage } from './level-pages.js';
 import type { DurableRecord, MessageStore, RecoveredState, StoreCallback, StoredDestination, StoreListener } from './store.js';
 
 /*
@@ -171,26 +172,8 @@ export class LevelStore implements MessageStore {
     this.listener = listener;
   }
 
-  async load(dest: string, afterSeq: number, limit: number): Promise<BrokerMessage[]> {
-    const out: BrokerMessage[] = [];
-    const it = this.db.iterator({ gt: seqKey(dest, afterSeq), lt: destPrefix(dest) + '\xff', limit });
-    try {
-      for (const [, value] of await it.all()) {
-        const m = packr.unpack(value) as BrokerMessage;
-        m.persistent = true;
-        if (m.headers === undefined) delete m.headers;
-        if (m.correlationId === undefined) delete m.correlationId;
-        if (m.replyTo === undefined) delete m.replyTo;
-        if (m.pid === undefined) delete m.pid;
-        if (m.pseq === undefined) delete m.pseq;
-        if (m.home === undefined) delete m.home;
-        if (m.path === undefined) delete m.path;
-        out.push(m);
-      }
-    } finally {
-      await it.close().catch(() => {});
-    }
-    return out;
+  load(dest: string, afterSeq: number, limit: number): Promise<BrokerMessage[]> {
+    return loadPage(this.db, seqKey(dest, afterSeq), destPrefix(dest) + '\xff', limit);
   }
 
   async removeRange(dest: string, afterSeq: number, upToSeq: number): Promise<number> {
