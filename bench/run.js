@@ -18,14 +18,15 @@ const USAGE = `usage: node bench/run.js [options]
   --rate R         latency scenario send rate, msg/s (default 10000)
   --duration S     latency scenario duration, s (default 5)
   --linger MS     producer waits MS after its last send before closing (diagnostic)
-  --profile DIR    run each broker with --cpu-prof, profiles written to DIR (see bench/profile-top.js)`;
+  --profile DIR    run each broker with --cpu-prof, profiles written to DIR (see bench/profile-top.js)
+  --conf FILE      broker config (ActiveMQ XML) for every broker started (default: the shipped conf/single.xml)`;
 
 /** Every scenario, in the order they run: NATS just before np, so their ratio comes from the same minute. */
 const SCENARIOS = ['base', 'nats', 'np', 'p', 'lat', 'bridge'];
 
 function parseArgs(argv) {
   const o = { size: 1024, only: ['base', 'nats', 'np', 'p', 'lat'], json: false, window: 1000, npMode: 'await', batch: 1000,
-    prefetch: 1000, rate: 10000, duration: 5, count: null, profile: null, linger: 0 };
+    prefetch: 1000, rate: 10000, duration: 5, count: null, profile: null, linger: 0, conf: null };
   const num = (name, v) => {
     const n = Number(v);
     if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} needs a positive number, got ${v}`);
@@ -50,6 +51,7 @@ function parseArgs(argv) {
       case '--duration': o.duration = num(a, val()); break;
       case '--linger': o.linger = Math.floor(num(a, val())); break;
       case '--profile': o.profile = resolve(val()); break;
+      case '--conf': o.conf = resolve(val()); break;
       case '-h': case '--help': console.log(USAGE); process.exit(0); break; // eslint-disable-line no-fallthrough
       default: throw new Error(`unknown option ${a}\n${USAGE}`);
     }
@@ -76,7 +78,7 @@ if (opts.profile) mkdirSync(opts.profile, { recursive: true });
 /** A fresh broker for one scenario, always stopped (and its data dir removed) afterwards. */
 async function withBroker(name, fn) {
   const nodeArgs = opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`, `--cpu-prof-name=broker-${name}.cpuprofile`] : [];
-  const broker = await startBroker({ nodeArgs });
+  const broker = await startBroker({ nodeArgs, args: opts.conf ? ['--conf', opts.conf] : [] });
   const blocked = () => [...broker.counts].filter(([m]) => /producer blocked/.test(m)).reduce((a, [, n]) => a + n, 0);
   try {
     const rows = await fn(broker.url, broker.child.pid);
@@ -156,8 +158,11 @@ function throughputRow(name, label, count, pr, cr) {
   const secs = (cr.lastRecv - pr.firstSend) / 1000;
   const rate = count / secs;
   const cpu = (ms) => (typeof ms === 'number' ? Math.round(ms / 10 / secs) : null);
+  // CPU time per message barely depends on what else the machine runs; msg/s does.
+  const perMsg = (ms) => (typeof ms === 'number' ? (ms * 1000) / count : null);
   return { scenario: name, label, messages: count, seconds: secs, msgPerSec: rate, mibPerSec: (rate * opts.size) / MiB, producerMsgPerSec: pr.rate,
-    cpuPercent: { producer: cpu(pr.cpuMs), broker: cpu(cr.brokerCpuMs), consumer: cpu(cr.cpuMs) }, brokerPeakRssMiB: cr.brokerPeakRssMiB ?? null };
+    cpuPercent: { producer: cpu(pr.cpuMs), broker: cpu(cr.brokerCpuMs), consumer: cpu(cr.cpuMs) },
+    cpuUsPerMsg: { producer: perMsg(pr.cpuMs), broker: perMsg(cr.brokerCpuMs), consumer: perMsg(cr.cpuMs) }, brokerPeakRssMiB: cr.brokerPeakRssMiB ?? null };
 }
 
 const toMs = (s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === 'count' ? v : v / 1000]));
@@ -327,9 +332,10 @@ for (const r of results) {
   if (baseRow && !r.latencyMs) r.ratioToBase = r.msgPerSec / baseRow.msgPerSec;
 }
 const cpuCol = (c) => [c.producer, c.broker, c.consumer].map((v) => (v === null || v === undefined ? '-' : v)).join('/');
-console.log(table(['scenario', 'messages', 'msg/s', '÷ NATS', '÷ base', 'MiB/s', 'producer msg/s', 'p50 ms', 'p99 ms', 'CPU% P/B/C', 'broker RSS MiB', 'description'],
+const usCol = (c) => [c.producer, c.broker, c.consumer].map((v) => (typeof v === 'number' ? v.toFixed(1) : '-')).join('/');
+console.log(table(['scenario', 'messages', 'msg/s', '÷ NATS', '÷ base', 'MiB/s', 'producer msg/s', 'p50 ms', 'p99 ms', 'CPU% P/B/C', 'CPU µs/msg P/B/C', 'broker RSS MiB', 'description'],
   results.map((r) => [r.scenario, fmt(r.messages), fmt(r.msgPerSec), ratio(r, natsRow), ratio(r, baseRow), fmt(r.mibPerSec, 1), fmt(r.producerMsgPerSec),
-    r.latencyMs ? fmt(r.latencyMs.p50, 3) : '-', r.latencyMs ? fmt(r.latencyMs.p99, 3) : '-', cpuCol(r.cpuPercent), r.brokerPeakRssMiB ?? '-', r.label])));
+    r.latencyMs ? fmt(r.latencyMs.p50, 3) : '-', r.latencyMs ? fmt(r.latencyMs.p99, 3) : '-', cpuCol(r.cpuPercent), usCol(r.cpuUsPerMsg), r.brokerPeakRssMiB ?? '-', r.label])));
 const lat = results.filter((r) => r.latencyMs);
 if (lat.length > 0) {
   console.log('\nlatency, send to receive (ms; first messages of the run left out as warm-up):\n');

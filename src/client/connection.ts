@@ -219,7 +219,7 @@ export class Connection extends EventEmitter {
     }
     while (this.transport === null) await this.waitForTransport();
     const t = this.transport!;
-    t.writer.writePacked(this.checkSize(packCommand(cmd)));
+    if (!t.writer.writeSend(cmd, this.maxFrameSize)) this.checkSize(packCommand(cmd));
     if (t.writer.backlog > WRITE_HIGH_WATER_BYTES) await this.drained(t);
   }
 

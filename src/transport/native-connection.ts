@@ -8,7 +8,8 @@ import type { Logger } from '../log.js';
 import type { BrowseCmd, ClientCommand, ConnectCmd, SendCmd, SubscribeCmd, UnsubscribeCmd } from '../protocol/commands.js';
 import { PROTOCOL_VERSIONS } from '../protocol/commands.js';
 import { decodeBody } from '../protocol/codec.js';
-import { browsedOf, messageCmdOf, sendInputOf } from '../model/wire.js';
+import { decodeSend } from '../protocol/hot-decode.js';
+import { browsedOf, sendInputOf } from '../model/wire.js';
 import { FrameDecoder } from '../protocol/frame.js';
 import { validateClientCommand } from '../protocol/validate.js';
 import { InactivityMonitor, nativeInactivity, negotiateInactivity } from './inactivity.js';
@@ -87,7 +88,7 @@ export class NativeConnection implements DeliverySink, FlowListener {
   }
 
   deliver(sub: Subscription, m: BrokerMessage, tag: number): void {
-    this.writer.writeWithBody(messageCmdOf(m, sub.sid, tag), m.body);
+    this.writer.writeMessage(sub.sid, tag, m);
   }
 
   // ---- FlowListener: producer flow control as the native protocol says it (PROTOCOL.md §7) ------------------------
@@ -131,19 +132,23 @@ export class NativeConnection implements DeliverySink, FlowListener {
       this.early.push(body);
       return;
     }
-    let cmd: ClientCommand;
-    let raw: unknown;
-    try {
-      raw = decodeBody(body);
-      cmd = validateClientCommand(raw);
-    } catch (err) {
-      const e = err as FerryError;
-      if (this.state === 'connecting') return this.fail(e.code, e.message);
-      // A request that carried a usable rid gets its answer, so the client's wait for it ends.
-      const rid = (raw as { rid?: unknown } | undefined)?.rid;
-      const answered = typeof rid === 'number' && Number.isSafeInteger(rid) && rid >= 0;
-      this.writer.write(answered ? { t: 'ERROR', rid, code: e.code, message: e.message } : { t: 'ERROR', code: e.code, message: e.message });
-      return;
+    // A plain SEND (nearly every frame) is read straight off the bytes; everything else, and every SEND the fast
+    // reader does not take, goes through msgpackr and the validator.
+    let cmd: ClientCommand | undefined = this.state === 'open' ? decodeSend(body) : undefined;
+    if (cmd === undefined) {
+      let raw: unknown;
+      try {
+        raw = decodeBody(body);
+        cmd = validateClientCommand(raw);
+      } catch (err) {
+        const e = err as FerryError;
+        if (this.state === 'connecting') return this.fail(e.code, e.message);
+        // A request that carried a usable rid gets its answer, so the client's wait for it ends.
+        const rid = (raw as { rid?: unknown } | undefined)?.rid;
+        const answered = typeof rid === 'number' && Number.isSafeInteger(rid) && rid >= 0;
+        this.writer.write(answered ? { t: 'ERROR', rid, code: e.code, message: e.message } : { t: 'ERROR', code: e.code, message: e.message });
+        return;
+      }
     }
     try {
       this.handle(cmd);
