@@ -43,6 +43,8 @@ export class NativeConnection implements DeliverySink, FlowListener {
   private early: Buffer[] = [];
   /** Reads paused by the session's flow control. */
   private flowPaused = false;
+  /** Times producer flow control blocked this connection. */
+  private blocks = 0;
   private readonly log: Logger;
   readonly remote: string;
 
@@ -96,7 +98,9 @@ export class NativeConnection implements DeliverySink, FlowListener {
   blocked(info: { memoryUsage: number; memoryLimit: number }): void {
     if (this.state === 'closed') return;
     this.writer.write({ t: 'FLOW', blocked: true });
-    this.log.info(info, 'producer blocked: memory limit reached');
+    // A producer faster than its consumers is blocked and released over and over: say so once per connection.
+    if (this.blocks++ === 0) this.log.info(info, 'producer blocked: memory limit reached (again: logged at debug)');
+    else this.log.debug(info, 'producer blocked: memory limit reached');
   }
 
   unblocked(): void {
