@@ -14,6 +14,12 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const OTHER = Symbol('other');
 type Scalar = string | number | boolean | null | Buffer | typeof OTHER;
 
+/** Buffer's own latin1 slicer when present (what toString('latin1') calls after its argument checks). */
+type Latin1 = (b: Buffer, start: number, end: number) => string;
+const proto = Buffer.prototype as Buffer & { latin1Slice?: (start: number, end: number) => string };
+const latin1: Latin1 =
+  typeof proto.latin1Slice === 'function' ? (b, start, end) => (b as typeof proto).latin1Slice!(start, end) : (b, start, end) => b.toString('latin1', start, end);
+
 // One frame is decoded at a time, synchronously: the cursor lives here rather than in an object per frame.
 let src: Buffer = Buffer.alloc(0);
 let pos = 0;
@@ -23,7 +29,7 @@ function ascii(n: number): string | typeof OTHER {
   const e = pos + n;
   if (e > end) return OTHER;
   for (let i = pos; i < e; i++) if (src[i]! > 0x7f) return OTHER;
-  const s = src.toString('latin1', pos, e);
+  const s = latin1(src, pos, e);
   pos = e;
   return s;
 }
@@ -153,14 +159,26 @@ const KEY_NAMES = [
   'sid', 'tag', 'id', 'timestamp', 'expires', 'deliveryCount', 'redelivered',
   'headers', 'path', 'mid', 'ts', 'exp', 'rd',
 ];
-/** Known keys by length and first byte (`length << 8 | byte`): their codes, for the byte compare to pick from. */
-const CANDIDATES = new Map<number, number[]>();
+/** The known keys' bytes, by code. */
+const KEY_BYTES = KEY_NAMES.map((k) => Buffer.from(k, 'latin1'));
+/**
+ * Known keys by length and first byte (slot `length << 8 | byte`, lengths below 32): up to two candidate codes per
+ * slot (no slot has more), picked from by a byte compare.
+ */
+const FIRST = new Uint8Array(32 << 8);
+const SECOND = new Uint8Array(32 << 8);
 KEY_NAMES.forEach((k, i) => {
   const slot = (k.length << 8) | k.charCodeAt(0);
-  const list = CANDIDATES.get(slot) ?? [];
-  list.push(i + 1);
-  CANDIDATES.set(slot, list);
+  if (FIRST[slot] === 0) FIRST[slot] = i + 1;
+  else if (SECOND[slot] === 0) SECOND[slot] = i + 1;
+  else throw new Error(`hot-decode: three keys share slot ${k}`);
 });
+
+function sameKey(code: number, s: number, n: number): boolean {
+  const k = KEY_BYTES[code - 1]!;
+  for (let j = 1; j < n; j++) if (k[j] !== src[s + j]) return false;
+  return true;
+}
 
 /**
  * The key at the cursor, as its code in KEY_NAMES (0: some other key, whose value is then skipped; -1: not a short
@@ -173,16 +191,14 @@ function keyCode(): number {
   const n = b & 0x1f;
   const s = pos + 1;
   pos = s + n;
-  if (pos > end || n === 0) return pos > end ? -1 : 0;
-  const list = CANDIDATES.get((n << 8) | src[s]!);
-  if (list === undefined) return 0;
-  for (const code of list) {
-    const name = KEY_NAMES[code - 1]!;
-    let j = 1;
-    while (j < n && name.charCodeAt(j) === src[s + j]) j++;
-    if (j === n) return code;
-  }
-  return 0;
+  if (pos > end) return -1;
+  if (n === 0) return 0;
+  const slot = (n << 8) | src[s]!;
+  const a = FIRST[slot]!;
+  if (a === 0) return 0;
+  if (sameKey(a, s, n)) return a;
+  const c = SECOND[slot]!;
+  return c !== 0 && sameKey(c, s, n) ? c : 0;
 }
 
 /** Entries of the map at the cursor (fixmap or map16), or -1. */

@@ -63,9 +63,11 @@ const K = {
   tx: key('tx'),
 };
 
+/** Copy a few bytes (a key): a loop beats Buffer.copy's native call at this size. */
 function put(out: Buffer, off: number, bytes: Buffer): number {
-  bytes.copy(out, off);
-  return off + bytes.length;
+  const n = bytes.length;
+  for (let i = 0; i < n; i++) out[off + i] = bytes[i]!;
+  return off + n;
 }
 
 /** Room a string can take: its UTF-8 (at most 3 bytes per UTF-16 unit) and a str32 header. */
@@ -78,7 +80,33 @@ function strBound(s: string): number {
  * their length is known; a header larger than strictly needed is still valid msgpack).
  */
 function writeStr(out: Buffer, off: number, s: string): number {
-  const max = 3 * s.length;
+  const len = s.length;
+  if (len < 32) {
+    // Short ASCII (ids, destinations): written by hand, no native call.
+    let i = 0;
+    for (; i < len; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) break;
+      out[off + 1 + i] = c;
+    }
+    if (i === len) {
+      out[off] = 0xa0 | len;
+      return off + 1 + len;
+    }
+  } else if (len < 256) {
+    let i = 0;
+    for (; i < len; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) break;
+      out[off + 2 + i] = c;
+    }
+    if (i === len) {
+      out[off] = 0xd9;
+      out[off + 1] = len;
+      return off + 2 + len;
+    }
+  }
+  const max = 3 * len;
   if (max < 32) {
     const n = out.write(s, off + 1);
     out[off] = 0xa0 | n;
