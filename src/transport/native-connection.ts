@@ -276,8 +276,12 @@ export class NativeConnection implements DeliverySink, FlowListener {
   private onSend(s: Session, cmd: SendCmd): void {
     const rid = cmd.rid;
     const input = sendInputOf(cmd);
-    s.send(input, (err) => this.answer(rid, err), cmd.tx);
+    // A send without a receipt (every non-persistent one from the bundled client) shares one answer callback.
+    s.send(input, rid === undefined ? this.answerUnasked : (err) => this.answer(rid, err), cmd.tx);
   }
+
+  /** The answer to a SEND that asked for no receipt: only an error goes back. */
+  private readonly answerUnasked = (err?: Error): void => this.answer(undefined, err);
 
   private onSubscribe(s: Session, cmd: SubscribeCmd): void {
     // Deliveries start inside subscribe(); the receipt is written first so the client knows the sid.
