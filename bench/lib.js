@@ -1,8 +1,9 @@
 // Shared helpers of the benchmark: clock, worker processes with deadlines, the broker process.
 import { fork, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants as fsConstants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { delimiter, join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 
@@ -303,4 +304,56 @@ export async function windowed(n, w, start, onDone = () => {}) {
   }
   while (inflight > 0) await new Promise((r) => (wake = r));
   if (error) throw error;
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a server that cannot listen on port 0 and say which it got). */
+export async function freePort() {
+  const s = createServer();
+  await new Promise((resolve, reject) => {
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = s.address();
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
+/** Full path of an executable on the PATH, or null. */
+export function onPath(name) {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    try {
+      accessSync(join(dir, name), fsConstants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/**
+ * Start `nats-server` (core NATS, no JetStream) on a free loopback port; resolves once it logs "Server is ready".
+ * Resolves to {port, child, stop()}; stop() ends it (SIGTERM, SIGKILL after 5 s).
+ */
+export async function startNatsServer(bin, timeoutMs = 10000) {
+  const port = await freePort();
+  const child = track(spawn(bin, ['-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let out = '';
+  const ready = new Promise((resolve, reject) => {
+    const on = (d) => {
+      out += d;
+      if (out.includes('Server is ready')) resolve();
+    };
+    child.stdout.on('data', on);
+    child.stderr.on('data', on);
+    child.once('exit', (code, signal) => reject(new Error(`nats-server exited during startup (code ${code}, signal ${signal}): ${out.trim()}`)));
+  });
+  try {
+    await deadline(ready, timeoutMs, 'nats-server startup');
+  } catch (err) {
+    await stopProcess(child);
+    throw err;
+  }
+  return { port, child, stop: () => stopProcess(child) };
 }

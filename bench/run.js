@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // ferrymq benchmark: node bench/run.js [--count N] [--size B] [--only base,np,p,lat] [--json] (see bench/README.md)
-import { cpus, platform, release } from 'node:os';
+import { cpus, loadavg, platform, release } from 'node:os';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { deadline, procCpuMs, procPeakRssMiB, startBroker, startWorker } from './lib.js';
+import { deadline, onPath, procCpuMs, procPeakRssMiB, startBroker, startNatsServer, startWorker } from './lib.js';
 
 const USAGE = `usage: node bench/run.js [options]
   --count N        messages per throughput scenario (default: base/np 200000, p 100000)
   --size B         body bytes (default 1024)
-  --only LIST      comma list of: base, np, p, lat, bridge (default: base, np, p, lat)
+  --only LIST      comma list of: base, nats, np, p, lat, bridge (default: base, nats, np, p, lat;
+                   nats only when nats-server is on the PATH)
   --json           also print one JSON object as the last line
   --window W       persistent sends in flight (default 1000)
   --np-mode M      non-persistent producer: await | batch | window (default await)
@@ -17,11 +18,15 @@ const USAGE = `usage: node bench/run.js [options]
   --rate R         latency scenario send rate, msg/s (default 10000)
   --duration S     latency scenario duration, s (default 5)
   --linger MS     producer waits MS after its last send before closing (diagnostic)
-  --profile DIR    run each broker with --cpu-prof, profiles written to DIR (see bench/profile-top.js)`;
+  --profile DIR    run each broker with --cpu-prof, profiles written to DIR (see bench/profile-top.js)
+  --conf FILE      broker config (ActiveMQ XML) for every broker started (default: the shipped conf/single.xml)`;
+
+/** Every scenario, in the order they run: NATS just before np, so their ratio comes from the same minute. */
+const SCENARIOS = ['base', 'nats', 'np', 'p', 'lat', 'bridge'];
 
 function parseArgs(argv) {
-  const o = { size: 1024, only: ['base', 'np', 'p', 'lat'], json: false, window: 1000, npMode: 'await', batch: 1000,
-    prefetch: 1000, rate: 10000, duration: 5, count: null, profile: null, linger: 0 };
+  const o = { size: 1024, only: ['base', 'nats', 'np', 'p', 'lat'], json: false, window: 1000, npMode: 'await', batch: 1000,
+    prefetch: 1000, rate: 10000, duration: 5, count: null, profile: null, linger: 0, conf: null };
   const num = (name, v) => {
     const n = Number(v);
     if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} needs a positive number, got ${v}`);
@@ -46,17 +51,20 @@ function parseArgs(argv) {
       case '--duration': o.duration = num(a, val()); break;
       case '--linger': o.linger = Math.floor(num(a, val())); break;
       case '--profile': o.profile = resolve(val()); break;
+      case '--conf': o.conf = resolve(val()); break;
       case '-h': case '--help': console.log(USAGE); process.exit(0); break; // eslint-disable-line no-fallthrough
       default: throw new Error(`unknown option ${a}\n${USAGE}`);
     }
   }
-  for (const s of o.only) if (!['base', 'np', 'p', 'lat', 'bridge'].includes(s)) throw new Error(`--only: unknown scenario ${s}`);
+  for (const s of o.only) if (!SCENARIOS.includes(s)) throw new Error(`--only: unknown scenario ${s}`);
   if (!['await', 'batch', 'window'].includes(o.npMode)) throw new Error(`--np-mode: await, batch or window`);
   return o;
 }
 
 const MiB = 1024 * 1024;
 let opts;
+const natsServer = onPath('nats-server');
+const load0 = loadavg()[0].toFixed(2);
 try {
   opts = parseArgs(process.argv.slice(2));
 } catch (err) {
@@ -70,7 +78,7 @@ if (opts.profile) mkdirSync(opts.profile, { recursive: true });
 /** A fresh broker for one scenario, always stopped (and its data dir removed) afterwards. */
 async function withBroker(name, fn) {
   const nodeArgs = opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`, `--cpu-prof-name=broker-${name}.cpuprofile`] : [];
-  const broker = await startBroker({ nodeArgs });
+  const broker = await startBroker({ nodeArgs, args: opts.conf ? ['--conf', opts.conf] : [] });
   const blocked = () => [...broker.counts].filter(([m]) => /producer blocked/.test(m)).reduce((a, [, n]) => a + n, 0);
   try {
     const rows = await fn(broker.url, broker.child.pid);
@@ -150,8 +158,11 @@ function throughputRow(name, label, count, pr, cr) {
   const secs = (cr.lastRecv - pr.firstSend) / 1000;
   const rate = count / secs;
   const cpu = (ms) => (typeof ms === 'number' ? Math.round(ms / 10 / secs) : null);
+  // CPU time per message barely depends on what else the machine runs; msg/s does.
+  const perMsg = (ms) => (typeof ms === 'number' ? (ms * 1000) / count : null);
   return { scenario: name, label, messages: count, seconds: secs, msgPerSec: rate, mibPerSec: (rate * opts.size) / MiB, producerMsgPerSec: pr.rate,
-    cpuPercent: { producer: cpu(pr.cpuMs), broker: cpu(cr.brokerCpuMs), consumer: cpu(cr.cpuMs) }, brokerPeakRssMiB: cr.brokerPeakRssMiB ?? null };
+    cpuPercent: { producer: cpu(pr.cpuMs), broker: cpu(cr.brokerCpuMs), consumer: cpu(cr.cpuMs) },
+    cpuUsPerMsg: { producer: perMsg(pr.cpuMs), broker: perMsg(cr.brokerCpuMs), consumer: perMsg(cr.cpuMs) }, brokerPeakRssMiB: cr.brokerPeakRssMiB ?? null };
 }
 
 const toMs = (s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === 'count' ? v : v / 1000]));
@@ -172,6 +183,37 @@ const scenarios = {
       return [throughputRow('base', 'baseline: raw TCP socket, no broker', count, pr, cr)];
     } finally {
       await Promise.all(workers.map((w) => w.stop()));
+    }
+  },
+  /**
+   * The peer: NATS core (nats-server from the PATH, official `nats` client), the same one-producer / one-consumer
+   * 1 KiB flow as np, on a free loopback port. NATS core keeps nothing: a consumer that falls more than the
+   * server's pending limit behind is cut off, so a short count shows here as a failure, not as a figure.
+   */
+  async nats() {
+    const count = opts.count ?? 200000;
+    const server = await startNatsServer(natsServer);
+    const workers = [];
+    try {
+      const common = { port: server.port, subject: `bench.nats.${process.pid}`, count, size: opts.size, maxMs: 180000 };
+      const cons = startWorker('nats-worker.js', { ...common, role: 'consume' }, 'nats consumer');
+      workers.push(cons);
+      await cons.next('ready', 20000);
+      const prod = startWorker('nats-worker.js', { ...common, role: 'produce', window: opts.batch }, 'nats producer');
+      workers.push(prod);
+      await prod.next('ready', 20000);
+      const cpu0 = procCpuMs(server.child.pid);
+      prod.send({ type: 'go' });
+      const [pr, cr] = await Promise.all([prod.next('result', 150000), cons.next('result', 150000)]);
+      const cpu1 = procCpuMs(server.child.pid);
+      if (cpu0 !== null && cpu1 !== null) cr.brokerCpuMs = cpu1 - cpu0;
+      cr.brokerPeakRssMiB = procPeakRssMiB(server.child.pid);
+      if (cr.received !== count) throw new Error(`NATS consumer got ${cr.received} of ${count} messages${cr.timedOut ? ' (idle timeout)' : ''}`);
+      if (cr.badSize > 0) throw new Error(`${cr.badSize} NATS messages arrived with a body size other than ${opts.size}`);
+      return [throughputRow('nats', 'peer: NATS core (nats-server + nats.js), 1 producer / 1 consumer', count, pr, cr)];
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+      await server.stop();
     }
   },
   async np() {
@@ -262,8 +304,12 @@ function table(headers, rows) {
 
 const results = [];
 const errors = [];
-for (const name of ['base', 'np', 'p', 'lat', 'bridge']) {
+for (const name of SCENARIOS) {
   if (!opts.only.includes(name)) continue;
+  if (name === 'nats' && natsServer === null) {
+    log('bench: nats skipped: no nats-server on the PATH (Debian: apt-get install nats-server)');
+    continue;
+  }
   log(`bench: running ${name} ...`);
   const t = Date.now();
   try {
@@ -275,11 +321,21 @@ for (const name of ['base', 'np', 'p', 'lat', 'bridge']) {
   log(`bench: ${name} done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 }
 
-console.log(`\nferrymq bench: ${machine.cores} cores (${machine.cpu}), node ${machine.node}, ${machine.os}; body ${opts.size} B\n`);
+const load = `${load0} at the start, ${loadavg()[0].toFixed(2)} at the end`;
+console.log(`\nferrymq bench: ${machine.cores} cores (${machine.cpu}), node ${machine.node}, ${machine.os}; body ${opts.size} B; load average ${load}\n`);
+// Ratios to the peer and to the ceiling measured in this same run: the machine is shared, absolute figures drift.
+const natsRow = results.find((r) => r.scenario === 'nats');
+const baseRow = results.find((r) => r.scenario === 'base');
+const ratio = (r, ref) => (ref && !r.latencyMs && r !== ref ? `${(r.msgPerSec / ref.msgPerSec).toFixed(2)}` : '-');
+for (const r of results) {
+  if (natsRow && !r.latencyMs) r.ratioToNats = r.msgPerSec / natsRow.msgPerSec;
+  if (baseRow && !r.latencyMs) r.ratioToBase = r.msgPerSec / baseRow.msgPerSec;
+}
 const cpuCol = (c) => [c.producer, c.broker, c.consumer].map((v) => (v === null || v === undefined ? '-' : v)).join('/');
-console.log(table(['scenario', 'messages', 'msg/s', 'MiB/s', 'producer msg/s', 'p50 ms', 'p99 ms', 'CPU% P/B/C', 'broker RSS MiB', 'description'],
-  results.map((r) => [r.scenario, fmt(r.messages), fmt(r.msgPerSec), fmt(r.mibPerSec, 1), fmt(r.producerMsgPerSec),
-    r.latencyMs ? fmt(r.latencyMs.p50, 3) : '-', r.latencyMs ? fmt(r.latencyMs.p99, 3) : '-', cpuCol(r.cpuPercent), r.brokerPeakRssMiB ?? '-', r.label])));
+const usCol = (c) => [c.producer, c.broker, c.consumer].map((v) => (typeof v === 'number' ? v.toFixed(1) : '-')).join('/');
+console.log(table(['scenario', 'messages', 'msg/s', '÷ NATS', '÷ base', 'MiB/s', 'producer msg/s', 'p50 ms', 'p99 ms', 'CPU% P/B/C', 'CPU µs/msg P/B/C', 'broker RSS MiB', 'description'],
+  results.map((r) => [r.scenario, fmt(r.messages), fmt(r.msgPerSec), ratio(r, natsRow), ratio(r, baseRow), fmt(r.mibPerSec, 1), fmt(r.producerMsgPerSec),
+    r.latencyMs ? fmt(r.latencyMs.p50, 3) : '-', r.latencyMs ? fmt(r.latencyMs.p99, 3) : '-', cpuCol(r.cpuPercent), usCol(r.cpuUsPerMsg), r.brokerPeakRssMiB ?? '-', r.label])));
 const lat = results.filter((r) => r.latencyMs);
 if (lat.length > 0) {
   console.log('\nlatency, send to receive (ms; first messages of the run left out as warm-up):\n');
@@ -290,5 +346,5 @@ if (lat.length > 0) {
 }
 for (const e of errors) console.log(`\nFAILED ${e.scenario}: ${e.error}`);
 if (opts.profile) console.log(`\nbroker CPU profiles in ${opts.profile} (summarise: node bench/profile-top.js ${opts.profile}/broker-np.cpuprofile)`);
-if (opts.json) console.log(JSON.stringify({ machine, options: { ...opts, profile: undefined }, results, errors }));
+if (opts.json) console.log(JSON.stringify({ machine: { ...machine, loadAverage: load }, options: { ...opts, profile: undefined }, results, errors }));
 process.exit(errors.length > 0 ? 1 : 0);

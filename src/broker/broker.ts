@@ -729,11 +729,10 @@ export class Broker implements SessionHost {
 
   /**
    * True when a non-persistent send to `dest` must wait: the broker's memory limit is reached, or the
-   * destination's own (policy memoryLimit).
+   * destination's own (policy memoryLimit; a queue without one: DEFAULT_QUEUE_MEMORY_BYTES).
    */
   isFull(dest: string): boolean {
     if (this.memoryFull) return true;
-    if (!this.policies.limitsMemory) return false;
     let d: Queue | Topic | undefined;
     try {
       d = this.findDestination(dest);

@@ -43,9 +43,4 @@ export class Policies {
     const { kind, name } = parseDestination(dest);
     return `queue://${kind === 'queue' ? s.queuePrefix : s.topicPrefix}${name}`;
   }
-
-  /** True when any policy sets a memory limit (otherwise only the broker's limit is checked). */
-  get limitsMemory(): boolean {
-    return this.entries.some((p) => p.memoryLimitBytes !== undefined);
-  }
 }

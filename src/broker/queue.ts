@@ -9,6 +9,14 @@ const PRIORITIES = 10;
 export const DEFAULT_PAGE_MESSAGES = 5000;
 /** Bytes of message bodies a queue keeps in memory before paging. */
 export const DEFAULT_PAGE_BYTES = 16 * 1024 * 1024;
+/**
+ * Memory (as {@link messageSize} counts it, messages in flight included) a queue with no policy `memoryLimit` holds
+ * before non-persistent sends to it wait (producer flow control). A producer faster than its consumers gains nothing
+ * from a deeper backlog in memory (they take messages no faster), while the broker's footprint grows with it: a
+ * message that waits outlives V8's young generation and, with the socket chunk its body is a view of, is freed only
+ * by a full collection. Four prefetch windows of 1 KiB messages; a policy `memoryLimit` replaces it.
+ */
+export const DEFAULT_QUEUE_MEMORY_BYTES = 4 * 1024 * 1024;
 /** With selector consumers, how many waiting messages one dispatch pass looks at, at most. */
 const MAX_SELECTOR_SCAN = 10_000;
 
@@ -102,9 +110,10 @@ export class Queue implements SubscriptionSource {
     for (let i = 0; i < PRIORITIES; i++) this.buckets.push(new Deque<BrokerMessage>());
   }
 
-  /** True when this destination holds as much memory as its policy allows. */
+  /** True when this queue holds as much memory as its policy (or {@link DEFAULT_QUEUE_MEMORY_BYTES}) allows. */
   get full(): boolean {
-    return this.memoryBytes >= this.settings.memoryLimitBytes;
+    const limit = this.settings.memoryLimitBytes;
+    return this.memoryBytes >= (limit === Number.POSITIVE_INFINITY ? DEFAULT_QUEUE_MEMORY_BYTES : limit);
   }
 
   /** Messages waiting for a consumer, in memory and on disk (not counting those in flight). */

@@ -73,6 +73,9 @@ export class Session {
   private readonly txs = new Map<string, Transaction>();
   private readonly flow: FlowControl;
   private readonly sink: DeliverySink;
+  /** The last send callback wrapped by {@link finisher}, and its wrapper. */
+  private lastCb: Done | null = null;
+  private lastFinisher: Done | null = null;
   /** Temporary queues this session created. */
   readonly temporaries = new Set<string>();
   readonly clientId: string | null;
@@ -317,8 +320,21 @@ export class Session {
       return cb();
     }
     this.flow.started();
-    this.broker.send(input, d, (err) => this.finished(cb, err));
+    this.broker.send(input, d, this.finisher(cb));
   }
+
+  /**
+   * `cb` behind the flow-control count. A protocol adapter passes one shared callback for sends that want no
+   * receipt: its wrapper is made once, not once per message.
+   */
+  private finisher(cb: Done): Done {
+    if (cb === this.lastCb) return this.lastFinisher!;
+    const f: Done = (err) => this.finished(cb, err);
+    this.lastCb = cb;
+    this.lastFinisher = f;
+    return f;
+  }
+
 
   private finished(cb: Done, err?: Error): void {
     this.flow.finished();

@@ -218,7 +218,8 @@ export class Connection extends EventEmitter {
     }
     while (this.transport === null) await this.waitForTransport();
     const t = this.transport!;
-    t.writer.writePacked(this.checkSize(packCommand(cmd)));
+    // writeSend answers false only for a body over maxFrameSize: checkSize then throws the error that says so.
+    if (!t.writer.writeSend(cmd, this.maxFrameSize)) this.checkSize(packCommand(cmd));
     if (t.writer.backlog > WRITE_HIGH_WATER_BYTES) await socketDrained(t.socket);
   }
 

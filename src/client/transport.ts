@@ -3,6 +3,7 @@ import { ConnectionClosedError, errorFromCode, type FerryError, ProtocolError, T
 import type { BrokerCommand, ConnectCmd, ConnectedCmd } from '../protocol/commands.js';
 import { PROTOCOL_VERSIONS } from '../protocol/commands.js';
 import { decodeBody } from '../protocol/codec.js';
+import { decodeMessage } from '../protocol/hot-decode.js';
 import { FrameDecoder } from '../protocol/frame.js';
 import { InactivityMonitor, nativeInactivity } from '../transport/inactivity.js';
 import type { EndpointUri } from '../transport/uri.js';
@@ -94,7 +95,8 @@ export class ClientTransport {
       this.monitor.lastRead = Date.now();
       try {
         this.decoder.push(chunk, (body) => {
-          if (!this.closed) handlers.onCommand(decodeBody(body) as BrokerCommand);
+          // Deliveries in their plain shape are read straight off the frame; the rest through msgpackr.
+          if (!this.closed) handlers.onCommand(decodeMessage(body) ?? (decodeBody(body) as BrokerCommand));
         });
       } catch (err) {
         this.fail(err as FerryError);

@@ -1,4 +1,4 @@
-import type { BrowsedMessage, MessageCmd, SendCmd } from '../protocol/commands.js';
+import type { BrowsedMessage, SendCmd } from '../protocol/commands.js';
 import type { BrokerMessage, SendInput } from './message.js';
 
 /**
@@ -28,28 +28,8 @@ export function sendInputOf(cmd: SendCmd): SendInput {
   };
 }
 
-/** A MESSAGE command for one delivery, without its body (written after the header fields, never re-encoded). */
-export function messageCmdOf(m: BrokerMessage, sid: number, tag: number): Omit<MessageCmd, 'body'> {
-  const cmd: Omit<MessageCmd, 'body'> = {
-    t: 'MESSAGE',
-    sid,
-    tag,
-    id: m.id,
-    dest: m.dest,
-    bt: m.bt,
-    persistent: m.persistent,
-    priority: m.priority,
-    timestamp: m.timestamp,
-    expires: m.expires,
-    deliveryCount: m.deliveryCount,
-    redelivered: m.deliveryCount > 1,
-  };
-  if (m.headers !== undefined) cmd.headers = m.headers;
-  if (m.correlationId !== undefined) cmd.correlationId = m.correlationId;
-  if (m.replyTo !== undefined) cmd.replyTo = m.replyTo;
-  if (m.path !== undefined) cmd.path = m.path as string[];
-  return cmd;
-}
+// A MESSAGE is written straight from the BrokerMessage by protocol/hot-encode.ts's encodeMessage (MessageFields
+// there is the part of the message model it reads): one copy of the body, no intermediate command object.
 
 /** A message as BROWSE returns it. */
 export function browsedOf(m: BrokerMessage): BrowsedMessage {

@@ -8,7 +8,8 @@ import type { Logger } from '../log.js';
 import type { BrowseCmd, ClientCommand, ConnectCmd, SendCmd, SubscribeCmd, UnsubscribeCmd } from '../protocol/commands.js';
 import { PROTOCOL_VERSIONS } from '../protocol/commands.js';
 import { decodeBody } from '../protocol/codec.js';
-import { browsedOf, messageCmdOf, sendInputOf } from '../model/wire.js';
+import { decodeSend } from '../protocol/hot-decode.js';
+import { browsedOf, sendInputOf } from '../model/wire.js';
 import { FrameDecoder } from '../protocol/frame.js';
 import { validateClientCommand } from '../protocol/validate.js';
 import { InactivityMonitor, nativeInactivity, negotiateInactivity } from './inactivity.js';
@@ -42,6 +43,8 @@ export class NativeConnection implements DeliverySink, FlowListener {
   private early: Buffer[] = [];
   /** Reads paused by the session's flow control. */
   private flowPaused = false;
+  /** Times producer flow control blocked this connection. */
+  private blocks = 0;
   private readonly log: Logger;
   readonly remote: string;
 
@@ -87,7 +90,7 @@ export class NativeConnection implements DeliverySink, FlowListener {
   }
 
   deliver(sub: Subscription, m: BrokerMessage, tag: number): void {
-    this.writer.writeWithBody(messageCmdOf(m, sub.sid, tag), m.body);
+    this.writer.writeMessage(sub.sid, tag, m);
   }
 
   // ---- FlowListener: producer flow control as the native protocol says it (PROTOCOL.md §7) ------------------------
@@ -95,7 +98,9 @@ export class NativeConnection implements DeliverySink, FlowListener {
   blocked(info: { memoryUsage: number; memoryLimit: number }): void {
     if (this.state === 'closed') return;
     this.writer.write({ t: 'FLOW', blocked: true });
-    this.log.info(info, 'producer blocked: memory limit reached');
+    // A producer faster than its consumers is blocked and released over and over: say so once per connection.
+    if (this.blocks++ === 0) this.log.info(info, 'producer blocked: memory limit reached (again: logged at debug)');
+    else this.log.debug(info, 'producer blocked: memory limit reached');
   }
 
   unblocked(): void {
@@ -131,19 +136,23 @@ export class NativeConnection implements DeliverySink, FlowListener {
       this.early.push(body);
       return;
     }
-    let cmd: ClientCommand;
-    let raw: unknown;
-    try {
-      raw = decodeBody(body);
-      cmd = validateClientCommand(raw);
-    } catch (err) {
-      const e = err as FerryError;
-      if (this.state === 'connecting') return this.fail(e.code, e.message);
-      // A request that carried a usable rid gets its answer, so the client's wait for it ends.
-      const rid = (raw as { rid?: unknown } | undefined)?.rid;
-      const answered = typeof rid === 'number' && Number.isSafeInteger(rid) && rid >= 0;
-      this.writer.write(answered ? { t: 'ERROR', rid, code: e.code, message: e.message } : { t: 'ERROR', code: e.code, message: e.message });
-      return;
+    // A plain SEND (nearly every frame) is read straight off the bytes; everything else, and every SEND the fast
+    // reader does not take, goes through msgpackr and the validator.
+    let cmd: ClientCommand | undefined = this.state === 'open' ? decodeSend(body) : undefined;
+    if (cmd === undefined) {
+      let raw: unknown;
+      try {
+        raw = decodeBody(body);
+        cmd = validateClientCommand(raw);
+      } catch (err) {
+        const e = err as FerryError;
+        if (this.state === 'connecting') return this.fail(e.code, e.message);
+        // A request that carried a usable rid gets its answer, so the client's wait for it ends.
+        const rid = (raw as { rid?: unknown } | undefined)?.rid;
+        const answered = typeof rid === 'number' && Number.isSafeInteger(rid) && rid >= 0;
+        this.writer.write(answered ? { t: 'ERROR', rid, code: e.code, message: e.message } : { t: 'ERROR', code: e.code, message: e.message });
+        return;
+      }
     }
     try {
       this.handle(cmd);
@@ -267,8 +276,12 @@ export class NativeConnection implements DeliverySink, FlowListener {
   private onSend(s: Session, cmd: SendCmd): void {
     const rid = cmd.rid;
     const input = sendInputOf(cmd);
-    s.send(input, (err) => this.answer(rid, err), cmd.tx);
+    // A send without a receipt (every non-persistent one from the bundled client) shares one answer callback.
+    s.send(input, rid === undefined ? this.answerUnasked : (err) => this.answer(rid, err), cmd.tx);
   }
+
+  /** The answer to a SEND that asked for no receipt: only an error goes back. */
+  private readonly answerUnasked = (err?: Error): void => this.answer(undefined, err);
 
   private onSubscribe(s: Session, cmd: SubscribeCmd): void {
     // Deliveries start inside subscribe(); the receipt is written first so the client knows the sid.

@@ -10,6 +10,7 @@ import type { Subscription } from '../../src/broker/subscription.js';
 import { silentLogger } from '../../src/log.js';
 import { BodyType } from '../../src/protocol/commands.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
+import { DEFAULT_QUEUE_MEMORY_BYTES } from '../../src/broker/queue.js';
 import type { Teardown } from '../helpers/broker.js';
 
 const BODY = Buffer.alloc(2048, 1);
@@ -137,4 +138,31 @@ t.test('hooks: an in-process session authenticates like any other; authorize gua
   t.throws(() => s.stats(), { code: 'FERRY_NOT_AUTHORIZED' }, 'admin reads throw');
   b.setHooks({ authorize: undefined });
   t.ok(Array.isArray(s.stats()), 'a removed hook allows again');
+});
+
+t.test('a queue without a policy memoryLimit holds DEFAULT_QUEUE_MEMORY_BYTES before a fast non-persistent producer waits', async (t) => {
+  // The broker's own limit is far away: the queue's bound is what holds the producer.
+  const b = await broker(t, { memoryLimitBytes: 1024 ** 3 });
+  let blocked = 0;
+  const s = await b.connect({ protocol: 'bridge', sink: { deliver: () => {} }, flow: { blocked: () => blocked++ } });
+  let accepted = 0;
+  let i = 0;
+  while (blocked === 0) {
+    s.send(input('queue://fast', i++), (err) => {
+      if (!err) accepted++;
+    });
+    if (i > 100_000) throw new Error('never blocked');
+  }
+  const q = b.stats().find((d) => d.name === 'queue://fast')!;
+  t.ok(q.memoryBytes >= DEFAULT_QUEUE_MEMORY_BYTES && q.memoryBytes < DEFAULT_QUEUE_MEMORY_BYTES + 2 * BODY.length + 1024,
+    `held ${q.memoryBytes} bytes, the bound is ${DEFAULT_QUEUE_MEMORY_BYTES}`);
+  t.equal(q.queueSize, accepted, `${accepted} accepted, the next one waits`);
+  t.ok(s.holding, 'the send past the bound is held');
+  // Another queue is not affected.
+  const other: string[] = [];
+  const s2 = await b.connect({ sink: { deliver: () => {} } });
+  s2.send(input('queue://other', 0), (err) => other.push(err ? 'error' : 'ok'));
+  t.same(other, ['ok'], 'a send to another queue goes through at once');
+  s.close();
+  s2.close();
 });
