@@ -54,6 +54,12 @@ async function start(t: Teardown, n: Node): Promise<BrokerProcess> {
 
 const msgOf = (l: Record<string, unknown>): string => String(l['msg']);
 
+/** `p`, or a rejection saying what did not happen within `ms`. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not within ${ms} ms: ${what}`)), ms)))]).finally(() => clearTimeout(timer));
+}
+
 /** The node (of those running) that logs "started (master)" after log line `after` of each. */
 async function master(nodes: Node[], timeoutMs = 20_000): Promise<Node> {
   const live = nodes.filter((n) => n.proc !== null);
@@ -152,9 +158,13 @@ t.test('one replica lost: the master goes on; two lost: FERRY_NO_QUORUM; back: s
 
   await kill(r2);
   await m.proc!.waitForLog((l) => msgOf(l).startsWith('lost the quorum'), `${m.name} lost the quorum`);
-  const refused = await c.send('queue://q', 'no-quorum').then(
-    () => null,
-    (err: unknown) => err as { code?: string; message?: string },
+  const refused = await within(
+    c.send('queue://q', 'no-quorum').then(
+      () => null,
+      (err: unknown) => err as { code?: string; message?: string },
+    ),
+    10_000,
+    'the persistent send without a quorum is answered',
   );
   t.equal(refused?.code, 'FERRY_NO_QUORUM', `persistent send refused: ${refused?.message}`);
   await c.send('queue://q', 'not persistent', { persistent: false });
@@ -200,4 +210,34 @@ t.test('master SIGKILLed twice under load: a failover producer and consumer, N s
   await producing;
   const seen = await consuming;
   t.equal(seen.size, N, `sent ${N}, received ${N} unique across two master kills`);
+});
+
+t.test('a master frozen past its ZooKeeper session is deposed: a new master serves, the old one exits 3, no split brain', async (t) => {
+  const nodes = await group(t, 'quorum_mem');
+  await Promise.all(nodes.map((n) => start(t, n)));
+  const m = await master(nodes);
+  for (const r of nodes.filter((n) => n !== m)) await m.proc!.waitForLog((l) => msgOf(l).startsWith(`replica ${r.name} caught up`), `${r.name} caught up`);
+  const c = await connect(`tcp://127.0.0.1:${m.port}`);
+  t.teardown(() => c.close());
+  await produce(c, 'queue://frozen', 'before-', 100);
+
+  // SIGSTOP: the process holds its sockets but answers nothing, so ZooKeeper expires its session.
+  m.proc!.proc.kill('SIGSTOP');
+  const others = nodes.filter((n) => n !== m);
+  const m2 = await master(others);
+  // A send arriving at the old master while it is frozen is read once it resumes; it must not be receipted there.
+  const late = c.send('queue://frozen', 'to-the-old-master').then(
+    () => 'receipted',
+    (err: unknown) => (err as { code?: string }).code ?? String(err),
+  );
+  m.proc!.proc.kill('SIGCONT');
+  t.equal(await within(m.proc!.exited, 15_000, `${m.name} exits after SIGCONT`), 3, 'the deposed master exits with code 3');
+  t.match(m.proc!.logs.map(msgOf).join('\n'), /ZooKeeper session (disconnected|expired).*stopping now/, 'and says why');
+  t.not(await late, 'receipted', `the send to the deposed master was not receipted (${await late})`);
+  t.equal(await accepting(m.port), false, 'the old master listens no more');
+  const c2 = await connect(`tcp://127.0.0.1:${m2.port}`);
+  t.teardown(() => c2.close());
+  const seen = await consume(c2, 'queue://frozen', 100);
+  t.equal(seen.size, 100, `${m2.name} serves the 100 receipted messages`);
+  t.notOk(seen.has('to-the-old-master'), 'the late send is nowhere');
 });
