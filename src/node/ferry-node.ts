@@ -5,7 +5,7 @@ import { Elector } from '../ha/replicated/elector.js';
 import { ReplicatedStore } from '../ha/replicated/replicated-store.js';
 import { SharedStoreLock } from '../ha/shared-store-lock.js';
 import type { Logger } from '../log.js';
-import type { NodeRole } from '../protocol/commands.js';
+import type { BrokerInfo, NodeRole } from '../protocol/commands.js';
 import { LevelStore } from '../store/level-store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { MessageStore } from '../store/store.js';
@@ -127,7 +127,10 @@ export class FerryNode {
     if (this.elector !== null && (r === 'master' || r === 'slave')) {
       const st = this.elector.status();
       const group = `ZooKeeper group ${this.config.replication?.zkPath ?? ''}`;
-      return r === 'master' ? { kind: 'master', lock: `${group}, epoch ${st.epoch}` } : { kind: 'slave', lock: group, holder: st.master };
+      const lags = st.replicas.map((x) => `${x.broker} ${x.state}, lag ${x.lag}`).join('; ') || 'no replica connected';
+      return r === 'master'
+        ? { kind: 'master', lock: `${group}, epoch ${st.epoch}, quorum ${st.quorum}: ${lags}` }
+        : { kind: 'slave', lock: group, holder: st.master };
     }
     const lock = this.lock;
     if ((r === 'slave' || r === 'master') && lock !== null) {
@@ -163,8 +166,21 @@ export class FerryNode {
   }
 
   /** What INFO reports about this node's role. */
-  private describe(): { role: NodeRole; directory?: string; epoch?: number; masterSince?: number } {
-    if (this.elector !== null) return { role: 'master', directory: this.config.store.directory, epoch: this.elector.status().epoch };
+  private describe(): Pick<BrokerInfo, 'role' | 'directory' | 'epoch' | 'masterSince' | 'replication'> {
+    if (this.elector !== null) {
+      const st = this.elector.status();
+      return {
+        role: 'master',
+        directory: this.config.store.directory,
+        epoch: st.epoch,
+        replication: {
+          quorum: st.quorum,
+          nodes: this.config.replication?.replicas ?? 0,
+          zkSession: st.zkSession,
+          replicas: st.replicas.map((r) => ({ broker: r.broker, state: r.state, lag: r.lag })),
+        },
+      };
+    }
     if (this.lock === null) return { role: 'standalone' };
     const h = this.lock.holder;
     return { role: 'master', directory: this.lock.directory, ...(h ? { epoch: h.epoch, masterSince: h.since } : {}) };

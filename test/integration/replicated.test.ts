@@ -9,8 +9,8 @@ import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { type Connection, connect } from '../../src/index.js';
-import { type BrokerProcess, startBroker, type Teardown, tempDir } from '../helpers/broker.js';
-import { freePort } from '../helpers/proc.js';
+import { BIN, type BrokerProcess, startBroker, type Teardown, tempDir } from '../helpers/broker.js';
+import { freePort, runToEnd } from '../helpers/proc.js';
 import { startZooKeeper, type ZooKeeper, zookeeperInstalled } from '../helpers/zookeeper.js';
 
 if (!zookeeperInstalled()) {
@@ -124,6 +124,9 @@ t.test('election, replication of N messages, and the new master after SIGKILL se
     t.equal(await accepting(r.port), false, `${r.name} (replica) opens no client port`);
   }
   t.equal(await accepting(m.port), true, `${m.name} (master) serves`);
+  for (const r of replicas) await m.proc!.waitForLog((l) => msgOf(l).startsWith(`replica ${r.name} caught up`), `${r.name} caught up`);
+  const dstat = await runToEnd(t, process.execPath, [BIN, 'dstat', '--url', `tcp://127.0.0.1:${m.port}`], { timeoutMs: 20_000 });
+  t.match(dstat.stdout, new RegExp(`Broker ${m.name}: master of replicated store .* \\(epoch \\d+, quorum 2 of 3, ZooKeeper session [0-9a-f]+; replica rep-. live lag 0, replica rep-. live lag 0\\)`), 'dstat names the role, the quorum and each replica\'s lag');
 
   const N = 1000;
   const producer = await connect(failoverUrl(nodes));
