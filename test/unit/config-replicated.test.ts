@@ -65,3 +65,17 @@ t.test('bad values: one line naming the file, the element, the attribute and the
   }
   t.throws(() => parse('<replicatedLevelDB directory="d"/><levelDB directory="e"/>'), { name: 'ConfigError', message: /only one store/ });
 });
+
+t.test('conf/replicated-a.xml, -b, -c: one group, three stores, three client ports', async (t) => {
+  const { loadConfigFile } = await import('../../src/config/config.js');
+  const { fileURLToPath } = await import('node:url');
+  const dirs = new Set<string>();
+  for (const [n, port] of [['a', 61636], ['b', 61637], ['c', 61638]] as const) {
+    const { config, warnings } = loadConfigFile(fileURLToPath(new URL(`../../conf/replicated-${n}.xml`, import.meta.url)), undefined, { cwd: CWD });
+    t.strictSame(warnings, [], n);
+    t.match(config.replication, { replicas: 3, zkAddress: '127.0.0.1:2181', zkPath: '/ferrymq/leveldb-stores', sync: 'quorum_disk' }, n);
+    t.equal(config.transportConnectors[0]!.endpoint.port, port);
+    dirs.add(config.store.directory);
+  }
+  t.equal(dirs.size, 3, 'each node has its own store');
+});
