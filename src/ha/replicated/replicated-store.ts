@@ -132,15 +132,16 @@ export class ReplicatedStore implements MessageStore {
 
   /** Replicas caught up and streaming, as the replication server counts them. */
   setLive(n: number): void {
-    const had = 1 + this.live >= this.quorum;
+    const had = this.hasQuorum;
     this.live = n;
-    const has = 1 + n >= this.quorum;
+    const has = this.hasQuorum;
     if (had && !has) this.log.warn({ live: n, quorum: this.quorum }, 'lost the quorum: %d of %d nodes hold the log; persistent sends are refused', 1 + n, this.quorum);
     if (!had && has && this.next > 1) this.log.info({ live: n, quorum: this.quorum }, 'quorum back: %d nodes hold the log', 1 + n);
   }
 
+  /** local_disk asks nothing of the replicas: the master's own disk is enough, with or without them. */
   get hasQuorum(): boolean {
-    return 1 + this.live >= this.quorum;
+    return this.sync === 'local_disk' || 1 + this.live >= this.quorum;
   }
 
   /** The highest position that `quorum - 1` replicas acknowledged (from the server's per-replica acks). */

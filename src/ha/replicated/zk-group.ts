@@ -89,13 +89,18 @@ export class ZkGroup {
       // A disconnected master cannot know whether its session still lives: it stops rather than risk a second master.
       if (name === 'DISCONNECTED' || name === 'EXPIRED' || name === 'AUTH_FAILED') this.onLost(`ZooKeeper session ${name.toLowerCase()}`);
     });
+    // ZooKeeper down: the client retries quietly, so say once what the node is waiting for.
+    const slow = setTimeout(() => this.log.warn({ zkAddress: this.opts.zkAddress }, 'still connecting to ZooKeeper at %s', this.opts.zkAddress), 5000);
+    slow.unref();
     await new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
+        clearTimeout(slow);
         this.client.close();
         reject(new FerryError('FERRY_BROKER_STOPPING', `connecting to ZooKeeper at ${this.opts.zkAddress}: stopped`));
       };
       signal.addEventListener('abort', onAbort, { once: true });
       this.client.once('connected', () => {
+        clearTimeout(slow);
         signal.removeEventListener('abort', onAbort);
         resolve();
       });
