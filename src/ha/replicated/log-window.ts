@@ -31,9 +31,12 @@ export async function readState(directory: string): Promise<StoreState> {
   return { epoch: 0, pos: 0, exact: isNew };
 }
 
+let writes = 0;
+
+/** Whole or not at all (temp file + rename); each write its own temp file, as writes may overlap. */
 export async function writeState(directory: string, s: StoreState): Promise<void> {
   const file = join(directory, STATE_FILE);
-  const tmp = `${file}.${process.pid}.tmp`;
+  const tmp = `${file}.${process.pid}.${++writes}.tmp`;
   await writeFile(tmp, JSON.stringify(s));
   await rename(tmp, file);
 }

@@ -26,8 +26,13 @@ export class Replica {
   /** Frames are applied one at a time: a snapshot reopens the store in between. */
   private chain: Promise<void> = Promise.resolve();
   private readonly log: Logger;
+  /** Applied: handed to the store (what the master is told on reconnect, and what an election compares). */
   private _position: Position;
+  /** Written by the store: all that replication.json may claim after a crash. */
+  private durable: Position;
   private _exact: boolean;
+  private stateChain: Promise<void> = Promise.resolve();
+  private saveQueued: Promise<void> | null = null;
   window: LogWindow;
   private stateTimer: NodeJS.Timeout | null = null;
   private producers: [string, number][] | undefined;
@@ -40,6 +45,7 @@ export class Replica {
   ) {
     this.log = opts.logger.child({ module: 'replica' });
     this._position = { epoch: start.epoch, pos: start.pos };
+    this.durable = { ...this._position };
     this._exact = start.exact;
     this.window = new LogWindow(start);
   }
@@ -54,7 +60,9 @@ export class Replica {
     if (this.store === null) {
       this.store = new LevelStore(this.opts.directory);
       await this.store.open();
-      this.stateTimer = setInterval(() => void this.saveState(), 500);
+      this.stateTimer = setInterval(() => {
+        if (this.store !== null) void this.saveState();
+      }, 500);
       this.stateTimer.unref();
     }
     const i = address.lastIndexOf(':');
@@ -91,6 +99,7 @@ export class Replica {
         this.producers = f.producers;
         await new Promise<void>((resolve, reject) => this.store!.barrier((err) => (err ? reject(err) : resolve()), true));
         this._position = { epoch: f.e, pos: f.p };
+        this.durable = { ...this._position };
         this._exact = true;
         this.window = new LogWindow({ epoch: f.e, pos: f.p, exact: true });
         await this.saveState();
@@ -103,8 +112,19 @@ export class Replica {
         const last = f.p + f.ops.length - 1;
         this.window.append(f.e, f.p, f.ops);
         this._position = { epoch: f.e, pos: last };
-        if (this.opts.sync === 'quorum_disk') store.barrier((err) => (err ? this.failed(err) : this.ack(last)), true);
-        else this.ack(last);
+        const held = { epoch: f.e, pos: last };
+        if (this.opts.sync === 'quorum_disk') {
+          // Acknowledged once on disk and claimed in replication.json, so that after a crash of every node this
+          // one never claims less than a write it helped answer.
+          store.barrier((err) => {
+            if (err) return this.failed(err);
+            this.durable = held;
+            void this.saveState().then(() => this.ack(last));
+          }, true);
+        } else {
+          this.ack(last);
+          store.barrier((err) => (err ? this.failed(err) : (this.durable = held)));
+        }
         return;
       }
     }
@@ -153,9 +173,19 @@ export class Replica {
     await this.store.open();
   }
 
-  private async saveState(exact = false): Promise<void> {
-    if (this.store === null) return;
-    await writeState(this.opts.directory, { ...this._position, exact, ...(this.producers ? { producers: this.producers } : {}) }).catch(() => {});
+  /**
+   * Record the durable position (inexact). Writes go one after another; calls made before a queued write starts
+   * share it, as it reads the position when it starts.
+   */
+  private saveState(): Promise<void> {
+    if (this.saveQueued !== null) return this.saveQueued;
+    const p = this.stateChain.then(() => {
+      this.saveQueued = null;
+      return writeState(this.opts.directory, { ...this.durable, exact: false, ...(this.producers ? { producers: this.producers } : {}) }).catch(() => {});
+    });
+    this.saveQueued = p;
+    this.stateChain = p;
+    return p;
   }
 
   /** Stop following (the master is gone): the connection closes; what was received is applied. */
@@ -173,7 +203,10 @@ export class Replica {
     if (this.store === null) return;
     const store = this.store;
     await store.close();
-    await this.saveState(this._exact && store.failure === null);
+    await this.stateChain;
+    // Everything applied is written now: exact, unless this copy is known to be off.
+    const exact = this._exact && store.failure === null;
+    await writeState(this.opts.directory, { ...this._position, exact, ...(this.producers ? { producers: this.producers } : {}) }).catch(() => {});
     this.store = null;
   }
 }

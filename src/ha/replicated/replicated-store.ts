@@ -48,6 +48,14 @@ export class ReplicatedStore implements MessageStore {
   private flushScheduled = false;
   /** Highest position a quorum holds (for local_disk: every position written locally). */
   private committed = 0;
+  /** Highest position the replicas' quorum acknowledged; committed also waits for replication.json to say so. */
+  private quorumAcked = 0;
+  /** Highest position whose local write completed (LevelStore answers in order): what replication.json may claim. */
+  private written = 0;
+  /** Position replication.json records, and a write of it in flight (coalesced). */
+  private saved = 0;
+  private saving: Promise<void> | null = null;
+  private saveAgain = false;
   private waiters: Waiter[] = [];
   /** Caught-up replicas right now; a write is refused while 1 + this < quorum. */
   private live = 0;
@@ -61,12 +69,16 @@ export class ReplicatedStore implements MessageStore {
   private stateTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
+  private readonly sync: SyncMode;
+
   constructor(
     readonly directory: string,
-    private readonly sync: SyncMode,
+    sync: SyncMode,
     readonly quorum: number,
     private readonly log: Logger,
   ) {
+    // A group of one is its own quorum: its disk is all there is to wait for.
+    this.sync = quorum <= 1 ? 'local_disk' : sync;
   }
 
   private get inner(): LevelStore {
@@ -109,6 +121,7 @@ export class ReplicatedStore implements MessageStore {
     this.window = window;
     this.next = window.last.pos + 1;
     this.committed = window.last.pos;
+    this.quorumAcked = this.written = this.saved = window.last.pos;
     this.sink = sink;
   }
 
@@ -124,8 +137,11 @@ export class ReplicatedStore implements MessageStore {
     for (const [p, s] of rec.producers) this.producers.set(p, s);
     for (const [d, s] of rec.marks) this.marks.set(d, s);
     // From here on the store may run ahead of the file: a crash leaves it marked inexact.
-    await this.saveState(false);
-    this.stateTimer = setInterval(() => void this.saveState(false).catch(() => {}), 1000);
+    await writeState(this.directory, { epoch: this.epoch, pos: this.written, exact: false });
+    // Between answered writes (acks, marks), the claim follows what was written, never what is only queued.
+    this.stateTimer = setInterval(() => {
+      if (!this.closed && this.written > this.saved) this.persist();
+    }, 1000);
     this.stateTimer.unref();
     return rec;
   }
@@ -146,9 +162,25 @@ export class ReplicatedStore implements MessageStore {
 
   /** The highest position that `quorum - 1` replicas acknowledged (from the server's per-replica acks). */
   acknowledged(pos: number): void {
-    if (this.sync === 'local_disk' || pos <= this.committed) return;
-    this.committed = pos;
-    this.release();
+    if (this.sync === 'local_disk' || pos <= this.quorumAcked) return;
+    this.quorumAcked = pos;
+    this.advance();
+  }
+
+  /**
+   * A write is answered only once replication.json claims it too: after a crash of every node, the election goes
+   * by these claims, and a node holding an answered write must not claim less than it (nor more than it wrote).
+   */
+  private advance(): void {
+    if (this.closed) return;
+    const target = Math.min(this.quorumAcked, this.written);
+    if (target <= this.committed) return;
+    if (this.saved >= target) {
+      this.committed = target;
+      this.release();
+      return;
+    }
+    this.persist();
   }
 
   private release(): void {
@@ -187,8 +219,10 @@ export class ReplicatedStore implements MessageStore {
   private whenHeld(pos: number, cb: StoreCallback): StoreCallback {
     return (err) => {
       if (err) return cb(err);
+      if (pos > this.written) this.written = pos;
       if (this.sync === 'local_disk' || pos <= this.committed) return cb();
       this.waiters.push({ pos, cb });
+      this.advance();
     };
   }
 
@@ -297,10 +331,36 @@ export class ReplicatedStore implements MessageStore {
     }
   }
 
-  private async saveState(exact: boolean): Promise<void> {
-    if (this.closed && !exact) return;
-    await writeState(this.directory, { ...this.position, exact });
+  /**
+   * Record `written` in replication.json (inexact: the store may hold more by the time it is read). One write at a
+   * time, so the file never goes back; a call during a write makes one more write after it. Then answer what it
+   * allows.
+   */
+  private persist(): void {
+    if (this.saving !== null) {
+      this.saveAgain = true;
+      return;
+    }
+    const pos = this.written;
+    this.saving = writeState(this.directory, { epoch: this.epoch, pos, exact: false }).then(
+      () => {
+        this.saving = null;
+        if (pos > this.saved) this.saved = pos;
+        if (this.saveAgain && !this.closed) {
+          this.saveAgain = false;
+          this.persist();
+        }
+        this.advance();
+      },
+      (err: unknown) => {
+        // Not retried at once (a full disk would spin): the periodic save tries again.
+        this.saving = null;
+        this.saveAgain = false;
+        this.log.error({ err }, 'cannot record the replication position: %s', (err as Error).message);
+      },
+    );
   }
+
 
   async close(): Promise<void> {
     if (this.closed) return;
@@ -312,6 +372,7 @@ export class ReplicatedStore implements MessageStore {
     this.closed = true;
     if (this._inner === null) return;
     await this.inner.close();
+    await this.saving;
     // Exact only if every write made it: a failed store keeps the inexact mark.
     if (this.inner.failure === null) await writeState(this.directory, { ...this.position, exact: true }).catch(() => {});
   }
