@@ -20,6 +20,10 @@ export type ErrorCode =
   | 'FERRY_STORE'
   | 'FERRY_STORE_LOCKED'
   | 'FERRY_LOCK_LOST'
+  /** Replicated store: fewer than a quorum of nodes hold the log, so a persistent write cannot be made safe. */
+  | 'FERRY_NO_QUORUM'
+  /** Replicated store: this node is no longer the elected master (its ZooKeeper session ended, or another was elected). */
+  | 'FERRY_NOT_MASTER'
   | 'FERRY_STORE_FULL'
   | 'FERRY_INACTIVITY'
   | 'FERRY_CONNECTION_CLOSED'

@@ -54,7 +54,7 @@ export interface BrokerOptions {
   /** @default 16 MiB */
   pageBytes?: number;
   /** The node's master/slave role for INFO. @default standalone */
-  describe?: () => Pick<BrokerInfo, 'role' | 'directory' | 'epoch' | 'masterSince'>;
+  describe?: () => Pick<BrokerInfo, 'role' | 'directory' | 'epoch' | 'masterSince' | 'replication'>;
   /** Security hooks (authenticate, authorize); default: everything allowed. See {@link Broker.setHooks}. */
   hooks?: BrokerHooks;
   /** `<storeUsage limit>`: past it persistent sends are refused with FERRY_STORE_FULL. @default 100 GiB */

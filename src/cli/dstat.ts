@@ -26,8 +26,12 @@ export function formatDstat(stats: readonly DestinationStats[]): string {
 
 /** The line under the table: `Broker node-b: master of /data/shared (epoch 3, since 2024-05-01T10:00:00.000Z), ferrymq 0.1.0`. */
 export function formatBrokerLine(info: BrokerInfo): string {
+  const rep = info.replication;
   const role =
-    info.role === 'master'
+    rep !== undefined
+      ? `master of replicated store ${info.directory ?? '?'} (epoch ${info.epoch ?? '?'}, quorum ${rep.quorum} of ${rep.nodes}, ZooKeeper session ${rep.zkSession}; ` +
+        `${rep.replicas.map((r) => `replica ${r.broker} ${r.state} lag ${r.lag}`).join(', ') || 'no replica connected'})`
+      : info.role === 'master'
       ? `master of ${info.directory ?? '?'} (epoch ${info.epoch ?? '?'}${info.masterSince ? `, since ${new Date(info.masterSince).toISOString()}` : ''})`
       : info.role;
   return `Broker ${info.name}: ${role}, ferrymq ${info.version}, ${info.connections} connection(s)`;

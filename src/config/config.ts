@@ -10,6 +10,7 @@ import { ConfigError } from '../errors.js';
 import { DEFAULT_LOCK_ACQUIRE_SLEEP_INTERVAL_MS, DEFAULT_LOCK_KEEP_ALIVE_PERIOD_MS } from '../ha/shared-store-lock.js';
 import { readPolicies, type PolicyEntry } from './policy.js';
 import { readNetwork, type NetworkConnectorConfig } from './network.js';
+import type { ReplicatedStoreConfig } from './replicated.js';
 import { type LockerConfig, readStore, readSystemUsage, type SystemUsageConfig } from './store.js';
 import { Placeholders } from './placeholders.js';
 import { notABrokerHint, readBeans, type JettyConsole } from './spring.js';
@@ -21,6 +22,7 @@ export type { PolicyEntry } from './policy.js';
 export type { TransportConnectorConfig, WireKind } from './transports.js';
 export type { DestinationFilterConfig, NetworkConnectorConfig } from './network.js';
 export type { LockerConfig, SystemUsageConfig } from './store.js';
+export type { ReplicatedStoreConfig, ReplicationSync } from './replicated.js';
 import { uriErrorReason } from '../transport/uri.js';
 
 /** The whole broker configuration; deeply frozen. */
@@ -33,6 +35,8 @@ export interface BrokerConfig {
   persistent: boolean;
   /** `kind` is 'memory' when persistent is false. @default { kind: 'levelDB', directory: '<dataDirectory>/leveldb' } */
   store: { kind: 'levelDB' | 'memory'; directory: string };
+  /** `<replicatedLevelDB>`: the store is replicated over a ZooKeeper-elected group (shared-store lock off). @default null */
+  replication: ReplicatedStoreConfig | null;
   /** @default [{ name: 'openwire', uri: 'tcp://127.0.0.1:61616' }] */
   transportConnectors: TransportConnectorConfig[];
   /** @default [] */
@@ -114,6 +118,7 @@ interface Draft {
   dataDirectory: string;
   persistent: boolean;
   storeDir: string | undefined;
+  replication: ReplicatedStoreConfig | null;
   transports: TransportConnectorConfig[] | undefined;
   networks: NetworkConnectorConfig[];
   webConsole: WebConsoleConfig;
@@ -130,6 +135,7 @@ function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
     dataDirectory: resolve(ctx.cwd, a.dir('dataDirectory') ?? ctx.defaultData),
     persistent: a.bool('persistent', true),
     storeDir: undefined,
+    replication: null,
     transports: undefined,
     networks: [],
     webConsole: { enabled: true, host: '127.0.0.1', port: 8161 },
@@ -169,7 +175,7 @@ function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
           for (const c of cl) d.networks.push(readNetwork(ctx, `${p}<${cn}>`, c));
         }
       } else if (name === 'persistenceAdapter') {
-        d.storeDir = readStore(ctx, p, n, d.locker);
+        ({ dir: d.storeDir, replication: d.replication } = readStore(ctx, p, n, d.locker));
         if (!d.persistent) ctx.warn(`${p} is ignored because persistent="false" (messages are kept in memory)`);
       } else if (name === 'webConsole') {
         const w = new Attrs(ctx, p, n, ['host', 'port', 'enabled', 'user', 'password']);
@@ -355,6 +361,7 @@ export function parseConfig(
       kind: draft.persistent ? 'levelDB' : 'memory',
       directory: draft.storeDir !== undefined ? resolve(ctx.cwd, draft.storeDir) : join(draft.dataDirectory, 'leveldb'),
     },
+    replication: draft.persistent ? draft.replication : null,
     transportConnectors: transports,
     networkConnectors: draft.networks,
     webConsole: draft.webConsole,

@@ -2,6 +2,7 @@
  * The store's elements in ActiveMQ's vocabulary: `<persistenceAdapter>` (kahaDB and levelDB both mean ferrymq's
  * LevelDB store), its master/slave locker, and `<systemUsage>` (producer flow control).
  */
+import { readReplicatedLevelDB, type ReplicatedStoreConfig } from './replicated.js';
 import { Attrs, type Ctx, children, parseSize, type XNode } from './xml.js';
 
 /** Producer flow control (ActiveMQ's `<systemUsage>`). */
@@ -106,10 +107,27 @@ function readLocker(ctx: Ctx, path: string, node: XNode, locker: LockerConfig): 
   }
 }
 
-export function readStore(ctx: Ctx, path: string, node: XNode, locker: LockerConfig): string | undefined {
+/**
+ * `<persistenceAdapter>`'s one store element: its directory, and with `<replicatedLevelDB>` the replication
+ * settings (null for the shared-store kinds).
+ */
+export function readStore(
+  ctx: Ctx,
+  path: string,
+  node: XNode,
+  locker: LockerConfig,
+): { dir: string | undefined; replication: ReplicatedStoreConfig | null } {
   let dir: string | undefined;
+  let replication: ReplicatedStoreConfig | null = null;
   let found = 0;
   for (const [name, list] of children(node)) {
+    if (name === 'replicatedLevelDB') {
+      for (const n of list) {
+        if (++found > 1) ctx.fail(`${path}<${name}>`, 'only one store may be configured');
+        ({ directory: dir, replication } = readReplicatedLevelDB(ctx, `${path}<${name}>`, n));
+      }
+      continue;
+    }
     if (name !== 'levelDB' && name !== 'kahaDB') {
       ctx.warn(`${path}<${name}> is not supported by ferrymq; ignored (the store is levelDB)`);
       continue;
@@ -128,6 +146,6 @@ export function readStore(ctx: Ctx, path: string, node: XNode, locker: LockerCon
       dir = d;
     }
   }
-  return dir;
+  return { dir, replication };
 }
 

@@ -1,9 +1,11 @@
 import { Broker } from '../broker/broker.js';
 import type { BrokerConfig } from '../config/config.js';
 import { FerryError } from '../errors.js';
+import { Elector } from '../ha/replicated/elector.js';
+import { ReplicatedStore } from '../ha/replicated/replicated-store.js';
 import { SharedStoreLock } from '../ha/shared-store-lock.js';
 import type { Logger } from '../log.js';
-import type { NodeRole } from '../protocol/commands.js';
+import type { BrokerInfo, NodeRole } from '../protocol/commands.js';
 import { LevelStore } from '../store/level-store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { MessageStore } from '../store/store.js';
@@ -17,7 +19,7 @@ import { STOMP_PROTOCOL } from '../transport/stomp/connection.js';
 import { NATIVE_PROTOCOL, TcpTransportServer } from '../transport/tcp-server.js';
 import { VERSION } from '../version.js';
 import { type Service, stoppedError } from './service.js';
-import { ConnectorService, NetworkConnectorService, StoreService } from './services.js';
+import { ConnectorService, NetworkConnectorService, ReplicatedStoreService, StoreService } from './services.js';
 import { ConsoleService } from './console-service.js';
 
 export type { Service } from './service.js';
@@ -35,6 +37,8 @@ export class FerryNode {
   readonly networkConnectors: NetworkConnector[];
   /** The shared-store lock, when the store is LevelDB and was not injected. */
   readonly lock: SharedStoreLock | null;
+  /** The replicated store's group membership, with `<replicatedLevelDB>`. */
+  readonly elector: Elector | null;
   /** Null with `--no-console` / `<webConsole enabled="false"/>`. */
   readonly console: ConsoleService | null;
   private readonly log: Logger;
@@ -55,9 +59,14 @@ export class FerryNode {
     store?: MessageStore,
   ) {
     this.log = logger.child({ module: 'node' });
-    const s = store ?? (config.store.kind === 'levelDB' ? new LevelStore(config.store.directory) : new MemoryStore());
+    const rep = store === undefined ? config.replication : null;
+    const replicated = rep ? new ReplicatedStore(config.store.directory, rep.sync, Math.floor(rep.replicas / 2) + 1, logger) : null;
+    this.elector = rep
+      ? new Elector({ ...rep, brokerName: config.brokerName, directory: config.store.directory, logger })
+      : null;
+    const s = store ?? replicated ?? (config.store.kind === 'levelDB' ? new LevelStore(config.store.directory) : new MemoryStore());
     this.lock =
-      store === undefined && config.store.kind === 'levelDB'
+      store === undefined && config.store.kind === 'levelDB' && rep === null
         ? new SharedStoreLock({
             directory: config.store.directory,
             brokerName: config.brokerName,
@@ -91,7 +100,11 @@ export class FerryNode {
     // Advertises the connectors with a discoveryUri once they listen; network connectors ask it what is this broker.
     const advertiser = new ConnectorAdvertiser(logger, () => this.connectors.map((c, i) => ({ config: config.transportConnectors[i]!, port: c.port })));
     this.networkConnectors = config.networkConnectors.map((nc) => new NetworkConnector(this.broker, nc, logger, advertiser.isSelf));
-    this.addService(new StoreService(this.broker, this.lock, this.log, (err) => this.halt(err)));
+    this.addService(
+      replicated && this.elector
+        ? new ReplicatedStoreService(this.broker, replicated, this.elector, this.log, (err) => this.halt(err))
+        : new StoreService(this.broker, this.lock, this.log, (err) => this.halt(err)),
+    );
     for (const c of this.connectors) this.addService(new ConnectorService(c));
     this.addService(advertiser);
     for (const n of this.networkConnectors) this.addService(new NetworkConnectorService(n));
@@ -111,6 +124,14 @@ export class FerryNode {
   /** The role as the console shows it, with the lock file and, on a slave, who holds it. */
   private consoleRole(): ConsoleRole {
     const r = this.role;
+    if (this.elector !== null && (r === 'master' || r === 'slave')) {
+      const st = this.elector.status();
+      const group = `ZooKeeper group ${this.config.replication?.zkPath ?? ''}`;
+      const lags = st.replicas.map((x) => `${x.broker} ${x.state}, lag ${x.lag}`).join('; ') || 'no replica connected';
+      return r === 'master'
+        ? { kind: 'master', lock: `${group}, epoch ${st.epoch}, quorum ${st.quorum}: ${lags}` }
+        : { kind: 'slave', lock: group, holder: st.master };
+    }
     const lock = this.lock;
     if ((r === 'slave' || r === 'master') && lock !== null) {
       const file = join(lock.directory, 'LOCK');
@@ -135,13 +156,31 @@ export class FerryNode {
   /** 'slave' while waiting for the store lock; 'master' once it holds it; 'standalone' without a lockable store. */
   get role(): NodeRole | 'starting' | 'stopped' {
     if (this.state === 'stopped' || this.state === 'stopping') return 'stopped';
+    if (this.elector !== null) {
+      const r = this.elector.role;
+      return r === 'master' ? 'master' : r === 'replica' || r === 'electing' ? 'slave' : 'starting';
+    }
     if (this.lock === null) return this.state === 'started' ? 'standalone' : 'starting';
     if (this.lock.state === 'waiting') return 'slave';
     return this.lock.state === 'master' ? 'master' : 'starting';
   }
 
   /** What INFO reports about this node's role. */
-  private describe(): { role: NodeRole; directory?: string; epoch?: number; masterSince?: number } {
+  private describe(): Pick<BrokerInfo, 'role' | 'directory' | 'epoch' | 'masterSince' | 'replication'> {
+    if (this.elector !== null) {
+      const st = this.elector.status();
+      return {
+        role: 'master',
+        directory: this.config.store.directory,
+        epoch: st.epoch,
+        replication: {
+          quorum: st.quorum,
+          nodes: this.config.replication?.replicas ?? 0,
+          zkSession: st.zkSession,
+          replicas: st.replicas.map((r) => ({ broker: r.broker, state: r.state, lag: r.lag })),
+        },
+      };
+    }
     if (this.lock === null) return { role: 'standalone' };
     const h = this.lock.holder;
     return { role: 'master', directory: this.lock.directory, ...(h ? { epoch: h.epoch, masterSince: h.since } : {}) };

@@ -1,5 +1,7 @@
 import type { Broker } from '../broker/broker.js';
 import type { FerryError } from '../errors.js';
+import type { Elector } from '../ha/replicated/elector.js';
+import type { ReplicatedStore } from '../ha/replicated/replicated-store.js';
 import type { SharedStoreLock } from '../ha/shared-store-lock.js';
 import type { Logger } from '../log.js';
 import type { NetworkConnector } from '../network/network-connector.js';
@@ -75,5 +77,39 @@ export class NetworkConnectorService implements Service {
 
   stop(): Promise<void> {
     return this.connector.stop();
+  }
+}
+
+/**
+ * The replicated LevelDB store and the broker core: the node joins its ZooKeeper group and stays here, a replica
+ * with no connector open, until it is elected master and a quorum holds the log; then the services after it
+ * (the client connectors, bridges) start. Losing mastership halts the node.
+ */
+export class ReplicatedStoreService implements Service {
+  readonly name = 'store';
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly store: ReplicatedStore,
+    readonly elector: Elector,
+    private readonly log: Logger,
+    onLost: (err: FerryError) => void,
+  ) {
+    elector.onLost = onLost;
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    const open = async (): Promise<void> => {
+      const t0 = Date.now();
+      const { recovered } = await this.broker.start();
+      this.log.info({ recovered, ms: Date.now() - t0 }, 'store open: %d persistent messages recovered', recovered);
+    };
+    await this.elector.run(this.store, open, signal);
+  }
+
+  async stop(): Promise<void> {
+    // The broker closes the store (its last writes still go to the replicas), then the node leaves the group.
+    await this.broker.stop();
+    await this.elector.stop();
   }
 }

@@ -260,6 +260,19 @@ export interface BrokerInfo {
   epoch?: number;
   /** master: when it took the lock, ms since the epoch. */
   masterSince?: number;
+  /** master of a replicated store: the quorum, its ZooKeeper session, and each replica's lag in log positions. */
+  replication?: ReplicationInfo;
+}
+
+/** A replicated store's master, as INFO reports it. */
+export interface ReplicationInfo {
+  /** Nodes that must hold a write (the master included). */
+  quorum: number;
+  /** Nodes in the group (`replicas`). */
+  nodes: number;
+  zkSession: string;
+  /** 'sync' while catching up (not counted toward the quorum), then 'live'. */
+  replicas: { broker: string; state: 'sync' | 'live'; lag: number }[];
 }
 
 /** One destination's counters, as STATS returns them (ActiveMQ's dstat columns). */

@@ -46,7 +46,7 @@ class StompPeer {
 }
 
 t.test('auto://: native and STOMP clients on one port, bad first bytes refused', async (t) => {
-  const { config } = parseConfig(`<broker brokerName="auto"><transportConnectors>
+  const { config } = parseConfig(`<broker brokerName="auto"><webConsole enabled="false"/><transportConnectors>
     <transportConnector name="auto" uri="auto+nio://127.0.0.1:0?protocolDetectionTimeOut=300&amp;maximumConnections=4"/>
   </transportConnectors></broker>`);
   t.equal(config.transportConnectors[0]!.protocol, 'auto');
@@ -97,7 +97,7 @@ t.test('auto://: native and STOMP clients on one port, bad first bytes refused',
 });
 
 t.test('auto://: at maximumConnections the refusal is in the protocol the client speaks', async (t) => {
-  const { config } = parseConfig(`<broker brokerName="full"><transportConnectors>
+  const { config } = parseConfig(`<broker brokerName="full"><webConsole enabled="false"/><transportConnectors>
     <transportConnector name="auto" uri="auto://127.0.0.1:0?maximumConnections=1"/>
   </transportConnectors></broker>`);
   const node = new FerryNode(config, silentLogger(), new MemoryStore());

@@ -21,7 +21,9 @@ function exchange(port: number, bytes: string): Promise<StompFrame[]> {
 }
 
 t.test('<transportConnector name="stomp" uri="stomp://…"/>: STOMP and native clients on one broker', async (t) => {
-  const xml = `<broker brokerName="cfg"><transportConnectors>
+  // No console: its default port 8161 is the one the README's demo (test/integration/readme.test.ts) binds, and
+  // the two tests may run at the same time.
+  const xml = `<broker brokerName="cfg"><webConsole enabled="false"/><transportConnectors>
     <transportConnector name="openwire" uri="tcp://127.0.0.1:0"/>
     <transportConnector name="stomp" uri="stomp://127.0.0.1:0?maximumConnections=5&amp;wireFormat.maxFrameSize=65536"/>
   </transportConnectors></broker>`;
