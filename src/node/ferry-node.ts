@@ -19,6 +19,7 @@ import { VERSION } from '../version.js';
 import { type Service, stoppedError } from './service.js';
 import { ConnectorService, NetworkConnectorService, StoreService } from './services.js';
 import { ConsoleService } from './console-service.js';
+import { brokerSecurity, tlsClientOptions, tlsServerOptions } from '../security/security.js';
 
 export type { Service } from './service.js';
 
@@ -81,22 +82,26 @@ export class FerryNode {
       policies: config.policies,
       describe: () => this.describe(),
     });
+    const security = brokerSecurity(config.security, logger);
+    if (security !== null) this.broker.setHooks(security.hooks);
     this.connectors = config.transportConnectors.map((tc) => {
       const protocol =
         tc.protocol === 'stomp' ? STOMP_PROTOCOL
         : tc.protocol === 'auto' ? autoProtocol({ native: NATIVE_PROTOCOL, stomp: STOMP_PROTOCOL }, tc.protocolDetectionTimeoutMs ?? CONNECT_TIMEOUT_MS)
         : NATIVE_PROTOCOL;
-      return new TcpTransportServer(tc.name, tc.endpoint, tc.options, this.broker, logger, protocol);
+      const tls = tc.tls && config.sslContext !== null ? tlsServerOptions(config.sslContext, tc.needClientAuth) : null;
+      return new TcpTransportServer(tc.name, tc.endpoint, tc.options, this.broker, logger, protocol, tls);
     });
     // Advertises the connectors with a discoveryUri once they listen; network connectors ask it what is this broker.
     const advertiser = new ConnectorAdvertiser(logger, () => this.connectors.map((c, i) => ({ config: config.transportConnectors[i]!, port: c.port })));
-    this.networkConnectors = config.networkConnectors.map((nc) => new NetworkConnector(this.broker, nc, logger, advertiser.isSelf));
+    const bridgeTls = tlsClientOptions(config.sslContext);
+    this.networkConnectors = config.networkConnectors.map((nc) => new NetworkConnector(this.broker, nc, logger, advertiser.isSelf, bridgeTls));
     this.addService(new StoreService(this.broker, this.lock, this.log, (err) => this.halt(err)));
     for (const c of this.connectors) this.addService(new ConnectorService(c));
     this.addService(advertiser);
     for (const n of this.networkConnectors) this.addService(new NetworkConnectorService(n));
     this.console = config.webConsole.enabled
-      ? new ConsoleService(config.webConsole, {
+      ? new ConsoleService(security?.console ? { ...config.webConsole, authenticate: security.console } : config.webConsole, {
           broker: this.broker,
           store: config.store,
           role: { role: () => this.consoleRole() },

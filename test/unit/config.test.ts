@@ -220,7 +220,7 @@ t.test('warnings for ignored and unknown elements', async (tt) => {
   tt.strictSame(messages('<beans xmlns="x"><bean id="a" class="org.example.A"/><broker/></beans>'),
     ['<beans><bean> id="a" (org.example.A) is ignored: ferrymq reads only PropertyPlaceholderConfigurer and WebConsolePort beans']);
   tt.strictSame(messages(`<broker><plugins><jaasAuthenticationPlugin configuration="activemq"/><statisticsBrokerPlugin/></plugins></broker>`), [
-    '<broker><plugins><jaasAuthenticationPlugin> is ignored: ferrymq does not authenticate or authorize clients yet: every client is allowed',
+    '<broker><plugins><jaasAuthenticationPlugin> is ignored: ferrymq authenticates with <simpleAuthenticationPlugin> only; without it every client is let in',
     '<broker><plugins><statisticsBrokerPlugin> is ignored: ferrymq does not support broker plugins',
   ], 'one warning per plugin; a security plugin says that clients are not checked');
   tt.strictSame(messages(`<broker><destinationPolicy><policyMap><policyEntries>

@@ -125,7 +125,8 @@ t.test('hooks: an in-process session authenticates like any other; authorize gua
   const b = await broker(t, { memoryLimitBytes: 1024 * 1024 });
   b.setHooks({
     authenticate: (c) => (c.user === 'bridge' && c.password === 'pw' ? { user: 'bridge', role: 'network' } : false),
-    authorize: (p, action, dest) => p['role'] === 'network' && action === 'send' && dest === 'queue://fwd',
+    // A send to a destination that does not exist yet asks `create` too.
+    authorize: (p, action, dest) => p['role'] === 'network' && (action === 'send' || action === 'create') && dest === 'queue://fwd',
   });
   await t.rejects(b.connect({ user: 'bridge', password: 'bad', sink: { deliver: () => {} } }), { code: 'FERRY_AUTHENTICATION_FAILED' });
   const s = await b.connect({ user: 'bridge', password: 'pw', sink: { deliver: () => {} } });
