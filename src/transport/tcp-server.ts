@@ -52,8 +52,8 @@ export class TcpTransportServer {
     tls: TlsServerOptions | null = null,
   ) {
     this.log = logger.child({ module: 'transport', connector: name });
-    this.tls = tls === null ? null : new TlsAcceptor(() => this.url, tls, this.log, (s) => this.open(s), (s, message) => {
-      endSocket(s, this.protocol.refusal(message, 'FERRY_PROTOCOL'));
+    this.tls = tls === null ? null : new TlsAcceptor(() => this.url, tls, this.log, (s) => this.open(s), (s, message, code) => {
+      endSocket(s, this.protocol.refusal(message, code));
     });
   }
 

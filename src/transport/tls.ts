@@ -6,6 +6,7 @@
 import type { Socket } from 'node:net';
 import { isIP } from 'node:net';
 import { type ConnectionOptions, createServer, type Server, type TLSSocket } from 'node:tls';
+import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { EndpointUri } from './uri.js';
 
@@ -35,25 +36,37 @@ export interface TlsClientOptions {
 
 /** The first byte of every TLS handshake (a TLS record of type handshake). */
 const TLS_HANDSHAKE_RECORD = 0x16;
+/** Handshake failures logged per window; the ones past it are counted on the next line logged. */
+const LOG_BURST = 10;
+const LOG_WINDOW_MS = 10_000;
 /** A socket that has sent nothing, or not finished its handshake, by then is closed. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
+/** Answers a socket in the connector's own framing (the peer can read that), then closes it. */
+export type Refuse = (socket: Socket, message: string, code: ErrorCode) => void;
+
 /**
  * Turns accepted sockets into TLS sockets. A socket whose first byte is not a TLS handshake is a plain client on a
- * TLS port: `refuse` answers it in the connector's own framing (it can read that) and the broker goes on.
+ * TLS port: `refuse` answers it in the connector's own framing (it can read that) and the broker goes on. With
+ * needClientAuth a client without a trusted certificate completes the handshake and is then refused the same way,
+ * over TLS, so it reads why instead of seeing the socket drop.
  */
 export class TlsAcceptor {
   private readonly server: Server;
-  private readonly pending = new Set<Socket>();
-  private lastLog = 0;
+  /** Accepted sockets not yet secured, by the address they came from (`host:port`; gone from a closed socket). */
+  private readonly pending = new Map<string, Socket>();
+  /** Why a handshake failed, by the failing socket's address, for the line logged when it closes. */
+  private readonly failures = new Map<string, string>();
+  private windowStart = 0;
+  private logged = 0;
   private quiet = 0;
 
   constructor(
     private readonly url: () => string,
-    opts: TlsServerOptions,
+    private readonly opts: TlsServerOptions,
     private readonly log: Logger,
     onSecure: (socket: TLSSocket) => void,
-    private readonly refuse: (socket: Socket, message: string) => void,
+    private readonly refuse: Refuse,
   ) {
     this.server = createServer({
       cert: opts.cert,
@@ -61,21 +74,34 @@ export class TlsAcceptor {
       ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}),
       ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
       requestCert: opts.needClientAuth,
-      rejectUnauthorized: opts.needClientAuth,
+      // Checked in secureConnection instead, where the client can still be told why.
+      rejectUnauthorized: false,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
     });
     this.server.on('secureConnection', (s: TLSSocket) => {
-      this.pending.delete(s as unknown as Socket);
+      this.pending.delete(`${s.remoteAddress}:${s.remotePort}`);
+      if (this.opts.needClientAuth && !s.authorized) return this.refuseClient(s);
       onSecure(s);
     });
     this.server.on('tlsClientError', (err: Error & { code?: string }, s: TLSSocket) => {
-      this.warn({ remote: s.remoteAddress, code: err.code }, 'TLS handshake with %s failed: %s', s.remoteAddress, tlsReason(err));
+      this.failures.set(`${s.remoteAddress}:${s.remotePort}`, tlsReason(err));
     });
   }
 
   accept(socket: Socket): void {
-    this.pending.add(socket);
-    socket.once('close', () => this.pending.delete(socket));
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.pending.set(remote, socket);
+    socket.once('close', () => {
+      if (this.pending.get(remote) !== socket) return;
+      this.pending.delete(remote);
+      // The TLS layer reports its failure (if it saw one) around the same moment: read it on the next turn.
+      setImmediate(() => {
+        // A client that does not trust this broker's certificate just hangs up: it is told why; the broker cannot be.
+        const why = this.failures.get(remote) ?? "the client hung up during the handshake (does it trust this broker's certificate?)";
+        this.failures.delete(remote);
+        this.warn({ remote }, 'TLS handshake with %s failed: %s', remote.slice(0, remote.lastIndexOf(':')), why);
+      });
+    });
     socket.on('error', () => {}); // a reset during the handshake is the tlsClientError above, or nothing
     socket.setTimeout(HANDSHAKE_TIMEOUT_MS, () => socket.destroy());
     socket.once('data', (chunk: Buffer) => {
@@ -86,27 +112,41 @@ export class TlsAcceptor {
         this.server.emit('connection', socket);
         return;
       }
-      this.pending.delete(socket);
+      this.pending.delete(remote);
       this.warn({ remote: socket.remoteAddress }, 'plain (non-TLS) connection from %s on TLS connector %s: refused', socket.remoteAddress, this.url());
-      this.refuse(socket, `${this.url()} speaks TLS: connect with ${this.url()} (ssl://), not tcp://`);
+      this.refuse(socket, `${this.url()} speaks TLS: connect with ${this.url()} (ssl://), not tcp://`, 'FERRY_PROTOCOL');
     });
+  }
+
+  /** needClientAuth: a client whose certificate is missing or not vouched for by the trustStore. */
+  private refuseClient(s: TLSSocket): void {
+    const none = Object.keys(s.getPeerCertificate()).length === 0;
+    const why = none
+      ? 'a client certificate is required (needClientAuth) and none was given'
+      : `the client certificate is not trusted (${String(s.authorizationError)}): its CA is not in the broker's trustStore`;
+    this.warn({ remote: s.remoteAddress }, 'TLS client %s refused: %s', s.remoteAddress, why);
+    this.refuse(s as unknown as Socket, `${this.url()}: ${why}`, 'FERRY_AUTHENTICATION_FAILED');
   }
 
   /** Drop sockets still in their handshake (the connector is stopping). */
   close(): void {
-    for (const s of this.pending) s.destroy();
+    for (const s of this.pending.values()) s.destroy();
     this.pending.clear();
+    this.failures.clear();
   }
 
-  /** One line a second at most: a scanner must not become a log storm. */
+  /** At most LOG_BURST lines per LOG_WINDOW_MS: a scanner must not become a log storm. */
   private warn(fields: Record<string, unknown>, msg: string, ...args: unknown[]): void {
     const now = Date.now();
-    if (now - this.lastLog < 1000) {
+    if (now - this.windowStart >= LOG_WINDOW_MS) {
+      this.windowStart = now;
+      this.logged = 0;
+    }
+    if (++this.logged > LOG_BURST) {
       this.quiet++;
       return;
     }
-    this.lastLog = now;
-    this.log.warn({ ...fields, alsoSinceLastLine: this.quiet }, msg, ...args);
+    this.log.warn(this.quiet > 0 ? { ...fields, notLogged: this.quiet } : fields, msg, ...args);
     this.quiet = 0;
   }
 }
