@@ -116,7 +116,8 @@ export function readNetwork(ctx: Ctx, path: string, node: XNode): NetworkConnect
   if ((userName === undefined) !== (password === undefined)) ctx.fail(path, 'give userName and password together, or neither');
   const out: NetworkConnectorConfig = {
     name: a.nonEmpty('name') ?? 'bridge',
-    uri: uri.raw,
+    // Shown in logs and the console: a password given as a URI option is not.
+    uri: uri.raw.replace(/([?&]password=)[^&]*/, '$1***'),
     network: uri.value,
     duplex: a.bool('duplex', false),
     networkTTL: a.int('networkTTL', 1, 1, 255),
