@@ -84,6 +84,9 @@ export class FerryNode {
     });
     const security = brokerSecurity(config.security, logger);
     if (security !== null) this.broker.setHooks(security.hooks);
+    if (security?.console && config.webConsole.user !== undefined) {
+      this.log.warn('<webConsole user password> is not used: the web console logs in with the <simpleAuthenticationPlugin> users');
+    }
     this.connectors = config.transportConnectors.map((tc) => {
       const protocol =
         tc.protocol === 'stomp' ? STOMP_PROTOCOL

@@ -10,6 +10,7 @@ import t from 'tap';
 import { connect, type Connection, type DestinationStats, SecurityError } from '../../src/index.js';
 import { hashPassword } from '../../src/security/passwords.js';
 import { BIN, type BrokerProcess, startBroker, tempDir, type Teardown } from '../helpers/broker.js';
+import { http } from '../helpers/console.js';
 import { runToEnd } from '../helpers/proc.js';
 import { StompPeer } from '../helpers/stomp-peer.js';
 
@@ -24,12 +25,13 @@ interface Secured {
   stompPort: number;
 }
 
-async function securedBroker(t: Teardown, extra = ''): Promise<Secured> {
+async function securedBroker(t: Teardown, extra = '', consoleXml = ''): Promise<Secured> {
   const dir = tempDir(t, 'ferrymq-sec-');
   const hashed = await hashPassword('boss-secret');
   const users = COMBOS.map((c) => `<authenticationUser username="${userOf(c)}" password="${pw(userOf(c))}" groups="${[...c].join(',')}"/>`);
   const conf = join(dir, 'secure.xml');
   writeFileSync(conf, `<broker brokerName="sec" persistent="false">
+    ${consoleXml}
     <plugins>
       <simpleAuthenticationPlugin>
         <users>
@@ -50,7 +52,7 @@ async function securedBroker(t: Teardown, extra = ''): Promise<Secured> {
       <transportConnector name="stomp" uri="stomp://127.0.0.1:0"/>
     </transportConnectors>
   </broker>`);
-  const b = await startBroker(t, { noTransport: true, args: ['--conf', conf] });
+  const b = await startBroker(t, { noTransport: true, args: ['--conf', conf], console: consoleXml !== '' });
   const stomp = await b.waitForLog((l) => l['connector'] === 'stomp' && String(l['msg']).includes('listening'), 'stomp connector listening');
   return { b, url: b.url, stompPort: Number(new URL(String(stomp['url'])).port) };
 }
@@ -95,6 +97,8 @@ t.test('refused logins: wrong password, unknown user, anonymous; logged with the
   await good.waitFor((f) => f.command === 'RECEIPT' && f.headers.get('receipt-id') === 'r1');
   good.send('SEND', { destination: '/queue/ELSEWHERE', receipt: 'r2' }, 'x');
   await good.error(t, /user uRWA may not send queue:\/\/ELSEWHERE/);
+  // Log lines come through another pipe than the ERROR frame: wait for the last one.
+  await b.waitForLog((l) => l['module'] === 'broker' && l['protocol'] === 'stomp' && /^authentication failed for user uR /.test(String(l['msg'])), 'the STOMP refusal logged');
   const failed = b.logs.filter((l) => l['module'] === 'broker' && /^authentication failed for /.test(String(l['msg'])));
   t.equal(failed.length, 4, 'each refusal logged once by the broker');
   for (const l of failed) {
@@ -216,4 +220,24 @@ t.test('the CLI takes --user and --password (or FERRYMQ_PASSWORD)', async (t) =>
   t.match(none.stderr, /authentication failed for a connection without credentials/);
   const purge = await run(['purge', '--destination', 'SEC.cli', '--user', 'uR', '--password', 'uR-secret']);
   t.match(purge.stderr, /user uR may not purge queue:\/\/SEC\.cli/, 'a refused purge says who may not do what');
+});
+
+t.test('the web console logs in with the same users, and its actions are authorized like any session', async (t) => {
+  const { b, url } = await securedBroker(t, '', '<webConsole host="127.0.0.1" user="admin" password="admin"/>');
+  const u = String((await b.waitForLog((l) => typeof l['consoleUrl'] === 'string', 'web console at'))['consoleUrl']);
+  await b.waitForLog((l) => String(l['msg']).startsWith('<webConsole user password> is not used'), 'a warning that admin/admin is not used');
+  const boss = await login(t, url, 'boss');
+  await boss.send('queue://SEC.console', 'one');
+  t.equal((await http(u, 'POST', '/api/queues/SEC.console/purge', { auth: 'admin:admin' })).status, 401, '<webConsole> admin/admin is not a user');
+  t.equal((await http(u, 'POST', '/api/queues/SEC.console/purge', { auth: 'uR:nope' })).status, 401, 'a wrong password: 401');
+  const denied = await http(u, 'POST', '/api/queues/SEC.console/purge', { auth: 'uR:uR-secret' });
+  t.equal(denied.status, 403, 'a user without admin: 403');
+  t.match(denied.json, { error: /user uR may not purge queue:\/\/SEC\.console/, code: 'FERRY_NOT_AUTHORIZED' });
+  t.equal((await http(u, 'GET', '/api/queues/SEC.console/messages')).status, 401, 'anonymous browsing: log in first');
+  const browsed = await http(u, 'GET', '/api/queues/SEC.console/messages', { auth: 'uR:uR-secret' });
+  t.equal(browsed.status, 200, 'a reader browses');
+  t.equal(browsed.json.length, 1);
+  const purged = await http(u, 'POST', '/api/queues/SEC.console/purge', { auth: 'uRA:uRA-secret' });
+  t.equal(purged.status, 200, 'a user with admin purges');
+  t.match(purged.json, { purged: 1 });
 });
