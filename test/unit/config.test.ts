@@ -348,6 +348,11 @@ t.test('conf/*.xml', async (tt) => {
     tt.strictSame(net.kind === 'static' && net.endpoints.map((e) => [e.host, e.port]), peers.map((p) => ['127.0.0.1', p]));
   }
   tt.equal(load('node-b.xml').config.store.directory, '/srv/ferry/data/node-b', 'kahaDB directory kept');
+  const secure = load('activemq-security.xml');
+  tt.strictSame(secure.warnings, [], 'activemq-security.xml');
+  tt.match(secure.config.security.authentication, { anonymousAccessAllowed: false, users: [{ username: 'system', groups: ['users', 'admins'] }] });
+  tt.match(secure.config.security.authentication!.users[0]!.password, /^scrypt:16384:8:1:/, 'its passwords are hashed');
+  tt.equal(secure.config.security.authorization!.entries.length, 8);
 });
 
 t.test('loadConfigFile reads files and reports unreadable ones', async (tt) => {
