@@ -62,6 +62,8 @@ export interface BrokerHooks {
 export class Hooks {
   private authenticateHook: AuthenticateHook | null = null;
   private authorizeHook: AuthorizeHook | null = null;
+  /** Bumped whenever the hooks change: decisions a session remembered from before no longer count. */
+  generation = 0;
 
   constructor(private readonly log: Logger) {}
 
@@ -69,6 +71,7 @@ export class Hooks {
   set(hooks: BrokerHooks): void {
     if ('authenticate' in hooks) this.authenticateHook = hooks.authenticate ?? null;
     if ('authorize' in hooks) this.authorizeHook = hooks.authorize ?? null;
+    this.generation++;
   }
 
   /** True when an authorize hook is installed: callers skip working out what to ask otherwise. */

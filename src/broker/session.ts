@@ -79,6 +79,8 @@ export class Session {
   readonly temporaries = new Set<string>();
   /** With an authorize hook: destinations (as the client names them) it allowed this session to send to. */
   private sendable: Set<string> | null = null;
+  /** The hooks' generation `sendable` was filled under. */
+  private sendableGeneration = 0;
   readonly clientId: string | null;
   readonly remote: string | null;
   readonly protocol: string;
@@ -338,6 +340,10 @@ export class Session {
    */
   private guardedDestination(raw: string): Queue | Topic {
     const existing = this.broker.findDestination(raw);
+    if (this.sendableGeneration !== this.broker.hooks.generation) {
+      this.sendable = null;
+      this.sendableGeneration = this.broker.hooks.generation;
+    }
     if (existing !== undefined && this.sendable?.has(raw) === true) return existing;
     const parsed = parseDestination(raw);
     if (parsed.kind === 'topic' && isWildcard(parsed.name)) return this.broker.destination(raw); // refuses it: not a hook's question

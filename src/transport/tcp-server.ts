@@ -86,7 +86,7 @@ export class TcpTransportServer {
     server.on('error', (err) => this.log.error({ err }, 'server error'));
     this.server = server;
     this.log.info(
-      { url: this.url, maximumConnections: this.options.maximumConnections, maxFrameSize: this.options.maxFrameSize },
+      { url: this.url, maximumConnections: this.options.maximumConnections, maxFrameSize: this.options.maxFrameSize, tls: this.tls !== null },
       'transport connector %s listening on %s',
       this.name,
       this.url,

@@ -114,7 +114,7 @@ export class TlsAcceptor {
       }
       this.pending.delete(remote);
       this.warn({ remote: socket.remoteAddress }, 'plain (non-TLS) connection from %s on TLS connector %s: refused', socket.remoteAddress, this.url());
-      this.refuse(socket, `${this.url()} speaks TLS: connect with ${this.url()} (ssl://), not tcp://`, 'FERRY_PROTOCOL');
+      this.refuse(socket, `${this.url()} speaks TLS: connect with ${this.url()}, not in plain text`, 'FERRY_PROTOCOL');
     });
   }
 

@@ -11,11 +11,13 @@ import { connect, type Connection, type SecurityError } from '../../src/index.js
 import { BIN, type BrokerProcess, startBroker, tempDir, type Teardown } from '../helpers/broker.js';
 import { issue, makeCa } from '../helpers/certs.js';
 import { runToEnd } from '../helpers/proc.js';
+import { connect as tlsConnect } from 'node:tls';
+import { connect as netConnect, type Socket } from 'node:net';
 
 interface TlsBroker {
   b: BrokerProcess;
   /** URL per connector name: ssl (server certificate only), mutual (needClientAuth), plain (tcp). */
-  urls: Record<'ssl' | 'mutual' | 'plain', string>;
+  urls: Record<'ssl' | 'mutual' | 'plain' | 'stomp', string>;
   ca: string;
   client: { cert: string; key: string };
   /** A client certificate from a CA the broker does not trust. */
@@ -36,11 +38,12 @@ async function tlsBroker(t: Teardown): Promise<TlsBroker> {
       <transportConnector name="ssl" uri="ssl://127.0.0.1:0"/>
       <transportConnector name="mutual" uri="ssl://127.0.0.1:0?needClientAuth=true"/>
       <transportConnector name="plain" uri="tcp://127.0.0.1:0"/>
+      <transportConnector name="stomp" uri="stomp+ssl://127.0.0.1:0"/>
     </transportConnectors>
   </broker>`);
   const b = await startBroker(t, { noTransport: true, args: ['--conf', conf] });
   const urls = {} as TlsBroker['urls'];
-  for (const name of ['ssl', 'mutual', 'plain'] as const) {
+  for (const name of ['ssl', 'mutual', 'plain', 'stomp'] as const) {
     const l = await b.waitForLog((l) => l['connector'] === name && String(l['msg']).includes('listening'), `connector ${name} listening`);
     urls[name] = String(l['url']);
   }
@@ -128,4 +131,36 @@ t.test('a plain client on the TLS port is told to use ssl://; a TLS client on th
   t.teardown(() => c.close());
   t.equal(await roundTrip(c, 'queue://tls.after', 3), 3, 'a TLS client works after both');
   t.equal(b.proc.exitCode, null, 'the broker is still running');
+});
+
+/** Everything a socket receives until it closes or `until` shows up in it. */
+function readUntil(socket: Socket, until: RegExp, what: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = '';
+    const timer = setTimeout(() => reject(new Error(`no ${what} within 5000 ms; got ${JSON.stringify(got)}`)), 5000);
+    socket.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+      if (until.test(got)) {
+        clearTimeout(timer);
+        resolve(got);
+      }
+    });
+    socket.on('error', () => {});
+  });
+}
+
+t.test('stomp+ssl://: STOMP over TLS; a plain STOMP client there gets an ERROR frame saying it is TLS', async (t) => {
+  const { urls, ca } = await tlsBroker(t);
+  t.match(urls.stomp, /^stomp\+ssl:\/\/127\.0\.0\.1:\d+$/);
+  const port = Number(new URL(urls.stomp).port);
+  const secure = tlsConnect({ host: '127.0.0.1', port, ca: readFileSync(ca) });
+  t.teardown(() => secure.destroy());
+  secure.write('CONNECT\naccept-version:1.2\nhost:localhost\n\n\0');
+  t.match(await readUntil(secure, /\0/, 'CONNECTED'), /^CONNECTED\n/, 'CONNECTED over TLS');
+  const plain = netConnect({ host: '127.0.0.1', port });
+  t.teardown(() => plain.destroy());
+  plain.write('CONNECT\naccept-version:1.2\nhost:localhost\n\n\0');
+  const answer = await readUntil(plain, /\0/, 'an ERROR frame');
+  t.match(answer, /^ERROR\n/, 'a STOMP ERROR frame');
+  t.match(answer, /speaks TLS: connect with stomp\+ssl:/, 'saying the port speaks TLS');
 });
