@@ -6,8 +6,8 @@
 
 /** Wait after the second failure (the first is a typo and costs nothing); doubles with each further one. */
 export const DEFAULT_LOGIN_DELAY_BASE_MS = 250;
-/** Longest wait before a login attempt is checked. */
-export const DEFAULT_LOGIN_DELAY_MAX_MS = 10_000;
+/** Longest wait before a login attempt is checked: under a client's 10 s connect timeout, so a right password still gets in. */
+export const DEFAULT_LOGIN_DELAY_MAX_MS = 5_000;
 /** Addresses remembered at once; past it the one that failed longest ago is forgotten. */
 export const DEFAULT_LOGIN_THROTTLE_ADDRESSES = 10_000;
 /** An address with no failure for this long starts afresh. */
