@@ -213,6 +213,9 @@ export function readSslContext(ctx: Ctx, path: string, node: XNode): SslContextC
   const keyStore = file('keyStore');
   const keyFile = file('keyFile');
   const trustStore = file('trustStore');
+  if (keyStore !== null && keyStore !== 'java' && keyFile === null && !readFileSync(keyStore, 'latin1').includes('PRIVATE KEY-----')) {
+    ctx.failAttr(p, 'keyStore', a.str('keyStore')!, 'holds no private key: put it in the same PEM file (cat broker.crt broker.key), or name it with keyFile');
+  }
   if ([keyStore, keyFile, trustStore].includes('java')) {
     return { skip: `${p} names a Java keystore and ferrymq reads PEM files (convert it with keytool -importkeystore to PKCS12, then openssl pkcs12 -nodes)` };
   }

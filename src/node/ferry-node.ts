@@ -93,7 +93,12 @@ export class FerryNode {
         : tc.protocol === 'auto' ? autoProtocol({ native: NATIVE_PROTOCOL, stomp: STOMP_PROTOCOL }, tc.protocolDetectionTimeoutMs ?? CONNECT_TIMEOUT_MS)
         : NATIVE_PROTOCOL;
       const tls = tc.tls && config.sslContext !== null ? tlsServerOptions(config.sslContext, tc.needClientAuth) : null;
-      return new TcpTransportServer(tc.name, tc.endpoint, tc.options, this.broker, logger, protocol, tls);
+      try {
+        return new TcpTransportServer(tc.name, tc.endpoint, tc.options, this.broker, logger, protocol, tls);
+      } catch (err) {
+        // node:tls refused the key material (a wrong passphrase, a key that does not fit the certificate, …).
+        throw new FerryError('FERRY_CONFIG', `transport connector ${tc.name}: <sslContext> cannot be used: ${(err as Error).message}`, { cause: err });
+      }
     });
     // Advertises the connectors with a discoveryUri once they listen; network connectors ask it what is this broker.
     const advertiser = new ConnectorAdvertiser(logger, () => this.connectors.map((c, i) => ({ config: config.transportConnectors[i]!, port: c.port })));

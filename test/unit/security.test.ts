@@ -179,16 +179,20 @@ t.test('config: ssl:// connectors need a PEM <sslContext>; networkConnector cred
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'b.pem'), '-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n');
   writeFileSync(join(dir, 'not.pem'), 'hello');
+  writeFileSync(join(dir, 'kc.pem'), '-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n');
   const conf = (ssl: string, uri = 'ssl://127.0.0.1:0?needClientAuth=true') =>
     parseConfig(`<broker>${ssl}<transportConnectors><transportConnector name="s" uri="${uri}"/></transportConnectors></broker>`, { cwd: dir });
-  const ok = conf('<sslContext><sslContext keyStore="b.pem" trustStore="file:b.pem" keyStorePassword="pp"/></sslContext>');
+  const ok = conf('<sslContext><sslContext keyStore="kc.pem" trustStore="file:b.pem" keyStorePassword="pp"/></sslContext>');
   t.match(ok.config.transportConnectors[0], { tls: true, needClientAuth: true, endpoint: { scheme: 'ssl' } });
-  t.match(ok.config.sslContext, { keyStore: join(dir, 'b.pem'), trustStore: join(dir, 'b.pem'), keyFile: null });
+  t.match(ok.config.sslContext, { keyStore: join(dir, 'kc.pem'), trustStore: join(dir, 'b.pem'), keyFile: null });
   t.equal(ok.config.sslContext!.keyStorePassword, 'pp');
   t.notOk(JSON.stringify(ok.config).includes('"pp"'), 'the passphrase is not in the config printed as JSON');
-  t.throws(() => conf('<sslContext><sslContext keyStore="b.pem"/></sslContext>'), /needClientAuth=true needs <sslContext trustStore/);
+  t.throws(() => conf('<sslContext><sslContext keyStore="kc.pem"/></sslContext>'), /needClientAuth=true needs <sslContext trustStore/);
   t.throws(() => conf('<sslContext><sslContext keyStore="nope.pem"/></sslContext>'), /keyStore="nope.pem": no such file/);
   t.throws(() => conf('<sslContext><sslContext keyStore="not.pem"/></sslContext>'), /keyStore="not.pem": not a PEM file/);
+  t.throws(() => conf('<sslContext><sslContext keyStore="b.pem" trustStore="b.pem"/></sslContext>', 'ssl://127.0.0.1:0'), /keyStore="b.pem": holds no private key/);
+  t.match(conf('<sslContext><sslContext keyStore="b.pem" keyFile="b.pem" trustStore="b.pem"/></sslContext>').config.sslContext, { keyFile: join(dir, 'b.pem') },
+    'or the key apart in keyFile');
   const java = conf('<sslContext><sslContext keyStore="broker.ks" trustStore="broker.ts"/></sslContext>', 'ssl://127.0.0.1:0');
   t.strictSame(java.config.transportConnectors, [], 'a Java keystore: the ssl connector is skipped');
   t.match(java.warnings.at(-1)!.message, /name="s" .* is skipped: .*names a Java keystore and ferrymq reads PEM files/);
