@@ -20,7 +20,7 @@ export interface SecurityOptions {
 export function securityOptions(cmd: Command): Command {
   return cmd
     .option('--user <name>', 'user name for the broker\'s authentication (<simpleAuthenticationPlugin>)')
-    .option('--password <password>', 'password of --user (default: $FERRYMQ_PASSWORD, which keeps it out of the process list)')
+    .option('--password <pw>', 'password of --user (default: $FERRYMQ_PASSWORD, which keeps it out of the process list)')
     .option('--ca <file>', 'PEM CA certificate(s) to trust for ssl:// URLs, besides Node\'s own and NODE_EXTRA_CA_CERTS')
     .option('--cert <file>', 'PEM client certificate for an ssl:// connector with needClientAuth (with --key)')
     .option('--key <file>', 'PEM private key of --cert');
