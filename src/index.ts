@@ -3,6 +3,8 @@
  */
 export { connect, Connection } from './client/connection.js';
 export type { ConnectOptions, ConnectionStatus, SendOptions } from './client/connection.js';
+export type { TlsClientOptions } from './transport/tls.js';
+export { hashPassword } from './security/passwords.js';
 export { Message } from './client/message.js';
 export type { Body, BrowsedMessage } from './client/message.js';
 export { Subscription } from './client/subscription.js';

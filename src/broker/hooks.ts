@@ -7,8 +7,12 @@ import type { Logger } from '../log.js';
  * With no hook installed everything is allowed, and the per-message cost is one null check.
  */
 
-/** What a session asks to do, as its authorize hook sees it. browse, purge, delete and stats are the admin actions. */
-export type AuthorizeAction = 'send' | 'subscribe' | 'browse' | 'purge' | 'delete' | 'stats';
+/**
+ * What a session asks to do, as its authorize hook sees it. `create`: a send or subscription to a destination that
+ * does not exist yet (asked besides `send`/`subscribe`); `unsubscribe`: removing a durable subscription (of the
+ * topic named); `stats`: the broker-wide counters (destination null).
+ */
+export type AuthorizeAction = 'send' | 'subscribe' | 'browse' | 'purge' | 'delete' | 'stats' | 'create' | 'unsubscribe';
 
 /** What a client presented on CONNECT (native `user`/`password`, STOMP `login`/`passcode`). */
 export interface Credentials {
@@ -43,6 +47,12 @@ export type AuthenticateHook = (credentials: Credentials) => Principal | boolean
  */
 export type AuthorizeHook = (principal: Principal, action: AuthorizeAction, destination: string | null) => boolean;
 
+/**
+ * The principal of the broker's own in-process sessions (a network bridge's local side): the authorize hook is not
+ * asked for it, as ActiveMQ's bridges act in the broker's system context.
+ */
+export const SYSTEM_PRINCIPAL: Principal = Object.freeze({ user: null, system: true });
+
 export interface BrokerHooks {
   authenticate?: AuthenticateHook | undefined;
   authorize?: AuthorizeHook | undefined;
@@ -52,6 +62,8 @@ export interface BrokerHooks {
 export class Hooks {
   private authenticateHook: AuthenticateHook | null = null;
   private authorizeHook: AuthorizeHook | null = null;
+  /** Bumped whenever the hooks change: decisions a session remembered from before no longer count. */
+  generation = 0;
 
   constructor(private readonly log: Logger) {}
 
@@ -59,6 +71,7 @@ export class Hooks {
   set(hooks: BrokerHooks): void {
     if ('authenticate' in hooks) this.authenticateHook = hooks.authenticate ?? null;
     if ('authorize' in hooks) this.authorizeHook = hooks.authorize ?? null;
+    this.generation++;
   }
 
   /** True when an authorize hook is installed: callers skip working out what to ask otherwise. */
@@ -92,7 +105,7 @@ export class Hooks {
   /** @throws FerryError FERRY_NOT_AUTHORIZED when the authorize hook refuses (or throws) */
   authorize(principal: Principal, action: AuthorizeAction, destination: string | null): void {
     const hook = this.authorizeHook;
-    if (hook === null) return;
+    if (hook === null || principal === SYSTEM_PRINCIPAL) return;
     let ok = false;
     try {
       ok = hook(principal, action, destination) === true;
@@ -113,7 +126,7 @@ export class Hooks {
 
   private refusedLogin(c: Credentials, err: unknown): FerryError {
     if (err !== null) this.log.warn({ err, user: c.user, remote: c.remote }, 'authenticate hook failed: connection refused');
-    else this.log.info({ user: c.user, remote: c.remote, protocol: c.protocol }, 'authentication failed');
+    else this.log.info({ user: c.user, remote: c.remote, protocol: c.protocol }, 'authentication failed for %s from %s', c.user === undefined ? 'a connection without credentials' : `user ${c.user}`, c.remote ?? 'in-process');
     const who = c.user === undefined ? 'a connection without credentials' : `user ${c.user}`;
     return new FerryError('FERRY_AUTHENTICATION_FAILED', `authentication failed for ${who}`);
   }

@@ -1,7 +1,7 @@
 import { FerryError } from '../errors.js';
 import type { BrokerInfo, DestinationStats } from '../protocol/commands.js';
 import type { Broker, SendInput, SubscribeInput } from './broker.js';
-import { parseConsumerDestination, parseDestination } from '../model/destination.js';
+import { isWildcard, parseConsumerDestination, parseDestination } from '../model/destination.js';
 import { DEFAULT_MAX_HELD, FlowControl, type FlowListener } from './flow-control.js';
 import type { AuthorizeAction, Principal } from './hooks.js';
 import type { BrokerMessage } from '../model/message.js';
@@ -23,6 +23,8 @@ const MAX_SUBSCRIPTIONS = 10_000;
 const MAX_TRANSACTIONS = 64;
 /** Sends one transaction may hold (they sit in memory until COMMIT). */
 const MAX_TRANSACTION_SENDS = 100_000;
+/** Destinations a session remembers being allowed to send to; past it the memory starts afresh. */
+const MAX_SENDABLE = 1024;
 
 /** An operation's answer: no error once it took effect (for a persistent send: once it is on disk). */
 export type Done = (err?: Error) => void;
@@ -78,6 +80,10 @@ export class Session {
   private lastFinisher: Done | null = null;
   /** Temporary queues this session created. */
   readonly temporaries = new Set<string>();
+  /** With an authorize hook: destinations (as the client names them) it allowed this session to send to. */
+  private sendable: Set<string> | null = null;
+  /** The hooks' generation `sendable` was filled under. */
+  private sendableGeneration = 0;
   readonly clientId: string | null;
   readonly remote: string | null;
   readonly protocol: string;
@@ -229,6 +235,14 @@ export class Session {
   /** Remove this client id's durable subscription `name` and its stored backlog. */
   unsubscribeDurable(name: string, cb: Done): void {
     if (this.clientId === null) return cb(new FerryError('FERRY_INVALID_COMMAND', 'removing a durable subscription needs a clientId on CONNECT'));
+    if (this.broker.hooks.guarded) {
+      const d = this.broker.durableSubscriptions().find((x) => x.clientId === this.clientId && x.name === name);
+      try {
+        if (d !== undefined) this.allow('unsubscribe', d.topic);
+      } catch (err) {
+        return cb(err as Error);
+      }
+    }
     this.flow.started();
     this.broker.unsubscribeDurable(this.clientId, name).then(
       () => this.finished(cb),
@@ -301,8 +315,7 @@ export class Session {
     if (this.closed) return cb(closedError());
     let d: Queue | Topic;
     try {
-      d = this.broker.destination(input.dest);
-      if (this.broker.hooks.guarded) this.broker.hooks.authorize(this.principal, 'send', d.canonical);
+      d = this.broker.hooks.guarded ? this.guardedDestination(input.dest) : this.broker.destination(input.dest);
     } catch (err) {
       return cb(err as Error);
     }
@@ -335,6 +348,29 @@ export class Session {
     return f;
   }
 
+  /**
+   * The destination of a send, with the authorize hook asked: `send`, and `create` when it does not exist yet. The
+   * answer is remembered per destination, so a producer's sends cost the hook once (a destination deleted since is
+   * asked about again). @throws FerryError FERRY_NOT_AUTHORIZED, FERRY_INVALID_DESTINATION
+   */
+  private guardedDestination(raw: string): Queue | Topic {
+    const existing = this.broker.findDestination(raw);
+    if (this.sendableGeneration !== this.broker.hooks.generation) {
+      this.sendable = null;
+      this.sendableGeneration = this.broker.hooks.generation;
+    }
+    if (existing !== undefined && this.sendable?.has(raw) === true) return existing;
+    const parsed = parseDestination(raw);
+    if (parsed.kind === 'topic' && isWildcard(parsed.name)) return this.broker.destination(raw); // refuses it: not a hook's question
+    const canonical = parsed.canonical;
+    this.broker.hooks.authorize(this.principal, 'send', canonical);
+    if (existing === undefined) this.broker.hooks.authorize(this.principal, 'create', canonical);
+    const d = existing ?? this.broker.destination(raw);
+    this.sendable ??= new Set();
+    if (this.sendable.size >= MAX_SENDABLE) this.sendable.clear();
+    this.sendable.add(raw);
+    return d;
+  }
 
   private finished(cb: Done, err?: Error): void {
     this.flow.finished();
@@ -353,7 +389,12 @@ export class Session {
       if (this.subs.size >= MAX_SUBSCRIPTIONS) {
         throw new FerryError('FERRY_RESOURCE_EXHAUSTED', `${MAX_SUBSCRIPTIONS} subscriptions are open on this connection already`);
       }
-      if (this.broker.hooks.guarded) this.allow('subscribe', parseConsumerDestination(input.dest).dest);
+      if (this.broker.hooks.guarded) {
+        const dest = parseConsumerDestination(input.dest).dest;
+        this.allow('subscribe', dest);
+        // Subscribing to a destination that does not exist creates it (not so a wildcard, which names none).
+        if (!isWildcard(parseDestination(dest).name) && this.broker.findDestination(dest) === undefined) this.allow('create', dest);
+      }
       sub = new Subscription(input.sid, input.dest, input.ack, input.prefetch, input.sink ?? this.sink);
       // Deliveries may start inside broker.subscribe: the answer goes first, once every check has passed.
       sub.onAttach = () => {

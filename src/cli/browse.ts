@@ -12,8 +12,9 @@ import {
   URL_HELP,
   withConnection,
 } from './util.js';
+import { connectSecurity, type SecurityOptions, securityOptions } from './security.js';
 
-interface BrowseOptions {
+interface BrowseOptions extends SecurityOptions {
   url: string;
   destination: string;
   max: number;
@@ -52,7 +53,7 @@ export function browsedView(m: BrowsedMessage): Record<string, unknown> {
 
 /** `ferrymq browse`: look at the messages waiting on a queue without consuming them. */
 export function registerBrowse(program: Command): void {
-  program
+  const cmd = program
     .command('browse')
     .summary('show the messages waiting on a queue')
     .description('show the messages waiting on a queue without consuming them')
@@ -63,11 +64,13 @@ export function registerBrowse(program: Command): void {
       '--json',
       'print a JSON array of {id, priority, deliveryCount, persistent, timestamp, expires, headers, body}',
     )
+  securityOptions(cmd);
+  cmd
     .addHelpText('after', `\nBodies are shown as text (structured values as JSON), cut to ${BODY_MAX} characters.`)
     .action(async (opts: BrowseOptions) => {
       let msgs: BrowsedMessage[];
       try {
-        msgs = await withConnection(opts.url, (conn) => conn.browse(opts.destination, opts.max));
+        msgs = await withConnection(opts.url, (conn) => conn.browse(opts.destination, opts.max), undefined, connectSecurity(opts));
       } catch (err) {
         throw new Error(oneLine(err));
       }

@@ -27,8 +27,9 @@ import {
   URL_HELP,
 } from './util.js';
 import { MessageKeySet } from './keys.js';
+import { connectSecurity, type SecurityOptions, securityOptions } from './security.js';
 
-export interface ConsumerOptions {
+export interface ConsumerOptions extends SecurityOptions {
   url: string;
   destination: string;
   count?: number;
@@ -112,7 +113,7 @@ type StopReason = 'count' | 'idle' | 'signal' | 'failed';
 
 /** `ferrymq consumer`: receive messages, count duplicates and redeliveries, report the rate. */
 export function registerConsumer(program: Command): void {
-  program
+  const cmd = program
     .command('consumer')
     .summary('receive messages, count duplicates and report the rate')
     .description(
@@ -167,7 +168,8 @@ export function registerConsumer(program: Command): void {
       'print the result as JSON on the last stdout line: ' +
         '{"received":N,"unique":U,"duplicates":D,"redelivered":R,"nacked":K,"seconds":S,"rate":X}' +
         ' (with --transacted also "rolledBack" and "inDoubt")',
-    )
+    );
+  securityOptions(cmd)
     .addHelpText(
       'after',
       '\nreceived counts every delivery; unique the distinct messages; nacked the deliveries given back by\n' +
@@ -201,7 +203,7 @@ async function unsubscribeDurable(opts: ConsumerOptions): Promise<void> {
   const name = opts.durable!;
   let conn: Connection | null = null;
   try {
-    conn = await connectReporting(opts.url, undefined, { clientId: opts.clientId! });
+    conn = await connectReporting(opts.url, undefined, { ...connectSecurity(opts), clientId: opts.clientId! });
     await conn.unsubscribe(name);
   } catch (err) {
     throw new Error(`cannot remove durable subscription ${name} of client ${opts.clientId!}: ${oneLine(err)}`);
@@ -274,7 +276,7 @@ async function consume(opts: ConsumerOptions, plan: ConsumerPlan): Promise<void>
   };
 
   try {
-    const connectOptions: ClientConnectOptions = {};
+    const connectOptions: ClientConnectOptions = connectSecurity(opts);
     if (opts.clientId !== undefined) connectOptions.clientId = opts.clientId;
     try {
       conn = await connectReporting(opts.url, undefined, connectOptions);

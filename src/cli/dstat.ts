@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import type { BrokerInfo, DestinationStats } from '../protocol/commands.js';
 import { DEFAULT_URL, formatTable, oneLine, parseUrlOption, URL_HELP, withConnection } from './util.js';
+import { connectSecurity, type SecurityOptions, securityOptions } from './security.js';
 
-interface DstatOptions {
+interface DstatOptions extends SecurityOptions {
   url: string;
   json?: boolean;
 }
@@ -39,12 +40,14 @@ export function formatBrokerLine(info: BrokerInfo): string {
 
 /** `ferrymq dstat`: destination statistics, as `activemq dstat` shows them. */
 export function registerDstat(program: Command): void {
-  program
+  const cmd = program
     .command('dstat')
     .summary('show destination statistics')
     .description('show statistics of every destination on the broker (as "activemq dstat")')
     .option('--url <url>', URL_HELP, parseUrlOption, DEFAULT_URL)
     .option('--json', 'print the statistics as a JSON array (one object per destination)')
+  securityOptions(cmd);
+  cmd
     .addHelpText(
       'after',
       '\nThe last line names the broker and its role (master of a shared store, or standalone); --json prints\n' +
@@ -59,7 +62,7 @@ export function registerDstat(program: Command): void {
         stats = await withConnection(opts.url, async (conn) => {
           if (!opts.json) info = await conn.info().catch(() => null); // a broker without INFO: no header
           return conn.stats();
-        });
+        }, undefined, connectSecurity(opts));
       } catch (err) {
         const refused = /ECONNREFUSED/.test(oneLine(err));
         // A slave of a shared store opens no port until it is master: say so rather than leave "refused" bare.

@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   purge: async () => (await import('./purge.js')).registerPurge,
   cluster: async () => (await import('./cluster.js')).registerCluster,
   demo: async () => (await import('./demo.js')).registerDemo,
+  passwd: async () => (await import('./security.js')).registerPasswd,
 };
 
 const program = new Command();

@@ -24,8 +24,9 @@ import {
   Window,
   withConnection,
 } from './util.js';
+import { connectSecurity, type SecurityOptions, securityOptions } from './security.js';
 
-interface ProducerOptions {
+interface ProducerOptions extends SecurityOptions {
   url: string;
   destination: string;
   count: number;
@@ -55,7 +56,7 @@ const PROGRESS_MIN_COUNT = 1000;
 
 /** `ferrymq producer`: send --count messages and report the rate. */
 export function registerProducer(program: Command): void {
-  program
+  const cmd = program
     .command('producer')
     .summary('send messages and report the rate')
     .description(
@@ -106,7 +107,8 @@ export function registerProducer(program: Command): void {
       parseIntOption('--batch', 1, 100_000),
       DEFAULT_PRODUCER_BATCH,
     )
-    .option('--json', 'print the result as JSON on the last stdout line: {"sent":N,"seconds":S,"rate":R}')
+    .option('--json', 'print the result as JSON on the last stdout line: {"sent":N,"seconds":S,"rate":R}');
+  securityOptions(cmd)
     .addHelpText(
       'after',
       '\nStatus events of the connection (interrupted, reconnecting, resumed, failed) are printed on stderr.\n' +
@@ -155,7 +157,7 @@ async function produce(opts: ProducerOptions, userHeaders: Headers): Promise<voi
     process.stderr.write(bar !== null ? `\r\x1b[2K${line}\n` : `${line}\n`);
   };
 
-  const connectOptions: ClientConnectOptions = {};
+  const connectOptions: ClientConnectOptions = connectSecurity(opts);
   if (opts.clientId !== undefined) connectOptions.clientId = opts.clientId;
   let sent = 0;
   let ms = 0;

@@ -17,6 +17,7 @@ import { type SubscribeOptions, Subscription, type SubscriptionOwner } from './s
 import { Transaction } from './transaction.js';
 import { type ConnectInfo, Dialer } from './dialer.js';
 import type { ClientTransport } from './transport.js';
+import type { TlsClientOptions } from '../transport/tls.js';
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
@@ -29,6 +30,11 @@ export interface ConnectOptions {
   user?: string;
   /** See `user`. @default none */
   password?: string;
+  /**
+   * ssl:// URIs: CA certificates to trust besides Node's own (NODE_EXTRA_CA_CERTS included), and a client
+   * certificate for a connector with needClientAuth. @default Node's trust, no client certificate
+   */
+  tls?: TlsClientOptions;
   /** Inactivity duration to ask for, ms (the broker's setting is a ceiling). @default the broker's */
   heartbeatMs?: number;
   /** Time for one dial plus handshake, ms. @default 10000 */
@@ -120,7 +126,7 @@ export class Connection extends EventEmitter {
     if (opts.user !== undefined) info.user = opts.user;
     if (opts.password !== undefined) info.password = opts.password;
     if (opts.heartbeatMs !== undefined) info.heartbeat = opts.heartbeatMs;
-    this.dialer = new Dialer(uri, info, opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, (s) => this.status(s));
+    this.dialer = new Dialer(uri, info, opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, (s) => this.status(s), opts.tls);
     this.owner = {
       sendAck: (sid, tag, epoch, kind, upto) => {
         if (epoch !== this.epoch || this.transport === null) return; // redelivered by the broker anyway

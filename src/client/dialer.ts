@@ -3,6 +3,7 @@ import { MulticastDiscoveryAgent } from '../transport/discovery/multicast.js';
 import { type ClientUri, type EndpointUri, parseEndpointUri } from '../transport/uri.js';
 import type { ConnectionStatus } from './connection.js';
 import { ClientTransport } from './transport.js';
+import type { TlsClientOptions } from '../transport/tls.js';
 
 /** What CONNECT carries, the same on every dial. */
 export interface ConnectInfo {
@@ -35,6 +36,8 @@ export class Dialer {
     private readonly info: ConnectInfo,
     private readonly timeoutMs: number,
     private readonly status: (s: ConnectionStatus) => void,
+    /** ssl:// endpoints: what to trust and present. */
+    private readonly tls?: TlsClientOptions,
   ) {}
 
   /**
@@ -59,7 +62,7 @@ export class Dialer {
       for (const ep of order) {
         if (this.stopped) throw new ConnectionClosedError('connection closed while reconnecting');
         try {
-          return await ClientTransport.open(ep, this.info, this.timeoutMs);
+          return await ClientTransport.open(ep, this.info, this.timeoutMs, this.tls);
         } catch (err) {
           // Refused credentials would be refused again (ActiveMQ's failover does not retry a SecurityException).
           if (err instanceof SecurityError) throw err;
@@ -100,7 +103,7 @@ export class Dialer {
     const attempt = (): void => {
       this.priorityTimer = null;
       if (this.stopped || !connectedElsewhere()) return;
-      ClientTransport.open(primary, this.info, this.timeoutMs).then(
+      ClientTransport.open(primary, this.info, this.timeoutMs, this.tls).then(
         (t) => {
           if (this.stopped || !connectedElsewhere()) return t.close();
           if (!take(t)) {
@@ -144,7 +147,7 @@ export class Dialer {
     agent.on('peer-up', (uri) => {
       try {
         const ep = parseEndpointUri(uri);
-        if (ep.scheme !== 'tcp') return; // a STOMP connector: not for this client
+        if (ep.scheme === 'stomp') return; // a STOMP connector: not for this client
         this.found.set(uri, ep);
         this.wake();
       } catch {

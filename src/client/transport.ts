@@ -1,4 +1,5 @@
 import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { ConnectionClosedError, errorFromCode, type FerryError, ProtocolError, TimeoutError } from '../errors.js';
 import type { BrokerCommand, ConnectCmd, ConnectedCmd } from '../protocol/commands.js';
 import { PROTOCOL_VERSIONS } from '../protocol/commands.js';
@@ -6,6 +7,7 @@ import { decodeBody } from '../protocol/codec.js';
 import { decodeMessage } from '../protocol/hot-decode.js';
 import { FrameDecoder } from '../protocol/frame.js';
 import { InactivityMonitor, nativeInactivity } from '../transport/inactivity.js';
+import { type TlsClientOptions, tlsConnectOptions, tlsReason } from '../transport/tls.js';
 import type { EndpointUri } from '../transport/uri.js';
 import { FrameWriter } from '../transport/writer.js';
 
@@ -41,10 +43,15 @@ export class ClientTransport {
     return `${this.endpoint.scheme}://${this.endpoint.host.includes(':') ? `[${this.endpoint.host}]` : this.endpoint.host}:${this.endpoint.port}`;
   }
 
-  /** Dial, send CONNECT, wait for CONNECTED. Rejects with the broker's ERROR (e.g. too many connections). */
-  static open(endpoint: EndpointUri, connect: Omit<ConnectCmd, 't' | 'v'>, timeoutMs: number): Promise<ClientTransport> {
+  /**
+   * Dial (ssl://: with TLS), send CONNECT, wait for CONNECTED. Rejects with the broker's ERROR (e.g. too many
+   * connections), or a ConnectionClosedError saying why the TLS handshake failed.
+   */
+  static open(endpoint: EndpointUri, connect: Omit<ConnectCmd, 't' | 'v'>, timeoutMs: number, tls?: TlsClientOptions): Promise<ClientTransport> {
     return new Promise((resolve, reject) => {
-      const socket = netConnect({ host: endpoint.host, port: endpoint.port, noDelay: true });
+      const secure = endpoint.scheme === 'ssl';
+      const socket: Socket = secure ? tlsConnect(tlsConnectOptions(endpoint, tls)) : netConnect({ host: endpoint.host, port: endpoint.port, noDelay: true });
+      if (secure) socket.setNoDelay(true);
       const decoder = new FrameDecoder(CLIENT_MAX_INBOUND_FRAME);
       let done = false;
       const finish = (err: Error | null, t?: ClientTransport): void => {
@@ -77,9 +84,12 @@ export class ClientTransport {
         }
       };
       socket.on('data', onData);
-      socket.once('error', (err) => finish(new ConnectionClosedError(`cannot connect to ${endpoint.raw}: ${err.message}`, { cause: err })));
+      socket.once('error', (err) => {
+        const why = secure && (err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' ? `TLS: ${tlsReason(err)}` : err.message;
+        finish(new ConnectionClosedError(`cannot connect to ${endpoint.raw}: ${why}`, { cause: err }));
+      });
       socket.once('close', () => finish(new ConnectionClosedError(`connection to ${endpoint.raw} closed during handshake`)));
-      socket.once('connect', () => {
+      socket.once(secure ? 'secureConnect' : 'connect', () => {
         const w = new FrameWriter(socket);
         w.write({ t: 'CONNECT', v: [...PROTOCOL_VERSIONS], ...connect });
         w.flush();

@@ -11,6 +11,7 @@ import { DEFAULT_LOCK_ACQUIRE_SLEEP_INTERVAL_MS, DEFAULT_LOCK_KEEP_ALIVE_PERIOD_
 import { readPolicies, type PolicyEntry } from './policy.js';
 import { readNetwork, type NetworkConnectorConfig } from './network.js';
 import type { ReplicatedStoreConfig } from './replicated.js';
+import { readPlugins, readSslContext, type SecurityConfig, type SslContextConfig, tlsConnectors } from './security.js';
 import { type LockerConfig, readStore, readSystemUsage, type SystemUsageConfig } from './store.js';
 import { Placeholders } from './placeholders.js';
 import { notABrokerHint, readBeans, type JettyConsole } from './spring.js';
@@ -23,6 +24,7 @@ export type { TransportConnectorConfig, WireKind } from './transports.js';
 export type { DestinationFilterConfig, NetworkConnectorConfig } from './network.js';
 export type { LockerConfig, SystemUsageConfig } from './store.js';
 export type { ReplicatedStoreConfig, ReplicationSync } from './replicated.js';
+export type { AuthenticationConfig, AuthenticationUserConfig, AuthorizationConfig, AuthorizationEntryConfig, SecurityConfig, SslContextConfig } from './security.js';
 import { uriErrorReason } from '../transport/uri.js';
 
 /** The whole broker configuration; deeply frozen. */
@@ -51,6 +53,10 @@ export interface BrokerConfig {
   maximumRedeliveries: number;
   /** Master/slave lock timings. */
   locker: LockerConfig;
+  /** `<plugins>`: authentication and authorization; both null: every client may do everything. */
+  security: SecurityConfig;
+  /** `<sslContext>`: PEM key, certificate and trusted CAs of ssl:// connectors and of bridges to ssl:// peers. @default null */
+  sslContext: SslContextConfig | null;
   /** The config file, or null when built from defaults or a string. */
   source: string | null;
 }
@@ -95,7 +101,6 @@ const IGNORED: Record<string, string> = {
   managementContext: 'ferrymq has no JMX; see ferrymq dstat',
   destinationInterceptors: 'ferrymq does not support it',
   shutdownHooks: 'ferrymq stops cleanly on SIGTERM and SIGINT by itself',
-  sslContext: 'TLS is not supported yet',
   persistenceFactory: 'the store is levelDB',
   tempDataStore: 'the store is levelDB',
   ioExceptionHandler: 'ferrymq does not support it',
@@ -104,13 +109,6 @@ const IGNORED: Record<string, string> = {
   destinations: 'destinations are created on first use',
   services: 'ferrymq does not support it',
 };
-
-/** A plugin ferrymq does not run; security plugins say plainly that clients are not checked. */
-function pluginWarning(name: string): string {
-  return /authentication|authorization|jaas|security/i.test(name)
-    ? 'ferrymq does not authenticate or authorize clients yet: every client is allowed'
-    : 'ferrymq does not support broker plugins';
-}
 
 /** Everything read from the file, before overrides and defaults that depend on other fields. */
 interface Draft {
@@ -126,6 +124,8 @@ interface Draft {
   systemUsage: SystemUsageConfig;
   policies: PolicyEntry[];
   locker: LockerConfig;
+  security: SecurityConfig;
+  ssl: SslContextConfig | { skip: string } | null;
 }
 
 function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
@@ -146,11 +146,13 @@ function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
       lockAcquireSleepIntervalMs: DEFAULT_LOCK_ACQUIRE_SLEEP_INTERVAL_MS,
       lockKeepAlivePeriodMs: DEFAULT_LOCK_KEEP_ALIVE_PERIOD_MS,
     },
+    security: { authentication: null, authorization: null },
+    ssl: null,
   };
   for (const [name, list] of children(node)) {
     const p = `${path}<${name}>`;
     // The parser groups same-named siblings, so a repeat shows up as a longer list.
-    const single = name === 'persistenceAdapter' || name === 'webConsole';
+    const single = name === 'persistenceAdapter' || name === 'webConsole' || name === 'plugins' || name === 'sslContext';
     if (single && list.length > 1) ctx.fail(p, 'may appear only once');
     for (const n of list) {
       if (name === 'transportConnectors') {
@@ -193,8 +195,9 @@ function readBroker(ctx: Ctx, path: string, node: XNode): Draft {
       } else if (name === 'destinationPolicy') {
         d.policies.push(...readPolicies(ctx, p, n));
       } else if (name === 'plugins') {
-        // One warning per plugin, so an authentication plugin is never silently dropped with the rest.
-        for (const [pn] of children(n)) ctx.warn(`${p}<${pn}> is ignored: ${pluginWarning(pn)}`);
+        readPlugins(ctx, p, n, d.security);
+      } else if (name === 'sslContext') {
+        d.ssl = readSslContext(ctx, p, n);
       } else if (Object.hasOwn(IGNORED, name)) {
         ctx.warn(`${p} is ignored: ${IGNORED[name]}`);
       } else {
@@ -352,7 +355,8 @@ export function parseConfig(
   if (transports.length === 0 && draft.transports !== undefined) {
     ctx.warn('no transport connector ferrymq can serve: clients cannot connect (add <transportConnector uri="tcp://127.0.0.1:61616"/>)');
   }
-  checkUnique(ctx, transports, draft.networks);
+  const served = tlsConnectors(ctx, transports, draft.ssl);
+  checkUnique(ctx, served, draft.networks);
   const config: BrokerConfig = {
     brokerName: draft.brokerName,
     dataDirectory: draft.dataDirectory,
@@ -362,13 +366,15 @@ export function parseConfig(
       directory: draft.storeDir !== undefined ? resolve(ctx.cwd, draft.storeDir) : join(draft.dataDirectory, 'leveldb'),
     },
     replication: draft.persistent ? draft.replication : null,
-    transportConnectors: transports,
+    transportConnectors: served,
     networkConnectors: draft.networks,
     webConsole: draft.webConsole,
     maximumRedeliveries: draft.maximumRedeliveries,
     locker: draft.locker,
     systemUsage: draft.systemUsage,
     policies: draft.policies,
+    security: draft.security,
+    sslContext: draft.ssl !== null && !('skip' in draft.ssl) ? draft.ssl : null,
     source: opts.file ?? null,
   };
   return { config: deepFreeze(config), warnings: ctx.warnings };

@@ -20,6 +20,10 @@ export interface NetworkConnectorConfig {
   decreaseNetworkConsumerPriority: boolean;
   /** @default 1000 */
   prefetchSize: number;
+  /** Credentials the bridges present to their peers (`userName`, `password`; also URI options). @default none */
+  userName?: string;
+  /** Not enumerable, so a config printed as JSON never shows it. */
+  readonly password?: string;
   /** `<excludedDestinations>`: never forwarded (wins over the includes). */
   excludedDestinations: DestinationFilterConfig[];
   /** `<dynamicallyIncludedDestinations>`: forwarded on demand; empty means every destination. */
@@ -46,7 +50,9 @@ export interface DestinationFilterConfig {
 
 
 /** Attributes of `<networkConnector>`, which may also be given as options on its URI (`static:(…)?networkTTL=2`). */
-const NETWORK_ATTRS = ['name', 'uri', 'duplex', 'networkTTL', 'conduitSubscriptions', 'dynamicOnly', 'decreaseNetworkConsumerPriority', 'prefetchSize'];
+const NETWORK_ATTRS = [
+  'name', 'uri', 'duplex', 'networkTTL', 'conduitSubscriptions', 'dynamicOnly', 'decreaseNetworkConsumerPriority', 'prefetchSize', 'userName', 'password',
+];
 /** Options of a static: URI: how a peer that is down is redialled (ActiveMQ's SimpleDiscoveryAgent). */
 const RECONNECT_OPTS = ['initialReconnectDelay', 'maxReconnectDelay', 'useExponentialBackOff', 'backOffMultiplier'];
 const FILTER_LISTS = ['excludedDestinations', 'dynamicallyIncludedDestinations', 'staticallyIncludedDestinations'] as const;
@@ -105,9 +111,13 @@ export function readNetwork(ctx: Ctx, path: string, node: XNode): NetworkConnect
     }
   }
   const maxDelay = a.int('maxReconnectDelay', 30_000, 1, 2_147_483_647);
-  return {
+  const userName = a.nonEmpty('userName');
+  const password = a.str('password');
+  if ((userName === undefined) !== (password === undefined)) ctx.fail(path, 'give userName and password together, or neither');
+  const out: NetworkConnectorConfig = {
     name: a.nonEmpty('name') ?? 'bridge',
-    uri: uri.raw,
+    // Shown in logs and the console: a password given as a URI option is not.
+    uri: uri.raw.replace(/([?&]password=)[^&]*/, '$1***'),
     network: uri.value,
     duplex: a.bool('duplex', false),
     networkTTL: a.int('networkTTL', 1, 1, 255),
@@ -123,5 +133,10 @@ export function readNetwork(ctx: Ctx, path: string, node: XNode): NetworkConnect
       backOffMultiplier: a.int('backOffMultiplier', 2, 1, 100),
     },
   };
+  if (userName !== undefined) {
+    out.userName = userName;
+    Object.defineProperty(out, 'password', { value: password, enumerable: false });
+  }
+  return out;
 }
 

@@ -1,7 +1,8 @@
 /**
  * `<transportConnector uri="…">` in ActiveMQ's vocabulary: which schemes ferrymq serves (tcp/nio: native;
- * stomp/stomp+nio: STOMP; auto/auto+nio: either, detected per connection), which it skips with a warning (amqp,
- * mqtt, ws, ssl, …: a broker must still start), and which URI options it uses, ignores with a warning, or refuses.
+ * stomp/stomp+nio: STOMP; auto/auto+nio: either, detected per connection; ssl, stomp+ssl: the same over TLS), which
+ * it skips with a warning (amqp, mqtt, ws, auto+ssl, …: a broker must still start), and which URI options it uses,
+ * ignores with a warning, or refuses.
  */
 import { InvalidUriError } from '../errors.js';
 import { connectorOptions, type ConnectorOptions, type EndpointUri, parseEndpointUri, parseNetworkUri, multicastOptions } from '../transport/uri.js';
@@ -27,6 +28,10 @@ export interface TransportConnectorConfig {
   protocolDetectionTimeoutMs?: number;
   /** e.g. `multicast://default`: advertise this connector by multicast discovery. */
   discoveryUri?: string;
+  /** ssl://, stomp+ssl://: TLS with the broker's `<sslContext>`. @default false */
+  tls: boolean;
+  /** TLS only (`?needClientAuth=true`): a client without a certificate the trustStore vouches for is refused. @default false */
+  needClientAuth: boolean;
 }
 
 const SERVED: Record<string, WireKind> = {
@@ -36,6 +41,10 @@ const SERVED: Record<string, WireKind> = {
   'stomp+nio': 'stomp',
   auto: 'auto',
   'auto+nio': 'auto',
+  ssl: 'native',
+  'nio+ssl': 'native',
+  'stomp+ssl': 'stomp',
+  'stomp+nio+ssl': 'stomp',
 };
 
 /** Protocols ActiveMQ serves and ferrymq does not (yet): the connector is skipped with this reason. */
@@ -55,12 +64,21 @@ const IGNORED_OPTIONS = new Set([
   'backlog', 'allowLinkStealing', 'updateClusterClients', 'rebalanceClusterClients', 'updateClusterClientsOnRemove',
   'updateClusterFilter', 'connectionTimeout', 'minmumWireFormatVersion', 'maximumConsumersAllowedPerConnection',
   'maximumProducersAllowedPerConnection', 'dynamicManagement', 'startLogging', 'ioBufferSize', 'diffServ',
-  'typeOfService', 'useQueueForAccept', 'closeAsync', 'needClientAuth', 'wantClientAuth', 'enabledProtocols',
+  'typeOfService', 'useQueueForAccept', 'closeAsync', 'wantClientAuth', 'enabledProtocols', 'enabledCipherSuites',
 ]);
 const USED_OPTIONS = new Set(['maximumConnections', 'wireFormat.maxFrameSize', 'wireFormat.maxInactivityDuration']);
 
 export type TransportUri =
-  | { kind: 'served'; endpoint: EndpointUri; options: ConnectorOptions; protocol: WireKind; protocolDetectionTimeoutMs?: number; ignored: string[] }
+  | {
+      kind: 'served';
+      endpoint: EndpointUri;
+      options: ConnectorOptions;
+      protocol: WireKind;
+      protocolDetectionTimeoutMs?: number;
+      ignored: string[];
+      tls: boolean;
+      needClientAuth: boolean;
+    }
   | { kind: 'skipped'; reason: string };
 
 /**
@@ -73,20 +91,26 @@ export function transportFromUri(uri: string): TransportUri {
   const protocol = scheme === undefined ? undefined : SERVED[scheme];
   if (scheme !== undefined && protocol === undefined) {
     const parts = scheme.split('+');
-    if (parts.some((p) => TLS_PARTS.has(p))) return { kind: 'skipped', reason: 'TLS (ssl://, wss://, …) is not supported yet' };
+    if (parts.some((p) => TLS_PARTS.has(p))) return { kind: 'skipped', reason: 'ferrymq serves TLS as ssl:// and stomp+ssl:// only' };
     const reason = SKIPPED[parts[0]!];
     if (reason !== undefined) return { kind: 'skipped', reason };
     throw new InvalidUriError(`unsupported scheme "${m![1]}" (expected tcp, nio, stomp, stomp+nio, auto or auto+nio)`);
   }
-  // The endpoint parser knows tcp:// and stomp://; nio and auto are the same socket server here.
-  const rewritten = scheme === undefined ? uri : uri.trim().replace(/^[^:]+/, protocol === 'stomp' ? 'stomp' : 'tcp');
+  // The endpoint parser knows tcp://, ssl:// and stomp://; nio and auto are the same socket server here.
+  const tls = scheme !== undefined && scheme.split('+').includes('ssl');
+  const rewritten = scheme === undefined ? uri : uri.trim().replace(/^[^:]+/, protocol === 'stomp' ? 'stomp' : tls ? 'ssl' : 'tcp');
   const parsed = parseEndpointUri(rewritten);
   const endpoint: EndpointUri = Object.freeze({ ...parsed, raw: uri });
   const used: Record<string, string> = {};
   const ignored: string[] = [];
   let detect: number | undefined;
+  let needClientAuth = false;
   for (const [k, v] of Object.entries(endpoint.options)) {
     if (USED_OPTIONS.has(k)) used[k] = v;
+    else if (tls && (k === 'needClientAuth' || k === 'transport.needClientAuth')) {
+      if (v !== 'true' && v !== 'false') throw new InvalidUriError(`option ${k} must be true or false, got "${v}"`);
+      needClientAuth = v === 'true';
+    }
     else if (k === 'protocolDetectionTimeOut' && protocol === 'auto') {
       detect = /^\d{1,10}$/.test(v) ? Number(v) : NaN;
       if (!(detect >= 1 && detect <= 2_147_483_647)) {
@@ -94,12 +118,12 @@ export function transportFromUri(uri: string): TransportUri {
       }
     } else if (/^(transport|wireFormat|auto|stomp|mqtt|amqp|jms)\./.test(k) || IGNORED_OPTIONS.has(k)) ignored.push(k);
     else {
-      const valid = [...USED_OPTIONS, ...(protocol === 'auto' ? ['protocolDetectionTimeOut'] : []), 'transport.*', 'wireFormat.*'];
+      const valid = [...USED_OPTIONS, ...(protocol === 'auto' ? ['protocolDetectionTimeOut'] : []), ...(tls ? ['needClientAuth'] : []), 'transport.*', 'wireFormat.*'];
       throw new InvalidUriError(`unknown option "${k}" (valid: ${valid.join(', ')})`);
     }
   }
   const options = connectorOptions({ ...endpoint, options: Object.freeze(used) });
-  const out: TransportUri = { kind: 'served', endpoint, options, protocol: protocol!, ignored };
+  const out: TransportUri = { kind: 'served', endpoint, options, protocol: protocol!, ignored, tls, needClientAuth };
   if (protocol === 'auto') out.protocolDetectionTimeoutMs = detect ?? DEFAULT_PROTOCOL_DETECTION_TIMEOUT_MS;
   return out;
 }
@@ -107,7 +131,9 @@ export function transportFromUri(uri: string): TransportUri {
 /** A served URI as a connector config; the options it ignores are one warning each under `where`. */
 export function connectorFrom(ctx: Ctx, where: string, name: string, t: TransportUri & { kind: 'served' }): TransportConnectorConfig {
   for (const k of t.ignored) ctx.warn(`${where} option ${k} is not supported by ferrymq; ignored`);
-  const tc: TransportConnectorConfig = { name, uri: t.endpoint.raw, endpoint: t.endpoint, options: t.options, protocol: t.protocol };
+  const tc: TransportConnectorConfig = {
+    name, uri: t.endpoint.raw, endpoint: t.endpoint, options: t.options, protocol: t.protocol, tls: t.tls, needClientAuth: t.needClientAuth,
+  };
   if (t.protocolDetectionTimeoutMs !== undefined) tc.protocolDetectionTimeoutMs = t.protocolDetectionTimeoutMs;
   return tc;
 }

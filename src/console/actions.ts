@@ -52,10 +52,16 @@ export class ConsoleActions {
     return d.canonical;
   }
 
-  browse(name: string, maxRaw: string | null): BrowsedView[] {
+  /** As `user` when the request logged in (the broker's authorization may refuse anonymous browsing), else anonymous. */
+  browse(name: string, maxRaw: string | null, user: string | null = null): BrowsedView[] {
     const max = maxRaw === null ? 100 : intParam('max', maxRaw, 1, MAX_BROWSE);
     const dest = this.existing('queue', name).canonical;
-    return this.withSession(null, (s) => s.browse(dest, max)).map(view);
+    try {
+      return this.withSession(user, (s) => s.browse(dest, max)).map(view);
+    } catch (err) {
+      if (user !== null || (err as FerryError).code !== 'FERRY_NOT_AUTHORIZED') throw err;
+      throw new FerryError('FERRY_UNAUTHORIZED', `browsing ${dest} needs a login: the broker does not let anonymous users read it`);
+    }
   }
 
   /** Send `count` copies of a text message; resolves once the broker has them all (on disk when persistent). */

@@ -38,6 +38,15 @@ export function basicCredentials(req: IncomingMessage): { user: string; password
 }
 
 /**
+ * The user of a read that may be done anonymously: null without an Authorization header, the user when it is
+ * valid. @throws FerryError FERRY_UNAUTHORIZED for wrong credentials
+ */
+export async function optionalUser(req: IncomingMessage, auth: ConsoleAuthenticator | null): Promise<string | null> {
+  if (auth === null || req.headers.authorization === undefined) return null;
+  return requireUser(req, auth);
+}
+
+/**
  * Let a state-changing request through, or throw: 403 when the console has no credentials configured (actions
  * are off), 401 when they are missing or wrong. @returns the user name, for the log line of the action.
  */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { DestinationKind } from '../model/destination.js';
 import type { Logger } from '../log.js';
 import type { ConsoleActions } from './actions.js';
-import { type ConsoleAuthenticator, requireUser } from './auth.js';
+import { type ConsoleAuthenticator, optionalUser, requireUser } from './auth.js';
 import { badRequest, notFound, readJson, sendFile, sendJson, sendText } from './http.js';
 import type { LiveFeed } from './live.js';
 import type { PrometheusMetrics } from './metrics.js';
@@ -148,7 +148,7 @@ async function destinations(ctx: RouteContext, r: Req, res: ServerResponse, kind
     }
     case 'messages':
       allow(r, kind === 'queue' ? 'GET' : 'POST', 'POST');
-      if (r.method === 'GET') return sendJson(res, 200, ctx.actions.browse(name, r.query.get('max')));
+      if (r.method === 'GET') return sendJson(res, 200, ctx.actions.browse(name, r.query.get('max'), await optionalUser(r.raw, ctx.auth)));
       {
         const user = await requireUser(r.raw, ctx.auth);
         const body = await readJson(r.raw);

@@ -5,7 +5,10 @@ import type { BrokerMessage } from '../model/message.js';
 import type { Session } from '../broker/session.js';
 import type { DeliverySink, Subscription } from '../broker/subscription.js';
 import { type Connection, type ConnectionStatus, connect } from '../client/connection.js';
-import { ConnectionClosedError } from '../errors.js';
+import { ConnectionClosedError, SecurityError } from '../errors.js';
+import { SYSTEM_PRINCIPAL } from '../broker/hooks.js';
+import type { TlsClientOptions } from '../transport/tls.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.js';
 import type { SendCmd } from '../protocol/commands.js';
 import { DuplexPulls } from './duplex.js';
@@ -44,7 +47,15 @@ export interface BridgeOptions {
    * consumers want, and republishes it here. Configure it on one side only. @default false
    */
   duplex: boolean;
+  /** Credentials for the peer's authentication (the connector's userName/password). @default none */
+  user?: string | undefined;
+  password?: string | undefined;
+  /** ssl:// peers: this broker's certificate and trusted CAs (its `<sslContext>`). */
+  tls?: TlsClientOptions | undefined;
 }
+
+/** A peer that refused the bridge's credentials is asked again this long after (its users may change meanwhile). */
+export const RETRY_AFTER_REFUSAL_MS = 5000;
 
 /** One destination the peer wants: the remote consumers behind it and the local network consumer serving them. */
 interface Demand {
@@ -116,7 +127,8 @@ export class NetworkBridge {
 
   /** Start dialling the peer; resolves at once (a peer that is down is retried with back-off). */
   start(): void {
-    this.session = this.broker.createSession({ clientId: `bridge:${this.opts.name}`, remote: this.opts.peer, protocol: 'bridge', sink: NO_SINK });
+    // The local side acts as the broker itself (ActiveMQ's system context): no authorization asked here.
+    this.session = this.broker.createSession({ clientId: `bridge:${this.opts.name}`, remote: this.opts.peer, protocol: 'bridge', sink: NO_SINK }, SYSTEM_PRINCIPAL);
     if (this.opts.duplex) this.pulls = new DuplexPulls(this.broker, this.session, this.opts, this.log, () => this.remoteName);
     for (const f of this.opts.staticallyIncluded) if (!isWildcardFilter(f)) this.want(f.dest, null, []);
     this.log.info('network bridge %s to %s starting', this.opts.name, this.opts.peer);
@@ -165,16 +177,31 @@ export class NetworkBridge {
 
   private async run(): Promise<void> {
     let conn: Connection;
-    try {
-      conn = await connect(this.opts.url, {
-        clientId: `bridge:${this.broker.name}:${this.opts.name}`,
-        signal: this.abort.signal,
-        onDialer: (redial) => (this.redial = redial),
-        onStatus: (s) => this.onStatus(s),
-      });
-    } catch (err) {
-      if (!this.stopped) this.log.error({ err }, 'network bridge %s gave up: %s', this.opts.name, (err as Error).message);
-      return;
+    for (;;) {
+      try {
+        conn = await connect(this.opts.url, {
+          clientId: `bridge:${this.broker.name}:${this.opts.name}`,
+          signal: this.abort.signal,
+          onDialer: (redial) => (this.redial = redial),
+          onStatus: (s) => this.onStatus(s),
+          ...(this.opts.user !== undefined ? { user: this.opts.user, password: this.opts.password ?? '' } : {}),
+          ...(this.opts.tls !== undefined ? { tls: this.opts.tls } : {}),
+        });
+        break;
+      } catch (err) {
+        if (this.stopped) return;
+        if (!(err instanceof SecurityError)) {
+          this.log.error({ err }, 'network bridge %s gave up: %s', this.opts.name, (err as Error).message);
+          return;
+        }
+        this.log.error(
+          { err: err.message, user: this.opts.user },
+          'network bridge %s refused by %s: %s (set userName/password on the networkConnector); retrying in %d ms',
+          this.opts.name, this.opts.peer, err.message, RETRY_AFTER_REFUSAL_MS,
+        );
+        await sleep(RETRY_AFTER_REFUSAL_MS, undefined, { signal: this.abort.signal }).catch(() => {});
+        if (this.stopped) return;
+      }
     }
     if (this.stopped) return void conn.close();
     this.conn = conn;

@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { type EndpointUri, multicastOptions, parseEndpointUri } from '../transport/uri.js';
 import { type BridgeOptions, type BridgeState, NetworkBridge } from './bridge.js';
 import { MulticastDiscoveryAgent } from '../transport/discovery/multicast.js';
+import type { TlsClientOptions } from '../transport/tls.js';
 
 /**
  * Redial limits of a bridge to a discovered peer. Short: the peer was heard a moment ago, and when it is gone for
@@ -38,6 +39,8 @@ export class NetworkConnector {
     private readonly logger: Logger,
     /** URIs that are this broker (its own advertisements): never bridged to. */
     private readonly isSelf: (uri: string) => boolean = () => false,
+    /** ssl:// peers: the broker's `<sslContext>` as a client presents it. */
+    tls?: TlsClientOptions,
   ) {
     this.log = logger.child({ module: 'network', connector: config.name });
     const n = config.network;
@@ -49,6 +52,9 @@ export class NetworkConnector {
       dynamicallyIncluded: config.dynamicallyIncludedDestinations,
       staticallyIncluded: config.staticallyIncludedDestinations,
       duplex: config.duplex,
+      user: config.userName,
+      password: config.password,
+      tls,
     });
     if (n.kind === 'static') {
       for (const ep of n.endpoints) {
@@ -92,8 +98,8 @@ export class NetworkConnector {
     } catch {
       return; // the agent only reports URIs that parse
     }
-    if (ep.scheme !== 'tcp') {
-      if (!this.ignored.has(uri)) this.log.info({ peer: uri }, 'network connector %s: %s is not a tcp:// connector; not bridged', this.config.name, uri);
+    if (ep.scheme === 'stomp') {
+      if (!this.ignored.has(uri)) this.log.info({ peer: uri }, 'network connector %s: %s is not a tcp:// or ssl:// connector; not bridged', this.config.name, uri);
       this.ignored.add(uri);
       return;
     }

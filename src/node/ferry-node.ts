@@ -21,6 +21,7 @@ import { VERSION } from '../version.js';
 import { type Service, stoppedError } from './service.js';
 import { ConnectorService, NetworkConnectorService, ReplicatedStoreService, StoreService } from './services.js';
 import { ConsoleService } from './console-service.js';
+import { brokerSecurity, tlsClientOptions, tlsServerOptions } from '../security/security.js';
 
 export type { Service } from './service.js';
 
@@ -90,16 +91,28 @@ export class FerryNode {
       policies: config.policies,
       describe: () => this.describe(),
     });
+    const security = brokerSecurity(config.security, logger);
+    if (security !== null) this.broker.setHooks(security.hooks);
+    if (security?.console && config.webConsole.user !== undefined) {
+      this.log.warn('<webConsole user password> is not used: the web console logs in with the <simpleAuthenticationPlugin> users');
+    }
     this.connectors = config.transportConnectors.map((tc) => {
       const protocol =
         tc.protocol === 'stomp' ? STOMP_PROTOCOL
         : tc.protocol === 'auto' ? autoProtocol({ native: NATIVE_PROTOCOL, stomp: STOMP_PROTOCOL }, tc.protocolDetectionTimeoutMs ?? CONNECT_TIMEOUT_MS)
         : NATIVE_PROTOCOL;
-      return new TcpTransportServer(tc.name, tc.endpoint, tc.options, this.broker, logger, protocol);
+      const tls = tc.tls && config.sslContext !== null ? tlsServerOptions(config.sslContext, tc.needClientAuth) : null;
+      try {
+        return new TcpTransportServer(tc.name, tc.endpoint, tc.options, this.broker, logger, protocol, tls);
+      } catch (err) {
+        // node:tls refused the key material (a wrong passphrase, a key that does not fit the certificate, …).
+        throw new FerryError('FERRY_CONFIG', `transport connector ${tc.name}: <sslContext> cannot be used: ${(err as Error).message}`, { cause: err });
+      }
     });
     // Advertises the connectors with a discoveryUri once they listen; network connectors ask it what is this broker.
     const advertiser = new ConnectorAdvertiser(logger, () => this.connectors.map((c, i) => ({ config: config.transportConnectors[i]!, port: c.port })));
-    this.networkConnectors = config.networkConnectors.map((nc) => new NetworkConnector(this.broker, nc, logger, advertiser.isSelf));
+    const bridgeTls = tlsClientOptions(config.sslContext);
+    this.networkConnectors = config.networkConnectors.map((nc) => new NetworkConnector(this.broker, nc, logger, advertiser.isSelf, bridgeTls));
     this.addService(
       replicated && this.elector
         ? new ReplicatedStoreService(this.broker, replicated, this.elector, this.log, (err) => this.halt(err))
@@ -109,7 +122,7 @@ export class FerryNode {
     this.addService(advertiser);
     for (const n of this.networkConnectors) this.addService(new NetworkConnectorService(n));
     this.console = config.webConsole.enabled
-      ? new ConsoleService(config.webConsole, {
+      ? new ConsoleService(security?.console ? { ...config.webConsole, authenticate: security.console } : config.webConsole, {
           broker: this.broker,
           store: config.store,
           role: { role: () => this.consoleRole() },

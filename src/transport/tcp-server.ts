@@ -1,9 +1,11 @@
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import type { SessionHost } from '../broker/session.js';
+import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { encodeFrame } from '../protocol/codec.js';
 import { endSocket } from './socket.js';
 import { NativeConnection } from './native-connection.js';
+import { TlsAcceptor, type TlsServerOptions } from './tls.js';
 import type { ConnectorOptions, EndpointUri } from './uri.js';
 
 /** One accepted socket's protocol handler, as the connector sees it. */
@@ -15,8 +17,8 @@ export interface ProtocolConnection {
 /** What a connector speaks (by URI scheme): a connection per socket, and a refusal in its own framing. */
 export interface WireProtocol {
   open(socket: Socket, broker: SessionHost, options: ConnectorOptions, logger: Logger, onClosed: (c: ProtocolConnection) => void): ProtocolConnection;
-  /** The bytes a socket refused at maximumConnections is sent before it is closed. */
-  refusal(message: string): Uint8Array;
+  /** The bytes a refused socket (maximumConnections; `code`: another reason) is sent before it is closed. */
+  refusal(message: string, code?: ErrorCode): Uint8Array;
   /** Refuse a socket itself (auto://: in the framing its first bytes show); default: send `refusal` and close. */
   refuse?(socket: Socket, broker: SessionHost, options: ConnectorOptions, logger: Logger, message: string): void;
 }
@@ -24,7 +26,7 @@ export interface WireProtocol {
 /** ferrymq's native protocol (`tcp://`). */
 export const NATIVE_PROTOCOL: WireProtocol = {
   open: (socket, broker, options, logger, onClosed) => new NativeConnection(socket, broker, options, logger, onClosed),
-  refusal: (message) => encodeFrame({ t: 'ERROR', code: 'FERRY_TOO_MANY_CONNECTIONS', message, fatal: true }),
+  refusal: (message, code) => encodeFrame({ t: 'ERROR', code: code ?? 'FERRY_TOO_MANY_CONNECTIONS', message, fatal: true }),
 };
 
 /**
@@ -37,6 +39,7 @@ export class TcpTransportServer {
   private readonly log: Logger;
   private refused = 0;
   private lastRefusalLog = 0;
+  private readonly tls: TlsAcceptor | null;
 
   constructor(
     readonly name: string,
@@ -45,8 +48,13 @@ export class TcpTransportServer {
     private readonly broker: SessionHost,
     logger: Logger,
     private readonly protocol: WireProtocol = NATIVE_PROTOCOL,
+    /** ssl:// and stomp+ssl://: the connector's key material. */
+    tls: TlsServerOptions | null = null,
   ) {
     this.log = logger.child({ module: 'transport', connector: name });
+    this.tls = tls === null ? null : new TlsAcceptor(() => this.url, tls, this.log, (s) => this.open(s), (s, message, code) => {
+      endSocket(s, this.protocol.refusal(message, code));
+    });
   }
 
   get connectionCount(): number {
@@ -61,7 +69,8 @@ export class TcpTransportServer {
   /** The URI clients use to reach this connector. */
   get url(): string {
     const host = this.endpoint.host.includes(':') ? `[${this.endpoint.host}]` : this.endpoint.host;
-    return `${this.endpoint.scheme}://${host}:${this.port}`;
+    const scheme = this.tls !== null && this.endpoint.scheme === 'stomp' ? 'stomp+ssl' : this.endpoint.scheme;
+    return `${scheme}://${host}:${this.port}`;
   }
 
   async start(): Promise<void> {
@@ -77,7 +86,7 @@ export class TcpTransportServer {
     server.on('error', (err) => this.log.error({ err }, 'server error'));
     this.server = server;
     this.log.info(
-      { url: this.url, maximumConnections: this.options.maximumConnections, maxFrameSize: this.options.maxFrameSize },
+      { url: this.url, maximumConnections: this.options.maximumConnections, maxFrameSize: this.options.maxFrameSize, tls: this.tls !== null },
       'transport connector %s listening on %s',
       this.name,
       this.url,
@@ -90,6 +99,7 @@ export class TcpTransportServer {
     if (!server) return;
     this.server = null;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    this.tls?.close();
     for (const c of [...this.conns]) c.close();
     await closed;
   }
@@ -99,6 +109,12 @@ export class TcpTransportServer {
       this.refuse(socket);
       return;
     }
+    if (this.tls !== null) this.tls.accept(socket);
+    else this.open(socket);
+  }
+
+  private open(socket: Socket): void {
+    if (this.server === null) return void socket.destroy(); // a handshake that finished after stop()
     const conn = this.protocol.open(socket, this.broker, this.options, this.log, (c) => this.conns.delete(c));
     this.conns.add(conn);
   }

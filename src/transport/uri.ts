@@ -21,7 +21,8 @@ const MAX_INT32 = 2147483647;
 
 /** One `scheme://host:port?query` endpoint. */
 export interface EndpointUri {
-  scheme: 'tcp' | 'stomp';
+  /** `ssl`: ferrymq's native protocol over TLS. */
+  scheme: 'tcp' | 'stomp' | 'ssl';
   /** Host name, IPv4 address, or IPv6 address without the brackets (ready for `net.connect`/`listen`). */
   host: string;
   port: number;
@@ -92,7 +93,7 @@ export function parseEndpointUri(uri: string, defaultPort?: number): EndpointUri
   const sm = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(s);
   if (!sm) fail(uri, 'missing scheme (expected e.g. tcp://127.0.0.1:61616)');
   const scheme = sm[1]!.toLowerCase();
-  if (scheme !== 'tcp' && scheme !== 'stomp') fail(uri, `unsupported scheme "${sm[1]}" (expected tcp or stomp)`);
+  if (scheme !== 'tcp' && scheme !== 'stomp' && scheme !== 'ssl') fail(uri, `unsupported scheme "${sm[1]}" (expected tcp, ssl or stomp)`);
   let rest = s.slice(sm[0].length);
   if (!rest.startsWith('//')) fail(uri, `expected "//" after "${sm[0]}"`);
   rest = rest.slice(2);

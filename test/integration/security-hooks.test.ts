@@ -97,7 +97,7 @@ function installHooks(node: FerryNode): { logins: Credentials[]; asked: [string 
       asked.push([p.user, action, dest]);
       const groups = p['groups'] as string[];
       if (!groups.includes('writers')) return false;
-      if (action === 'send') return dest !== null && dest.startsWith('queue://ok.');
+      if (action === 'send' || action === 'create') return dest !== null && dest.startsWith('queue://ok.');
       if (action === 'subscribe' || action === 'browse' || action === 'stats') return true;
       return false; // purge, delete
     },

@@ -337,6 +337,8 @@ t.test('--help documents every flag of every client subcommand', async (tt) => {
     browse: ['--url', '--destination', '--max', '--json'],
     purge: ['--url', '--destination', '--json'],
   };
+  // Every client subcommand takes the security options too.
+  for (const list of Object.values(flags)) list.push('--user', '--password', '--ca', '--cert', '--key');
   const p = program();
   for (const [name, list] of Object.entries(flags)) {
     const c = sub(p, name);

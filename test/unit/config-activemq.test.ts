@@ -109,7 +109,7 @@ t.test('<import resource="jetty.xml"/>: the web console address from its jettyPo
   throwsConfig(t, () => loadConfigFile(join(conf, 'camel.xml')), /camel\.xml: <beans>: has no <broker>: camel\.xml holds Camel routes; start the activemq\.xml that imports it$/);
 });
 
-t.test('transport schemes: nio, stomp+nio and auto are served; amqp, mqtt, ws, ssl are skipped with one warning each', async (t) => {
+t.test('transport schemes: nio, stomp+nio and auto are served; amqp, mqtt, ws are skipped with one warning each, and so is ssl without an <sslContext>', async (t) => {
   const { config, warnings } = parseConfig(`<broker><transportConnectors>
     <transportConnector name="openwire" uri="tcp://127.0.0.1:61616?maximumConnections=1000&amp;wireFormat.maxFrameSize=104857600"/>
     <transportConnector name="nio" uri="nio://127.0.0.1:61617?transport.soTimeout=5&amp;trace=true"/>
@@ -137,8 +137,8 @@ t.test('transport schemes: nio, stomp+nio and auto are served; amqp, mqtt, ws, s
     `${P} name="amqp" uri="amqp://0.0.0.0:5673?maximumConnections=1000&wireFormat.maxFrameSize=104857600" is skipped: ferrymq does not speak AMQP`,
     `${P} name="mqtt" uri="mqtt+nio://0.0.0.0:1883" is skipped: ferrymq does not speak MQTT`,
     `${P} name="ws" uri="ws://0.0.0.0:61614" is skipped: ferrymq has no WebSocket transport`,
-    `${P} name="ssl" uri="ssl://0.0.0.0:61618" is skipped: TLS (ssl://, wss://, …) is not supported yet`,
-    `${P} name="stomp+ssl" uri="stomp+nio+ssl://0.0.0.0:61619" is skipped: TLS (ssl://, wss://, …) is not supported yet`,
+    '<transportConnector name="ssl" uri="ssl://0.0.0.0:61618"> is skipped: a TLS connector needs <sslContext><sslContext keyStore="broker.pem" …/></sslContext> in <broker>',
+    '<transportConnector name="stomp+ssl" uri="stomp+nio+ssl://0.0.0.0:61619"> is skipped: a TLS connector needs <sslContext><sslContext keyStore="broker.pem" …/></sslContext> in <broker>',
   ]);
   const only = parseConfig('<broker><transportConnectors><transportConnector uri="mqtt://0.0.0.0:1883"/></transportConnectors></broker>');
   t.strictSame(only.config.transportConnectors, []);

@@ -220,7 +220,7 @@ t.test('warnings for ignored and unknown elements', async (tt) => {
   tt.strictSame(messages('<beans xmlns="x"><bean id="a" class="org.example.A"/><broker/></beans>'),
     ['<beans><bean> id="a" (org.example.A) is ignored: ferrymq reads only PropertyPlaceholderConfigurer and WebConsolePort beans']);
   tt.strictSame(messages(`<broker><plugins><jaasAuthenticationPlugin configuration="activemq"/><statisticsBrokerPlugin/></plugins></broker>`), [
-    '<broker><plugins><jaasAuthenticationPlugin> is ignored: ferrymq does not authenticate or authorize clients yet: every client is allowed',
+    '<broker><plugins><jaasAuthenticationPlugin> is ignored: ferrymq authenticates with <simpleAuthenticationPlugin> only; without it every client is let in',
     '<broker><plugins><statisticsBrokerPlugin> is ignored: ferrymq does not support broker plugins',
   ], 'one warning per plugin; a security plugin says that clients are not checked');
   tt.strictSame(messages(`<broker><destinationPolicy><policyMap><policyEntries>
@@ -348,6 +348,11 @@ t.test('conf/*.xml', async (tt) => {
     tt.strictSame(net.kind === 'static' && net.endpoints.map((e) => [e.host, e.port]), peers.map((p) => ['127.0.0.1', p]));
   }
   tt.equal(load('node-b.xml').config.store.directory, '/srv/ferry/data/node-b', 'kahaDB directory kept');
+  const secure = load('activemq-security.xml');
+  tt.strictSame(secure.warnings, [], 'activemq-security.xml');
+  tt.match(secure.config.security.authentication, { anonymousAccessAllowed: false, users: [{ username: 'system', groups: ['users', 'admins'] }] });
+  tt.match(secure.config.security.authentication!.users[0]!.password, /^scrypt:16384:8:1:/, 'its passwords are hashed');
+  tt.equal(secure.config.security.authorization!.entries.length, 8);
 });
 
 t.test('loadConfigFile reads files and reports unreadable ones', async (tt) => {

@@ -126,7 +126,8 @@ t.test('hooks: an in-process session authenticates like any other; authorize gua
   const b = await broker(t, { memoryLimitBytes: 1024 * 1024 });
   b.setHooks({
     authenticate: (c) => (c.user === 'bridge' && c.password === 'pw' ? { user: 'bridge', role: 'network' } : false),
-    authorize: (p, action, dest) => p['role'] === 'network' && action === 'send' && dest === 'queue://fwd',
+    // A send to a destination that does not exist yet asks `create` too.
+    authorize: (p, action, dest) => p['role'] === 'network' && (action === 'send' || action === 'create') && dest === 'queue://fwd',
   });
   await t.rejects(b.connect({ user: 'bridge', password: 'bad', sink: { deliver: () => {} } }), { code: 'FERRY_AUTHENTICATION_FAILED' });
   const s = await b.connect({ user: 'bridge', password: 'pw', sink: { deliver: () => {} } });
@@ -136,6 +137,15 @@ t.test('hooks: an in-process session authenticates like any other; authorize gua
   s.send(input('queue://elsewhere', 2), (err) => codes.push((err as { code?: string } | undefined)?.code ?? 'ok'));
   t.same(codes, ['ok', 'FERRY_NOT_AUTHORIZED']);
   t.throws(() => s.stats(), { code: 'FERRY_NOT_AUTHORIZED' }, 'admin reads throw');
+  // The allowed send is remembered per destination, but not across a change of hooks.
+  let asked = 0;
+  b.setHooks({ authorize: () => (asked++, false) });
+  s.send(input('queue://fwd', 3), (err) => codes.push((err as { code?: string } | undefined)?.code ?? 'ok'));
+  t.same(codes.slice(2), ['FERRY_NOT_AUTHORIZED'], 'new hooks are asked again');
+  b.setHooks({ authorize: () => (asked++, true) });
+  const before = asked;
+  for (let i = 0; i < 5; i++) s.send(input('queue://fwd', 4 + i), () => {});
+  t.equal(asked - before, 1, 'five sends to one destination ask the hook once');
   b.setHooks({ authorize: undefined });
   t.ok(Array.isArray(s.stats()), 'a removed hook allows again');
 });

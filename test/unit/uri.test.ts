@@ -72,7 +72,7 @@ t.test('parseEndpointUri errors quote the uri and say what is wrong', async (tt)
     ['', /invalid URI "": the URI is empty/],
     ['tcp://a b:1', /"tcp:\/\/a b:1": the URI contains whitespace/],
     ['127.0.0.1:61616', /missing scheme/],
-    ['amqp://h:5672', /"amqp:\/\/h:5672": unsupported scheme "amqp" \(expected tcp or stomp\)/],
+    ['amqp://h:5672', /"amqp:\/\/h:5672": unsupported scheme "amqp" \(expected tcp, ssl or stomp\)/],
     ['tcp:h:1', /expected "\/\/" after "tcp:"/],
     ['tcp://h:1#frag', /fragment/],
     ['tcp://h:1/path', /unexpected path "\/path"/],
