@@ -15,9 +15,9 @@ import { type StompFrame, StompParser } from '../../src/transport/stomp/parser.j
 import type { Teardown } from '../helpers/broker.js';
 import { RawPeer } from '../helpers/raw.js';
 
-/** A native and a STOMP connector on port 0, memory store. */
+/** A native and a STOMP connector on port 0, memory store; no web console (its default 8161 may be another test's). */
 async function embedded(t: Teardown): Promise<{ node: FerryNode; url: string; stompPort: number }> {
-  const xml = `<broker brokerName="sec"><transportConnectors>
+  const xml = `<broker brokerName="sec"><webConsole enabled="false"/><transportConnectors>
     <transportConnector name="openwire" uri="tcp://127.0.0.1:0"/>
     <transportConnector name="stomp" uri="stomp://127.0.0.1:0"/>
   </transportConnectors></broker>`;
