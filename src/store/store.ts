@@ -52,8 +52,8 @@ export interface StoreListener {
 export type StoreCallback = (err?: Error) => void;
 
 /**
- * Persistence behind an interface: the broker core sees only this. Implementations: LevelStore (LevelDB, fsync'd
- * group commit), MemoryStore (non-persistent brokers and tests). Both pass test/unit/store-conformance.
+ * Persistence behind an interface: the broker core sees only this. Implementations: LevelStore (LevelDB behind an
+ * fdatasync'd journal, group commit), MemoryStore (non-persistent brokers and tests). Both pass test/unit/store-conformance.
  *
  * Writes are grouped: every `add` queued while a batch is being written goes into the next batch, which is
  * written (and synced) as one. Callbacks fire in the order the operations were queued.
