@@ -15,7 +15,7 @@ const MAGIC = 0x464a5231; // "FJR1"
 const SUFFIX = '.jnl';
 const ZEROS = Buffer.alloc(1024 * 1024);
 /** Released files kept for reuse; more are deleted. */
-const MAX_SPARES = 2;
+const MAX_SPARES = 1;
 
 interface Segment {
   id: number;

@@ -9,6 +9,8 @@ import { CHECKPOINT, decodeOps, encodeOps, type Op, packr } from './level-codec.
  */
 const APPLY_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_APPLY_DELAY_MS = 500;
+/** Operations per LevelDB write when journaled batches are written behind. */
+const APPLY_SLICE = 2000;
 /** Operations per LevelDB batch while a journal is replayed. */
 const REPLAY_CHUNK = 10_000;
 
@@ -144,7 +146,8 @@ export class JournaledWrites {
     }
     const lsn = batches[batches.length - 1]!.lsn;
     try {
-      if (ops.length > 0) await this.db.write(ops, false);
+      // In slices: LevelDB's batch is built on the main thread, and 16 MiB of it at once would stall every client.
+      for (let i = 0; i < ops.length; i += APPLY_SLICE) await this.db.write(ops.slice(i, i + APPLY_SLICE), false);
       this.applied = lsn;
       if (this.journal!.releasable(lsn)) await this.checkpoint(lsn);
     } catch (err) {
