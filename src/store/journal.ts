@@ -4,11 +4,12 @@ import { writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 
 /**
- * Size of one journal file. Each is filled with zeros before it is first written (ActiveMQ's KahaDB journal does
- * the same): an overwrite of blocks that are allocated and written needs no file-system metadata, so fdatasync
+ * Size of one journal file (KahaDB's are 32 MiB; the journal holds the file being written and one spare, so this
+ * is what it takes from a small disk). Each is filled with zeros before it is first written (as KahaDB's can be):
+ * an overwrite of blocks that are allocated and written needs no file-system metadata, so fdatasync
  * flushes the data alone (bench/fsync.js measures the difference on this disk).
  */
-export const JOURNAL_SEGMENT_BYTES = 16 * 1024 * 1024;
+export const JOURNAL_SEGMENT_BYTES = 4 * 1024 * 1024;
 /** Bytes in front of every record: magic, payload length, log sequence number (float64), CRC-32. */
 export const JOURNAL_HEADER_BYTES = 20;
 const MAGIC = 0x464a5231; // "FJR1"
@@ -154,7 +155,7 @@ export class Journal {
     // Unsynced records (batches of deletes) in the file left behind must be on disk before a checkpoint passes them.
     if (prev !== undefined) await prev.fh.datasync();
     // A file being zeroed is worth waiting for: in a growing one every fdatasync also commits the file's new size
-    // (bench/fsync.js), for the 16 MiB to come.
+    // (bench/fsync.js), for the whole file.
     if (this.spares.length === 0) await this.preparing;
     // The lowest id first: files are read back in id order.
     this.spares.sort((a, b) => a - b);

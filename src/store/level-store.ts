@@ -320,7 +320,10 @@ export class LevelStore implements MessageStore {
     try {
       const fault = this.faults?.write(++this.batches);
       if (fault !== undefined) throw fault;
-      if (this.journal !== null) await this.journal.append(ops, msgPuts, sync);
+      if (this.journal !== null) {
+        this.count(ops);
+        await this.journal.append(ops, msgPuts, sync);
+      }
       else if (ops.length > 0) await this.write(ops, sync);
       for (const [dest, n] of counts) {
         if (n === 0) this.counts.delete(dest);
@@ -419,11 +422,19 @@ export class LevelStore implements MessageStore {
   }
 
   private write(ops: Op[], sync: boolean): Promise<void> {
+    if (this.journal === null) this.count(ops);
+    return writeRaw(this.db, ops, sync);
+  }
+
+  /**
+   * Bytes on their way to LevelDB, counted when they are made durable (the disk-usage estimate must not lag the
+   * half second they may wait behind the journal); those that never get there are corrected by the next measure.
+   */
+  private count(ops: Op[]): void {
     for (let i = 0; i < ops.length; i++) {
       const o = ops[i]!;
       this.bytesWritten += o.key.length + (o.type === 'put' ? o.value.byteLength : 0);
     }
-    return writeRaw(this.db, ops, sync);
   }
 
   close(): Promise<void> {
