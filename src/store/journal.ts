@@ -15,8 +15,8 @@ export const JOURNAL_HEADER_BYTES = 20;
 const MAGIC = 0x464a5231; // "FJR1"
 const SUFFIX = '.jnl';
 const ZEROS = Buffer.alloc(1024 * 1024);
-/** Released files kept for reuse; more are deleted. */
-const MAX_SPARES = 1;
+/** Released files kept for reuse; more are deleted. 0: reuse is off until its ordering race (spares renamed while a rotation picks one) is fixed. */
+const MAX_SPARES = 0;
 
 interface Segment {
   id: number;
@@ -165,14 +165,13 @@ export class Journal {
     this.segments.push({ id, fh, lastLsn: this.lastLsn });
     this.offset = 0;
     // Files behind this one come back as spares once LevelDB has their records; with none, zero a new one.
-    if (this.segments.length === 1) this.prepareSpare();
+    this.prepareSpare();
   }
 
   /** Zero the next file in the background, so that rotating to it costs nothing on the write path. */
   private prepareSpare(): void {
     if (this.spares.length > 0 || this.preparing !== null) return;
-    const id = this.nextId++;
-    const tmp = join(this.dir, segName(id) + '.tmp');
+    const tmp = join(this.dir, 'spare.tmp');
     this.preparing = (async () => {
       const fh = await open(tmp, 'w');
       try {
@@ -183,6 +182,9 @@ export class Journal {
       } finally {
         await fh.close();
       }
+      // Its id is taken now, not when zeroing began: a file reused meanwhile got a higher id and would otherwise
+      // be written before it though read after it.
+      const id = this.nextId++;
       await rename(tmp, join(this.dir, segName(id)));
       this.spares.push(id);
     })()

@@ -21,6 +21,8 @@ export interface LevelTarget {
   write(ops: Op[], sync: boolean): Promise<void>;
   /** A LevelDB write failed: the store reopens (and then opens the journal again, which replays it). */
   failed(err: Error): void;
+  /** Journaled batches were written to LevelDB. */
+  applied(): void;
 }
 
 /**
@@ -44,6 +46,12 @@ export class JournaledWrites {
   private applying: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private applied = 0;
+  private applyingBytes = 0;
+
+  /** Journaled bytes not yet written to LevelDB. */
+  get pendingBytes(): number {
+    return this.behindBytes + this.applyingBytes;
+  }
 
   constructor(
     private readonly dir: string,
@@ -135,6 +143,7 @@ export class JournaledWrites {
     this.timer = null;
     const batches = this.behind;
     this.behind = [];
+    this.applyingBytes = this.behindBytes;
     this.behindBytes = 0;
     const ops: Op[] = [];
     for (const b of batches) {
@@ -150,8 +159,11 @@ export class JournaledWrites {
       for (let i = 0; i < ops.length; i += APPLY_SLICE) await this.db.write(ops.slice(i, i + APPLY_SLICE), false);
       this.applied = lsn;
       if (this.journal!.releasable(lsn)) await this.checkpoint(lsn);
+      this.db.applied();
     } catch (err) {
       this.db.failed(new FerryError('FERRY_STORE', `store write failed: ${(err as Error).message}`, { cause: err }));
+    } finally {
+      this.applyingBytes = 0;
     }
   }
 

@@ -70,6 +70,11 @@ export class LevelStore implements MessageStore {
   private maxSeq = 0;
   private maxSeqWritten = 0;
   bytesWritten = 0;
+
+  /** Journaled bytes not yet in LevelDB: the disk-usage check counts them, as they are on their way there. */
+  get bytesPending(): number {
+    return this.journal?.pendingBytes ?? 0;
+  }
   failure: Error | null = null;
   private failedAt = 0;
   private recovering: Promise<void> | null = null;
@@ -95,7 +100,15 @@ export class LevelStore implements MessageStore {
         ? null
         : new JournaledWrites(
             join(directory, 'journal'),
-            { get: (key) => this.db.get(key), write: (ops, sync) => this.write(ops, sync), failed: (err) => this.fail(err) },
+            {
+              get: (key) => this.db.get(key),
+              write: (ops, sync) => this.write(ops, sync),
+              failed: (err) => this.fail(err),
+              // Compaction follows the deletes into LevelDB, not their arrival in the journal.
+              applied: () => {
+                if (!this.closed) this.compactor.afterBatch(!this.writing && this.ops.length === 0);
+              },
+            },
             opts.journalApplyDelayMs,
           );
     // Few open tables: LevelDB maps the tables it holds open, and mapped pages count as the broker's memory.
@@ -232,7 +245,10 @@ export class LevelStore implements MessageStore {
   }
 
   reclaim(): void {
-    if (this.failure === null && !this.closed) this.compactor.reclaim();
+    if (this.failure !== null || this.closed) return;
+    // Deletes still behind the journal first: compacting without them rewrites what they are about to remove.
+    if (this.journal !== null) void this.journal.applyAll().then(() => this.compactor.reclaim());
+    else this.compactor.reclaim();
   }
 
   forgetProducer(pid: string): void {
@@ -320,10 +336,7 @@ export class LevelStore implements MessageStore {
     try {
       const fault = this.faults?.write(++this.batches);
       if (fault !== undefined) throw fault;
-      if (this.journal !== null) {
-        this.count(ops);
-        await this.journal.append(ops, msgPuts, sync);
-      }
+      if (this.journal !== null) await this.journal.append(ops, msgPuts, sync);
       else if (ops.length > 0) await this.write(ops, sync);
       for (const [dest, n] of counts) {
         if (n === 0) this.counts.delete(dest);
@@ -344,10 +357,10 @@ export class LevelStore implements MessageStore {
     if (this.failure !== null) {
       this.idle?.();
     } else if (this.ops.length > 0 || this.callbacks.length > 0) {
-      this.compactor.afterBatch(false);
+      if (this.journal === null) this.compactor.afterBatch(false);
       void this.writeBatch();
     } else {
-      if (!this.closed && this.idle === null) this.compactor.afterBatch(true);
+      if (this.journal === null && !this.closed && this.idle === null) this.compactor.afterBatch(true);
       this.idle?.();
     }
   }
@@ -422,14 +435,11 @@ export class LevelStore implements MessageStore {
   }
 
   private write(ops: Op[], sync: boolean): Promise<void> {
-    if (this.journal === null) this.count(ops);
+    this.count(ops);
     return writeRaw(this.db, ops, sync);
   }
 
-  /**
-   * Bytes on their way to LevelDB, counted when they are made durable (the disk-usage estimate must not lag the
-   * half second they may wait behind the journal); those that never get there are corrected by the next measure.
-   */
+  /** Bytes handed to LevelDB. */
   private count(ops: Op[]): void {
     for (let i = 0; i < ops.length; i++) {
       const o = ops[i]!;

@@ -67,6 +67,8 @@ export interface MessageStore {
   readonly directory?: string;
   /** Bytes handed to the disk so far (keys and values): a cheap running estimate of growth between checks. */
   readonly bytesWritten: number;
+  /** Bytes accepted and on their way to the disk the store measures (LevelStore: journaled, not yet in LevelDB). */
+  readonly bytesPending?: number;
   /**
    * Non-null while the store cannot write (a write failed; it is reopening). New persistent messages are refused
    * meanwhile; removals queue up and are written once it recovers.
