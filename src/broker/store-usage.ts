@@ -54,13 +54,13 @@ export class StoreUsage {
   /** True while persistent messages must be refused. Cheap: called for every persistent send. */
   get full(): boolean {
     if (this.store.directory === undefined) return false;
-    const grown = this.store.bytesWritten - this.writtenAt;
+    const grown = this.store.bytesWritten - this.writtenAt + (this.store.bytesPending ?? 0);
     return this.used + grown >= this.limitBytes || this.free - grown <= this.reserve;
   }
 
   /** Why it is full, for the error a refused producer gets. */
   describe(): string {
-    const grown = this.store.bytesWritten - this.writtenAt;
+    const grown = this.store.bytesWritten - this.writtenAt + (this.store.bytesPending ?? 0);
     const mib = (n: number): string => `${(n / 1024 ** 2).toFixed(1)} MiB`;
     return this.used + grown >= this.limitBytes
       ? `store usage ${mib(this.used + grown)} reached its limit of ${mib(this.limitBytes)} (<storeUsage limit>)`

@@ -8,7 +8,7 @@ import type { BrokerMessage } from '../model/message.js';
 
 const packr = new Packr({ useRecords: false, structuredClone: false });
 
-/** A message record as level-store.ts's encodeMessage writes it: absent optional fields are stored as undefined. */
+/** A message record as level-codec.ts's encodeMessage writes it: absent optional fields are stored as undefined. */
 type StoredRecord = Omit<BrokerMessage, 'persistent' | 'ord'>;
 
 /**

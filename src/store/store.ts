@@ -52,8 +52,8 @@ export interface StoreListener {
 export type StoreCallback = (err?: Error) => void;
 
 /**
- * Persistence behind an interface: the broker core sees only this. Implementations: LevelStore (LevelDB, fsync'd
- * group commit), MemoryStore (non-persistent brokers and tests). Both pass test/unit/store-conformance.
+ * Persistence behind an interface: the broker core sees only this. Implementations: LevelStore (LevelDB behind an
+ * fdatasync'd journal, group commit), MemoryStore (non-persistent brokers and tests). Both pass test/unit/store-conformance.
  *
  * Writes are grouped: every `add` queued while a batch is being written goes into the next batch, which is
  * written (and synced) as one. Callbacks fire in the order the operations were queued.
@@ -67,6 +67,8 @@ export interface MessageStore {
   readonly directory?: string;
   /** Bytes handed to the disk so far (keys and values): a cheap running estimate of growth between checks. */
   readonly bytesWritten: number;
+  /** Bytes accepted and on their way to the disk the store measures (LevelStore: journaled, not yet in LevelDB). */
+  readonly bytesPending?: number;
   /**
    * Non-null while the store cannot write (a write failed; it is reopening). New persistent messages are refused
    * meanwhile; removals queue up and are written once it recovers.

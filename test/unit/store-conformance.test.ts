@@ -25,6 +25,15 @@ const impls: StoreImpl[] = [
     },
     crashChild: fileURLToPath(new URL('../helpers/level-store-crash-child.js', import.meta.url)),
   },
+  {
+    // The write path before the journal (every batch a synced LevelDB write), kept for bench comparisons.
+    name: 'levelDB without journal',
+    make: (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'ferrymq-store-'));
+      t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+      return { open: () => new LevelStore(join(dir, 'db'), { journal: false }), persistent: true, dir: join(dir, 'db') };
+    },
+  },
 ];
 
 for (const impl of impls) storeConformance(t, impl);

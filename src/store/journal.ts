@@ -1,0 +1,230 @@
+import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+
+/**
+ * Size of one journal file (KahaDB's are 32 MiB; the journal holds the file being written and one spare, so this
+ * is what it takes from a small disk). Each is filled with zeros before it is first written (as KahaDB's can be):
+ * an overwrite of blocks that are allocated and written needs no file-system metadata, so fdatasync
+ * flushes the data alone (bench/fsync.js measures the difference on this disk).
+ */
+export const JOURNAL_SEGMENT_BYTES = 4 * 1024 * 1024;
+/** Bytes in front of every record: magic, payload length, log sequence number (float64), CRC-32. */
+export const JOURNAL_HEADER_BYTES = 20;
+const MAGIC = 0x464a5231; // "FJR1"
+const SUFFIX = '.jnl';
+const ZEROS = Buffer.alloc(1024 * 1024);
+/** Released files kept for reuse; more are deleted. 0: reuse is off until its ordering race (spares renamed while a rotation picks one) is fixed. */
+const MAX_SPARES = 0;
+
+interface Segment {
+  id: number;
+  fh: FileHandle;
+  /** Highest log sequence number written to it (0: none yet). */
+  lastLsn: number;
+}
+
+const segName = (id: number): string => id.toString(16).padStart(8, '0') + SUFFIX;
+
+/**
+ * An append-only write-ahead journal in fixed-size files: LevelStore's durable write path. A record is the encoded
+ * operations of one group-commit batch; it is durable once `append(…, true)` resolves (one fdatasync). LevelDB is
+ * written behind it without syncing, and records up to the lsn LevelDB holds durably are released: their files
+ * are reused for new records.
+ *
+ * Records carry consecutive log sequence numbers and a CRC: reading stops at the first record that is torn, stale
+ * (left in a reused file) or out of sequence, so a crash at any point leaves a readable prefix.
+ */
+export class Journal {
+  /** Files with records not yet released, oldest first; the last one is written to. */
+  private segments: Segment[] = [];
+  /** Zeroed files ready to be written, and the one being zeroed. */
+  private spares: number[] = [];
+  private preparing: Promise<void> | null = null;
+  private offset = 0;
+  private nextId = 0;
+  private releasing: Promise<void> = Promise.resolve();
+  /** Highest lsn appended. */
+  lastLsn = 0;
+
+  constructor(
+    readonly dir: string,
+    private readonly segmentBytes = JOURNAL_SEGMENT_BYTES,
+  ) {}
+
+  /**
+   * Read every record after `after` (up to `upTo` when given: what follows was a failed write), in order, into
+   * `apply`; then get ready to append after the last of them. @returns the lsn of the last record read
+   */
+  async open(after: number, apply: (lsn: number, payload: Buffer) => Promise<void>, upTo = Infinity): Promise<number> {
+    await mkdir(this.dir, { recursive: true });
+    const names = (await readdir(this.dir)).sort();
+    for (const n of names) if (n.endsWith('.tmp')) await unlink(join(this.dir, n)).catch(() => {});
+    const ids = names.filter((n) => n.endsWith(SUFFIX)).map((n) => parseInt(n, 16)).filter((id) => Number.isFinite(id));
+    this.nextId = ids.length > 0 ? Math.max(...ids) + 1 : 0;
+    // Each file's run of consecutive records from its start; a reused file's old records have lsns at or below
+    // `after` (a file is reused only once a checkpoint passed all of them).
+    const files: ({ id: number; buf: Buffer } & Run)[] = [];
+    for (const id of ids) {
+      const buf = await readFile(join(this.dir, segName(id)));
+      files.push({ id, buf, ...readRun(buf, upTo) });
+    }
+    let expected = after + 1;
+    let head: (typeof files)[number] | undefined;
+    for (const f of files) {
+      if (f.records.length === 0 || f.last < expected || f.first > expected) continue;
+      for (const r of f.records) {
+        if (r.lsn < expected) continue;
+        await apply(r.lsn, f.buf.subarray(r.start, r.end));
+        expected = r.lsn + 1;
+      }
+      this.segments.push({ id: f.id, fh: await open(join(this.dir, segName(f.id)), 'r+'), lastLsn: f.last });
+      head = f;
+    }
+    for (const f of files) {
+      if (this.segments.some((s) => s.id === f.id)) continue;
+      // Files before the head are done with; files after it are reused in id order (the order they are read in).
+      if (head !== undefined && f.id < head.id) await unlink(join(this.dir, segName(f.id))).catch(() => {});
+      else this.spares.push(f.id);
+    }
+    this.lastLsn = expected - 1;
+    // Without a file to go on with, the first append takes the spare zeroed meanwhile (start-up does not wait).
+    if (head !== undefined) this.offset = head.end;
+    this.prepareSpare();
+    return this.lastLsn;
+  }
+
+  /**
+   * Append one record: `record` holds JOURNAL_HEADER_BYTES of room and then the payload. Resolves once it is
+   * written, and with `sync` once it is on disk. A failed append leaves the journal as it was: the next one is
+   * written in its place, with its lsn. @returns the record's lsn
+   */
+  async append(record: Buffer, sync: boolean): Promise<number> {
+    if (this.segments.length === 0 || (this.offset > 0 && this.offset + record.length > this.segmentBytes)) await this.rotate();
+    const seg = this.segments[this.segments.length - 1]!;
+    const lsn = this.lastLsn + 1;
+    record.writeUInt32LE(MAGIC, 0);
+    record.writeUInt32LE(record.length - JOURNAL_HEADER_BYTES, 4);
+    record.writeDoubleLE(lsn, 8);
+    record.writeUInt32LE(crc32(record.subarray(JOURNAL_HEADER_BYTES), crc32(record.subarray(4, 16))), 16);
+    // Into the page cache at once (a fraction of a ms for a batch of 1000 messages): on a busy machine each trip
+    // through the thread pool waits for a core, and the fdatasync is one such trip already.
+    writeSync(seg.fh.fd, record, 0, record.length, this.offset);
+    if (sync) await seg.fh.datasync();
+    this.offset += record.length;
+    this.lastLsn = lsn;
+    seg.lastLsn = lsn;
+    return lsn;
+  }
+
+  /** Everything appended so far is on disk once this resolves (a checkpoint needs it: see LevelStore.apply). */
+  async sync(): Promise<void> {
+    await this.segments[this.segments.length - 1]?.fh.datasync();
+  }
+
+  /** True when some file holds only records up to `lsn`: a checkpoint at `lsn` would free it. */
+  releasable(lsn: number): boolean {
+    return this.segments.length > 1 && this.segments[0]!.lastLsn <= lsn;
+  }
+
+  /** Records up to `lsn` are in LevelDB durably: the files holding only such records are reused. */
+  release(lsn: number): void {
+    while (this.segments.length > 1 && this.segments[0]!.lastLsn <= lsn) {
+      const seg = this.segments.shift()!;
+      this.releasing = this.releasing.then(async () => {
+        await seg.fh.close().catch(() => {});
+        const path = join(this.dir, segName(seg.id));
+        if (this.spares.length >= MAX_SPARES) {
+          await unlink(path).catch(() => {});
+          return;
+        }
+        // Reused as it is: its old records have lower lsns than anything to come, so reading stops at them.
+        const id = this.nextId++;
+        await rename(path, join(this.dir, segName(id))).then(
+          () => this.spares.push(id),
+          () => {},
+        );
+      });
+    }
+  }
+
+  /** Start writing the next file: a zeroed spare when one is ready, else a new file that grows as it is written. */
+  private async rotate(): Promise<void> {
+    const prev = this.segments[this.segments.length - 1];
+    // Unsynced records (batches of deletes) in the file left behind must be on disk before a checkpoint passes them.
+    if (prev !== undefined) await prev.fh.datasync();
+    // A file being zeroed is worth waiting for: in a growing one every fdatasync also commits the file's new size
+    // (bench/fsync.js), for the whole file.
+    if (this.spares.length === 0) await this.preparing;
+    // The lowest id first: files are read back in id order.
+    this.spares.sort((a, b) => a - b);
+    const spare = this.spares.shift();
+    const id = spare ?? this.nextId++;
+    const fh = await open(join(this.dir, segName(id)), spare !== undefined ? 'r+' : 'w+');
+    this.segments.push({ id, fh, lastLsn: this.lastLsn });
+    this.offset = 0;
+    // Files behind this one come back as spares once LevelDB has their records; with none, zero a new one.
+    this.prepareSpare();
+  }
+
+  /** Zero the next file in the background, so that rotating to it costs nothing on the write path. */
+  private prepareSpare(): void {
+    if (this.spares.length > 0 || this.preparing !== null) return;
+    const tmp = join(this.dir, 'spare.tmp');
+    this.preparing = (async () => {
+      const fh = await open(tmp, 'w');
+      try {
+        for (let off = 0; off < this.segmentBytes; off += ZEROS.length) {
+          await fh.write(ZEROS, 0, Math.min(ZEROS.length, this.segmentBytes - off), off);
+        }
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      // Its id is taken now, not when zeroing began: a file reused meanwhile got a higher id and would otherwise
+      // be written before it though read after it.
+      const id = this.nextId++;
+      await rename(tmp, join(this.dir, segName(id)));
+      this.spares.push(id);
+    })()
+      // No room for a spare (a nearly full disk): the next file grows as it is written instead.
+      .catch(() => unlink(tmp).catch(() => {}))
+      .finally(() => {
+        this.preparing = null;
+      });
+  }
+
+  async close(): Promise<void> {
+    await this.preparing;
+    await this.releasing;
+    for (const seg of this.segments) await seg.fh.close().catch(() => {});
+    this.segments = [];
+  }
+}
+
+interface Run {
+  records: { lsn: number; start: number; end: number }[];
+  /** lsn of the first and last record (0 without records); offset after the last. */
+  first: number;
+  last: number;
+  end: number;
+}
+
+/** The run of well-formed, consecutive records at the start of a file, up to lsn `upTo`. */
+function readRun(buf: Buffer, upTo: number): Run {
+  const records: Run['records'] = [];
+  let off = 0;
+  while (off + JOURNAL_HEADER_BYTES <= buf.length) {
+    if (buf.readUInt32LE(off) !== MAGIC) break;
+    const len = buf.readUInt32LE(off + 4);
+    const lsn = buf.readDoubleLE(off + 8);
+    const end = off + JOURNAL_HEADER_BYTES + len;
+    if (end > buf.length || lsn > upTo) break;
+    if (records.length > 0 && lsn !== records[records.length - 1]!.lsn + 1) break;
+    if (crc32(buf.subarray(off + JOURNAL_HEADER_BYTES, end), crc32(buf.subarray(off + 4, off + 16))) !== buf.readUInt32LE(off + 16)) break;
+    records.push({ lsn, start: off + JOURNAL_HEADER_BYTES, end });
+    off = end;
+  }
+  return { records, first: records[0]?.lsn ?? 0, last: records[records.length - 1]?.lsn ?? 0, end: off };
+}
