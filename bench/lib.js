@@ -1,7 +1,7 @@
 // Shared helpers of the benchmark: clock, worker processes with deadlines, the broker process.
 import { fork, spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -316,6 +316,66 @@ export async function freePort() {
   const { port } = s.address();
   await new Promise((resolve) => s.close(resolve));
   return port;
+}
+
+/**
+ * Resolves with the time (by `clock`, to compare with the caller's own readings) of the first successful connect to
+ * `port` on 127.0.0.1, retried 1 ms after each refusal.
+ */
+export function firstAccept(port, ms, clock = now) {
+  return deadline(
+    new Promise((resolve) => {
+      const attempt = () => {
+        const s = connect({ host: '127.0.0.1', port });
+        s.once('connect', () => {
+          const at = clock();
+          s.destroy();
+          resolve(at);
+        });
+        // 1 ms between attempts: a busy loop would take CPU from the broker it is timing (2 cores).
+        s.once('error', () => setTimeout(attempt, 1));
+      };
+      attempt();
+    }),
+    ms,
+    `a connection accepted on ${port}`,
+  );
+}
+
+/**
+ * The JSON log records of a `ferrymq start` child's stdout, as they come. `waitFor(pred, what, ms, from)` resolves
+ * with the first record from index `from` on that matches; with `failOnExit`, it rejects when the process exits first.
+ */
+export function nodeLog(child, label, { failOnExit = false } = {}) {
+  const records = [];
+  const waiters = [];
+  let buf = '';
+  child.stdout.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      let rec;
+      try {
+        rec = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      records.push(rec);
+      for (const w of [...waiters]) if (w.pred(rec)) waiters.splice(waiters.indexOf(w), 1) && w.resolve(rec);
+    }
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const waitFor = (pred, what, ms = 20000, from = 0) => {
+    const hit = records.slice(from).find(pred);
+    if (hit) return Promise.resolve(hit);
+    const match = new Promise((resolve) => waiters.push({ pred, resolve }));
+    if (!failOnExit) return deadline(match, ms, `${what} (${label})`);
+    const ended = exited.then((code) => Promise.reject(new Error(`${label} exited (${code}) before: ${what}`)));
+    return deadline(Promise.race([match, ended]), ms, `${what} (${label})`);
+  };
+  return { records, waitFor, exited };
 }
 
 /** Full path of an executable on the PATH, or null. */

@@ -7,10 +7,9 @@
 //     client port. Each round the killed node is restarted and caught up first, so every round is 3 nodes.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deadline, now, ROOT, stopProcess } from './lib.js';
+import { firstAccept, freePort, nodeLog, now, ROOT, stopProcess } from './lib.js';
 
 const USAGE = 'usage: node bench/replicated.js [--count N] [--window W] [--kills K] [--sync quorum_disk|quorum_mem|local_disk] [--json]';
 
@@ -35,38 +34,10 @@ process.on('exit', () => {
 });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
 
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 function track(child) {
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;
-}
-
-/** Resolves at the first successful connect to `port` (retried 1 ms after each refusal). */
-function firstAccept(port, ms) {
-  return deadline(
-    new Promise((resolve) => {
-      const attempt = () => {
-        const s = connect({ host: '127.0.0.1', port });
-        s.once('connect', () => {
-          const at = now();
-          s.destroy();
-          resolve(at);
-        });
-        s.once('error', () => setTimeout(attempt, 1));
-      };
-      attempt();
-    }),
-    ms,
-    `a connection accepted on ${port}`,
-  );
 }
 
 async function startZooKeeper(dir) {
@@ -83,31 +54,7 @@ async function startZooKeeper(dir) {
 function startNode({ dir, port, conf }) {
   const args = [join(ROOT, 'bin', 'ferrymq'), 'start', '--no-console', '--data', dir, '--transport', `tcp://127.0.0.1:${port}`, ...(conf ? ['--conf', conf] : [])];
   const child = track(spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] }));
-  const records = [];
-  const waiters = [];
-  let buf = '';
-  child.stdout.on('data', (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      let rec;
-      try {
-        rec = JSON.parse(line);
-      } catch {
-        continue;
-      }
-      records.push(rec);
-      for (const w of [...waiters]) if (w.pred(rec)) waiters.splice(waiters.indexOf(w), 1) && w.resolve(rec);
-    }
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const waitFor = (pred, what, ms = 30000, from = 0) => {
-    const hit = records.slice(from).find(pred);
-    if (hit) return Promise.resolve(hit);
-    return deadline(new Promise((resolve) => waiters.push({ pred, resolve })), ms, `${what} (port ${port})`);
-  };
+  const { records, waitFor, exited } = nodeLog(child, `node on ${port}`);
   return { child, port, records, waitFor, exited };
 }
 

@@ -5,10 +5,9 @@
 // killed node's port, so every round is "master + waiting slave". See bench/README.md.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deadline, ROOT, stopProcess } from './lib.js';
+import { firstAccept, freePort, nodeLog, ROOT, stopProcess } from './lib.js';
 
 /** Wall-clock ms, to compare with the brokers' log times. */
 const now = () => Date.now();
@@ -35,77 +34,17 @@ process.on('exit', () => {
 });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
 
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 /** A `ferrymq start` on `dir` and `port`; `waitFor(pred)` resolves with the first log record matching. */
 function startNode(dir, port) {
   const args = [join(ROOT, 'bin', 'ferrymq'), 'start', '--no-console', '--data', dir, '--transport', `tcp://127.0.0.1:${port}`];
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
-  const records = [];
-  const waiters = [];
-  let buf = '';
-  child.stdout.on('data', (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      let rec;
-      try {
-        rec = JSON.parse(line);
-      } catch {
-        continue;
-      }
-      records.push(rec);
-      for (const w of [...waiters]) if (w.pred(rec)) waiters.splice(waiters.indexOf(w), 1) && w.resolve(rec);
-    }
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const waitFor = (pred, what, ms = 20000) => {
-    const hit = records.find(pred);
-    if (hit) return Promise.resolve(hit);
-    return deadline(
-      Promise.race([
-        new Promise((resolve) => waiters.push({ pred, resolve })),
-        exited.then((code) => Promise.reject(new Error(`node on ${port} exited (${code}) before: ${what}`))),
-      ]),
-      ms,
-      `${what} (port ${port})`,
-    );
-  };
+  const { waitFor, exited } = nodeLog(child, `node on ${port}`, { failOnExit: true });
   return { child, port, waitFor, exited };
 }
 
 const msg = (r) => String(r.msg);
-
-/** Resolves at the first successful connect to `port` (retried at once after each refusal). */
-function firstAccept(port, ms) {
-  return deadline(
-    new Promise((resolve) => {
-      const attempt = () => {
-        const s = connect({ host: '127.0.0.1', port });
-        s.once('connect', () => {
-          const at = now();
-          s.destroy();
-          resolve(at);
-        });
-        // 1 ms between attempts: a busy loop would take CPU from the standby it is timing (2 cores).
-        s.once('error', () => setTimeout(attempt, 1));
-      };
-      attempt();
-    }),
-    ms,
-    `a connection accepted on ${port}`,
-  );
-}
 
 async function fillBacklog(port, n) {
   if (n === 0) return;
@@ -144,7 +83,7 @@ async function main() {
     master.child.kill('SIGKILL');
     let diedAt = 0;
     void master.exited.then(() => (diedAt = now()));
-    const acceptedAt = await firstAccept(standby.port, 20000);
+    const acceptedAt = await firstAccept(standby.port, 20000, now);
     const opened = await standby.waitFor((r) => msg(r).startsWith('store open:'), 'store open');
     const free = await standby.waitFor((r) => msg(r).startsWith('lock on '), 'lock free');
     const listening = await standby.waitFor((r) => msg(r).includes('listening'), 'listening');
