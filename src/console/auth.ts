@@ -3,10 +3,11 @@ import type { IncomingMessage } from 'node:http';
 import { FerryError } from '../errors.js';
 
 /**
- * Checks a user name and password; the broker's authenticate hook (security) can stand in for the
- * `<webConsole user password/>` pair. Resolves true when they are valid.
+ * Checks a user name and password from `remote` (`host:port` of the HTTP client); the broker's authenticate hook
+ * (security) can stand in for the `<webConsole user password/>` pair, and then counts and delays failures per
+ * address like any login. Resolves true when they are valid.
  */
-export type ConsoleAuthenticator = (user: string, password: string) => boolean | Promise<boolean>;
+export type ConsoleAuthenticator = (user: string, password: string, remote: string | null) => boolean | Promise<boolean>;
 
 /** Compared as hashes so that neither the length nor the content leaks through timing. */
 function digest(s: string): Buffer {
@@ -56,6 +57,7 @@ export async function requireUser(req: IncomingMessage, auth: ConsoleAuthenticat
   }
   const c = basicCredentials(req);
   if (c === null) throw new FerryError('FERRY_UNAUTHORIZED', 'this action needs credentials (HTTP basic auth: the <webConsole user password> of the broker config)');
-  if (!(await auth(c.user, c.password))) throw new FerryError('FERRY_UNAUTHORIZED', `wrong user or password for user ${JSON.stringify(c.user)}`);
+  const remote = req.socket.remoteAddress === undefined ? null : `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+  if (!(await auth(c.user, c.password, remote))) throw new FerryError('FERRY_UNAUTHORIZED', `wrong user or password for user ${JSON.stringify(c.user)}`);
   return c.user;
 }

@@ -14,7 +14,7 @@ import { AuthorizationMap } from './authorization.js';
 export interface BrokerSecurity {
   hooks: BrokerHooks;
   /** The web console's login: the plugin's users (null without `<simpleAuthenticationPlugin>`). */
-  console: ((user: string, password: string) => Promise<boolean>) | null;
+  console: ((user: string, password: string, remote: string | null) => Promise<boolean>) | null;
   authentication: SimpleAuthentication | null;
 }
 
@@ -34,7 +34,17 @@ export function brokerSecurity(config: SecurityConfig, logger: Logger): BrokerSe
     authenticate: authn !== null ? authn.authenticate : () => ANONYMOUS,
     authorize: config.authorization === null ? undefined : new AuthorizationMap(config.authorization, groupsOf).authorize,
   };
-  const console = authn === null ? null : async (user: string, password: string) => (await authn.check(user, password)) !== null;
+  // A console login is a login like any other: the same users, the same per-address delay after failures, and each
+  // refusal logged with the address (the broker logs its own connections' refusals; here nobody else would).
+  const log = logger.child({ module: 'console' });
+  const console =
+    authn === null
+      ? null
+      : async (user: string, password: string, remote: string | null) => {
+          const ok = (await authn.authenticate({ user, password, clientId: null, remote, protocol: 'console' })) !== false;
+          if (!ok) log.info({ remote, user }, 'console login failed for user %s from %s', user, remote ?? 'an unknown address');
+          return ok;
+        };
   return { hooks, console, authentication: authn };
 }
 

@@ -223,6 +223,23 @@ t.test('the CLI takes --user and --password (or FERRYMQ_PASSWORD)', async (t) =>
   t.match(purge.stderr, /user uR may not purge queue:\/\/SEC\.cli/, 'a refused purge says who may not do what');
 });
 
+t.test('failed console logins are logged with the address and delayed like any other', async (t) => {
+  const { b } = await securedBroker(t, '', '<webConsole host="127.0.0.1"/>');
+  const u = String((await b.waitForLog((l) => typeof l['consoleUrl'] === 'string', 'web console at'))['consoleUrl']);
+  const took: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const t0 = Date.now();
+    t.equal((await http(u, 'POST', '/api/queues/SEC.c/purge', { auth: `uR:console-guess${i}` })).status, 401, `guess ${i + 1}: 401`);
+    took.push(Date.now() - t0);
+  }
+  // Delays before attempts 3 and 4: 250 and 500 ms (the broker's login delay, per address).
+  t.ok(took[3]! >= 490, `the 4th attempt waited (${took.join(', ')} ms)`);
+  const l = await b.waitForLog((r) => String(r['msg']).startsWith('console login failed for user uR from 127.0.0.1:'), 'a console refusal with its address');
+  t.match(l['remote'], /^127\.0\.0\.1:\d+$/);
+  const all = b.logs.map((r) => JSON.stringify(r)).join('\n');
+  t.notOk(all.includes('console-guess'), 'no log line holds a tried password');
+});
+
 t.test('the web console logs in with the same users, and its actions are authorized like any session', async (t) => {
   const { b, url } = await securedBroker(t, '', '<webConsole host="127.0.0.1" user="admin" password="admin"/>');
   const u = String((await b.waitForLog((l) => typeof l['consoleUrl'] === 'string', 'web console at'))['consoleUrl']);
