@@ -16,7 +16,7 @@ export const now = () => performance.timeOrigin + performance.now();
 /** Every child process this bench started, killed on exit whatever happens. */
 const children = new Set();
 let exitHooked = false;
-function track(child) {
+export function track(child) {
   children.add(child);
   child.once('exit', () => children.delete(child));
   if (!exitHooked) {
@@ -174,19 +174,7 @@ export async function startBroker({ nodeArgs = [], args: extraArgs = [], timeout
   };
   let url = null;
   const ready = new Promise((resolve, reject) => {
-    let buf = '';
-    child.stdout.on('data', (d) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        let rec;
-        try {
-          rec = JSON.parse(line);
-        } catch {
-          continue;
-        }
+    jsonLines(child.stdout, (rec, line) => {
         if (log.length < 200) log.push(rec);
         tail.push(rec);
         if (tail.length > 50) tail.shift();
@@ -199,7 +187,6 @@ export async function startBroker({ nodeArgs = [], args: extraArgs = [], timeout
           if (url) resolve(url);
           else reject(new Error('broker started but no "listening" line with a url was seen'));
         }
-      }
     });
     child.once('exit', (code, signal) => reject(new Error(`broker exited during startup (code ${code}, signal ${signal}): ${stderr.trim()}`)));
   });
@@ -323,34 +310,32 @@ export async function freePort() {
  * `port` on 127.0.0.1, retried 1 ms after each refusal.
  */
 export function firstAccept(port, ms, clock = now) {
-  return deadline(
-    new Promise((resolve) => {
-      const attempt = () => {
-        const s = connect({ host: '127.0.0.1', port });
-        s.once('connect', () => {
-          const at = clock();
-          s.destroy();
-          resolve(at);
-        });
-        // 1 ms between attempts: a busy loop would take CPU from the broker it is timing (2 cores).
-        s.once('error', () => setTimeout(attempt, 1));
-      };
-      attempt();
-    }),
-    ms,
-    `a connection accepted on ${port}`,
-  );
+  // Attempts end with the wait, won or not: a loser of a race (a replica's port that never opens) would otherwise
+  // retry every millisecond for ever and keep the bench from exiting.
+  let over = false;
+  const accepted = new Promise((resolve) => {
+    const attempt = () => {
+      if (over) return;
+      const s = connect({ host: '127.0.0.1', port });
+      s.once('connect', () => {
+        const at = clock();
+        s.destroy();
+        resolve(at);
+      });
+      // 1 ms between attempts: a busy loop would take CPU from the broker it is timing (2 cores).
+      s.once('error', () => setTimeout(attempt, 1));
+    };
+    attempt();
+  });
+  return deadline(accepted, ms, `a connection accepted on ${port}`).finally(() => {
+    over = true;
+  });
 }
 
-/**
- * The JSON log records of a `ferrymq start` child's stdout, as they come. `waitFor(pred, what, ms, from)` resolves
- * with the first record from index `from` on that matches; with `failOnExit`, it rejects when the process exits first.
- */
-export function nodeLog(child, label, { failOnExit = false } = {}) {
-  const records = [];
-  const waiters = [];
+/** Calls `onRecord(record, line)` for each line of `stream` that parses as JSON (pino's output); other lines are skipped. */
+export function jsonLines(stream, onRecord) {
   let buf = '';
-  child.stdout.on('data', (d) => {
+  stream.on('data', (d) => {
     buf += d;
     let i;
     while ((i = buf.indexOf('\n')) >= 0) {
@@ -362,9 +347,21 @@ export function nodeLog(child, label, { failOnExit = false } = {}) {
       } catch {
         continue;
       }
-      records.push(rec);
-      for (const w of [...waiters]) if (w.pred(rec)) waiters.splice(waiters.indexOf(w), 1) && w.resolve(rec);
+      onRecord(rec, line);
     }
+  });
+}
+
+/**
+ * The JSON log records of a `ferrymq start` child's stdout, as they come. `waitFor(pred, what, ms, from)` resolves
+ * with the first record from index `from` on that matches; with `failOnExit`, it rejects when the process exits first.
+ */
+export function nodeLog(child, label, { failOnExit = false } = {}) {
+  const records = [];
+  const waiters = [];
+  jsonLines(child.stdout, (rec) => {
+    records.push(rec);
+    for (const w of [...waiters]) if (w.pred(rec)) waiters.splice(waiters.indexOf(w), 1) && w.resolve(rec);
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const waitFor = (pred, what, ms = 20000, from = 0) => {

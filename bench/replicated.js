@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { firstAccept, freePort, nodeLog, now, ROOT, stopProcess } from './lib.js';
+import { firstAccept, freePort, nodeLog, now, ROOT, stopProcess, track } from './lib.js';
 
 const USAGE = 'usage: node bench/replicated.js [--count N] [--window W] [--kills K] [--sync quorum_disk|quorum_mem|local_disk] [--json]';
 
@@ -26,18 +26,6 @@ function parseArgs(argv) {
     } else throw new Error(`unknown option ${a}\n${USAGE}`);
   }
   return o;
-}
-
-const children = new Set();
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-});
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
-
-function track(child) {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
 }
 
 async function startZooKeeper(dir) {

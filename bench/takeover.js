@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { firstAccept, freePort, nodeLog, ROOT, stopProcess } from './lib.js';
+import { firstAccept, freePort, nodeLog, ROOT, stopProcess, track } from './lib.js';
 
 /** Wall-clock ms, to compare with the brokers' log times. */
 const now = () => Date.now();
@@ -28,18 +28,10 @@ function parseArgs(argv) {
   return o;
 }
 
-const children = new Set();
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-});
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
-
 /** A `ferrymq start` on `dir` and `port`; `waitFor(pred)` resolves with the first log record matching. */
 function startNode(dir, port) {
   const args = [join(ROOT, 'bin', 'ferrymq'), 'start', '--no-console', '--data', dir, '--transport', `tcp://127.0.0.1:${port}`];
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
+  const child = track(spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
   const { waitFor, exited } = nodeLog(child, `node on ${port}`, { failOnExit: true });
   return { child, port, waitFor, exited };
 }
