@@ -1,11 +1,11 @@
-import type { BodyType, MessageCmd, SendCmd } from './commands.js';
+import type { BodyType, Headers, MessageCmd, SendCmd } from './commands.js';
 
 /**
  * The decoding half of the hot codec (see hot-encode.ts): SEND on the broker, MESSAGE on the client, read straight
- * off the received frame with bodies as views. Only the plain shape is taken — a map of scalar entries
- * with short ASCII keys and ASCII strings; anything else answers `undefined` and takes the general path (msgpackr
- * and validate.ts), which gives it the meaning, or the error, it always had. A SEND taken here is one validate.ts
- * accepts, field by field.
+ * off the received frame with bodies as views. Only the plain shape is taken — a map of scalar entries with short
+ * ASCII keys and ASCII strings, plus `headers` as a map of such scalars and `path` as a list of such strings;
+ * anything else answers `undefined` and takes the general path (msgpackr and validate.ts), which gives it the
+ * meaning, or the error, it always had. A SEND taken here is one validate.ts accepts, field by field.
  */
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -148,6 +148,62 @@ function scalar(): Scalar {
   }
 }
 
+/** Longest broker path and most header entries validate.ts accepts (longer ones go to it, to be refused there). */
+const MAX_PATH = 64;
+const MAX_HEADERS = 1024;
+const MAX_KEY = 1024;
+
+/** A string at the cursor (fixstr, str8, str16; ASCII), or OTHER. */
+function str(): string | typeof OTHER {
+  if (pos >= end) return OTHER;
+  const b = src[pos]!;
+  if ((b & 0xe0) === 0xa0 || b === 0xd9 || b === 0xda) {
+    const v = scalar();
+    return typeof v === 'string' ? v : OTHER;
+  }
+  return OTHER;
+}
+
+/**
+ * A header map of scalars at the cursor, as msgpackr (mapsAsObjects) builds it, or OTHER. Binary values, nested
+ * values and the key `__proto__` (which msgpackr renames) are the general path's; so are maps validate.ts refuses.
+ */
+function headerMap(): Headers | typeof OTHER {
+  const n = mapSize();
+  if (n < 0 || n > MAX_HEADERS) return OTHER;
+  const h: Headers = {};
+  for (let i = 0; i < n; i++) {
+    const k = str();
+    if (k === OTHER || k.length > MAX_KEY || k === '__proto__') return OTHER;
+    const v = scalar();
+    if (v === OTHER || (typeof v === 'object' && v !== null)) return OTHER;
+    h[k] = v;
+  }
+  return h;
+}
+
+/** A broker path at the cursor: a list of non-empty strings validate.ts accepts, or OTHER. */
+function pathList(): string[] | typeof OTHER {
+  if (pos >= end) return OTHER;
+  const b = src[pos]!;
+  let n: number;
+  if ((b & 0xf0) === 0x90) {
+    n = b & 0x0f;
+    pos++;
+  } else if (b === 0xdc && pos + 3 <= end) {
+    n = src.readUInt16BE(pos + 1);
+    pos += 3;
+  } else return OTHER;
+  if (n > MAX_PATH) return OTHER;
+  const p = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    const s = str();
+    if (s === OTHER || s.length === 0 || s.length > 256) return OTHER;
+    p[i] = s;
+  }
+  return p;
+}
+
 /** Codes of the keys SEND and MESSAGE use, in the order of KEY_NAMES (0: any other key). */
 const enum Key {
   t = 1, dest, body, bt, persistent, pid, seq, rid, priority, ttl, correlationId, replyTo, tx,
@@ -214,24 +270,55 @@ function mapSize(): number {
   return src.readUInt16BE(pos - 2);
 }
 
-/** Scalar values by key code, for the frame being decoded. */
+/** Scalar values by key code, for the frame being decoded (headers and path: see below). */
 const vals: Scalar[] = new Array<Scalar>(KEY_NAMES.length + 1);
+/** The frame's headers and path when they are a map and a list (nil or absent: in `vals`). */
+let headersVal: Headers | undefined;
+let pathVal: string[] | undefined;
 
-/** Read a whole map of scalars into `vals` (unset keys: undefined). False when it is not that plain shape. */
+/** The value of key `k` at the cursor, stored where its kind goes; false when the frame is not the plain shape. */
+function value(k: number): boolean {
+  if (k === Key.headers && pos < end && ((src[pos]! & 0xf0) === 0x80 || src[pos] === 0xde)) {
+    const h = headerMap();
+    if (h === OTHER) return false;
+    headersVal = h;
+    vals[k] = undefined as unknown as Scalar;
+    return true;
+  }
+  if (k === Key.path && pos < end && ((src[pos]! & 0xf0) === 0x90 || src[pos] === 0xdc)) {
+    const p = pathList();
+    if (p === OTHER) return false;
+    pathVal = p;
+    vals[k] = undefined as unknown as Scalar;
+    return true;
+  }
+  const v = k === Key.dest || k === Key.pid ? repeatedAscii(k) : scalar();
+  if (v === OTHER) return false;
+  // A repeated key: the last one counts, as in msgpackr.
+  if (k > 0) {
+    vals[k] = v;
+    if (k === Key.headers) headersVal = undefined;
+    else if (k === Key.path) pathVal = undefined;
+  }
+  return true;
+}
+
+/**
+ * Read a whole map of scalars into `vals` (unset keys: undefined), headers and path into theirs. False when it is
+ * not that plain shape.
+ */
 function readMap(body: Buffer): boolean {
   src = body;
   pos = 0;
   end = body.length;
   vals.fill(undefined as unknown as Scalar);
+  headersVal = undefined;
+  pathVal = undefined;
   const n = mapSize();
   if (n < 0) return false;
   for (let i = 0; i < n; i++) {
     const k = keyCode();
-    if (k < 0) return false;
-    const v = k === Key.dest || k === Key.pid ? repeatedAscii(k) : scalar();
-    if (v === OTHER) return false;
-    // A repeated key: the last one counts, as in msgpackr.
-    if (k > 0) vals[k] = v;
+    if (k < 0 || !value(k)) return false;
   }
   // Trailing bytes make the frame malformed (§1): the general path says so.
   return pos === end;
@@ -284,7 +371,7 @@ export function decodeSend(body: Buffer): SendCmd | undefined {
     !optInt(v[Key.ts], 0, MAX_SAFE) ||
     !optInt(v[Key.exp], 0, MAX_SAFE) ||
     !optBool(v[Key.rd]) ||
-    // nil headers and path are absent; anything else is not a scalar and never got here
+    // headers and path: a map and a list (checked as they were read), nil, or absent; no other scalar
     (v[Key.headers] !== undefined && v[Key.headers] !== null) ||
     (v[Key.path] !== undefined && v[Key.path] !== null)
   ) {
@@ -300,13 +387,13 @@ export function decodeSend(body: Buffer): SendCmd | undefined {
     pid: v[Key.pid] as string | undefined,
     seq: v[Key.seq] as number | undefined,
     rid: v[Key.rid] as number | undefined,
-    headers: v[Key.headers] as unknown as undefined,
+    headers: headersVal ?? (v[Key.headers] as unknown as undefined),
     priority: v[Key.priority] as number | undefined,
     ttl: v[Key.ttl] as number | undefined,
     correlationId: v[Key.correlationId] as string | undefined,
     replyTo: v[Key.replyTo] as string | undefined,
     tx: v[Key.tx] as string | undefined,
-    path: v[Key.path] as unknown as undefined,
+    path: pathVal ?? (v[Key.path] as unknown as undefined),
     mid: v[Key.mid] as string | undefined,
     ts: v[Key.ts] as number | undefined,
     exp: v[Key.exp] as number | undefined,
@@ -314,7 +401,7 @@ export function decodeSend(body: Buffer): SendCmd | undefined {
   };
 }
 
-/** A MESSAGE in the plain shape (no headers, no broker path); undefined for anything else. */
+/** A MESSAGE in the plain shape; undefined for anything else. */
 export function decodeMessage(body: Buffer): MessageCmd | undefined {
   if (!readMap(body)) return undefined;
   const v = vals;
@@ -340,5 +427,7 @@ export function decodeMessage(body: Buffer): MessageCmd | undefined {
   if (c !== undefined) cmd.correlationId = c as string;
   const r = v[Key.replyTo];
   if (r !== undefined) cmd.replyTo = r as string;
+  if (headersVal !== undefined) cmd.headers = headersVal;
+  if (pathVal !== undefined) cmd.path = pathVal;
   return cmd;
 }

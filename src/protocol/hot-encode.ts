@@ -61,6 +61,10 @@ const K = {
   rid: key('rid'),
   ttl: key('ttl'),
   tx: key('tx'),
+  mid: key('mid'),
+  ts: key('ts'),
+  exp: key('exp'),
+  rd: key('rd'),
 };
 
 /** Copy a few bytes (a key): a loop beats Buffer.copy's native call at this size. */
@@ -220,6 +224,50 @@ function headersBound(h: Headers): number {
   return n;
 }
 
+/**
+ * {@link headersBound} for headers a client hands over, or -1 when they are not the plain map of scalars the
+ * encoder writes exactly as msgpackr would (anything else — undefined values, nested objects, a Map, more entries
+ * than a map16 holds — goes through msgpackr, and the broker answers it as it always did).
+ */
+function clientHeadersBound(h: unknown): number {
+  if (typeof h !== 'object' || h === null) return -1;
+  const proto = Object.getPrototypeOf(h) as unknown;
+  if (proto !== Object.prototype && proto !== null) return -1;
+  const o = h as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (keys.length > 0xffff) return -1;
+  let n = 3;
+  for (const k of keys) {
+    const v = o[k];
+    if (typeof v === 'string') n += strBound(k) + strBound(v);
+    else if (v === null || typeof v === 'number' || typeof v === 'boolean') n += strBound(k) + 9;
+    else return -1;
+  }
+  return n;
+}
+
+/** Room for a broker path (array header and its strings), or -1 when it is not an array of strings. */
+function pathBound(p: unknown): number {
+  if (!Array.isArray(p) || p.length > 0xffff) return -1;
+  let n = 3;
+  for (const s of p as unknown[]) {
+    if (typeof s !== 'string') return -1;
+    n += strBound(s);
+  }
+  return n;
+}
+
+function writePath(out: Buffer, off: number, p: readonly string[]): number {
+  if (p.length < 16) out[off++] = 0x90 | p.length;
+  else {
+    out[off] = 0xdc;
+    out.writeUInt16BE(p.length, off + 1);
+    off += 3;
+  }
+  for (const s of p) off = writeStr(out, off, s);
+  return off;
+}
+
 /** At least the bytes {@link encodeMessage} writes for `m` (no frame header). */
 export function messageBound(m: MessageFields): number {
   let n = 160 + strBound(m.id) + strBound(m.dest) + 5 + m.body.length;
@@ -276,14 +324,7 @@ export function encodeMessage(out: Buffer, off: number, sid: number, tag: number
   }
   if (m.path !== undefined) {
     off = put(out, off, K.path);
-    const p = m.path;
-    if (p.length < 16) out[off++] = 0x90 | p.length;
-    else {
-      out[off] = 0xdc;
-      out.writeUInt16BE(p.length, off + 1);
-      off += 3;
-    }
-    for (const s of p) off = writeStr(out, off, s);
+    off = writePath(out, off, m.path);
   }
   off = put(out, off, K.body);
   return writeBin(out, off, m.body);
@@ -291,15 +332,32 @@ export function encodeMessage(out: Buffer, off: number, sid: number, tag: number
 
 /**
  * At least the bytes {@link encodeSend} writes for `cmd`, or -1 when it carries something the fast encoder leaves to
- * msgpackr (headers, a broker path, network identity fields).
+ * msgpackr (headers that are not a plain map of scalars, a path that is not a list of strings, a network field of
+ * the wrong type: msgpackr writes those as it always did, and the broker refuses them as it always did).
  */
 export function sendBound(cmd: SendCmd): number {
-  if (cmd.headers !== undefined || cmd.path !== undefined || cmd.mid !== undefined || cmd.ts !== undefined || cmd.exp !== undefined || cmd.rd !== undefined) return -1;
   let n = 100 + strBound(cmd.dest) + 5 + cmd.body.length;
   if (cmd.pid !== undefined) n += strBound(cmd.pid);
   if (cmd.correlationId !== undefined) n += strBound(cmd.correlationId);
   if (cmd.replyTo !== undefined) n += strBound(cmd.replyTo);
   if (cmd.tx !== undefined) n += strBound(cmd.tx);
+  if (cmd.headers !== undefined) {
+    const h = clientHeadersBound(cmd.headers);
+    if (h < 0) return -1;
+    n += 10 + h;
+  }
+  // What a network bridge forwards (bridge.ts `forward`): the path, the origin's id, timestamp and expiry.
+  if (cmd.path !== undefined) {
+    const p = pathBound(cmd.path);
+    if (p < 0) return -1;
+    n += 10 + p;
+  }
+  if (cmd.mid !== undefined) {
+    if (typeof cmd.mid !== 'string') return -1;
+    n += 5 + strBound(cmd.mid);
+  }
+  if ((cmd.ts !== undefined && typeof cmd.ts !== 'number') || (cmd.exp !== undefined && typeof cmd.exp !== 'number')) return -1;
+  if (cmd.rd !== undefined && typeof cmd.rd !== 'boolean') return -1;
   return n;
 }
 
@@ -317,6 +375,12 @@ export function encodeSend(out: Buffer, off: number, cmd: SendCmd): number {
     (cmd.correlationId !== undefined ? 1 : 0) +
     (cmd.replyTo !== undefined ? 1 : 0) +
     (cmd.tx !== undefined ? 1 : 0) +
+    (cmd.headers !== undefined ? 1 : 0) +
+    (cmd.path !== undefined ? 1 : 0) +
+    (cmd.mid !== undefined ? 1 : 0) +
+    (cmd.ts !== undefined ? 1 : 0) +
+    (cmd.exp !== undefined ? 1 : 0) +
+    (cmd.rd !== undefined ? 1 : 0) +
     1;
   off = writeMapHeader(out, off, n);
   off = put(out, off, K_T);
@@ -362,6 +426,30 @@ export function encodeSend(out: Buffer, off: number, cmd: SendCmd): number {
   if (cmd.tx !== undefined) {
     off = put(out, off, K.tx);
     off = writeStr(out, off, cmd.tx);
+  }
+  if (cmd.headers !== undefined) {
+    off = put(out, off, K.headers);
+    off = writeHeaders(out, off, cmd.headers);
+  }
+  if (cmd.path !== undefined) {
+    off = put(out, off, K.path);
+    off = writePath(out, off, cmd.path);
+  }
+  if (cmd.mid !== undefined) {
+    off = put(out, off, K.mid);
+    off = writeStr(out, off, cmd.mid);
+  }
+  if (cmd.ts !== undefined) {
+    off = put(out, off, K.ts);
+    off = writeNum(out, off, cmd.ts);
+  }
+  if (cmd.exp !== undefined) {
+    off = put(out, off, K.exp);
+    off = writeNum(out, off, cmd.exp);
+  }
+  if (cmd.rd !== undefined) {
+    off = put(out, off, K.rd);
+    out[off++] = cmd.rd ? 0xc3 : 0xc2;
   }
   off = put(out, off, K.body);
   return writeBin(out, off, cmd.body);
