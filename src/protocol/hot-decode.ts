@@ -12,7 +12,7 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 /** A value the fast decoders do not take (a map, an array, an extension, a non-ASCII string, truncated bytes). */
 const OTHER = Symbol('other');
-type Scalar = string | number | boolean | null | Buffer | typeof OTHER;
+type Scalar = string | number | boolean | null | Buffer | Uint8Array | typeof OTHER;
 
 /** Buffer's own latin1 slicer when present (what toString('latin1') calls after its argument checks). */
 type Latin1 = (b: Buffer, start: number, end: number) => string;
@@ -21,7 +21,8 @@ const latin1: Latin1 =
   typeof proto.latin1Slice === 'function' ? (b, start, end) => (b as typeof proto).latin1Slice!(start, end) : (b, start, end) => b.toString('latin1', start, end);
 
 // One frame is decoded at a time, synchronously: the cursor lives here rather than in an object per frame.
-let src: Buffer = Buffer.alloc(0);
+const EMPTY = Buffer.alloc(0);
+let src: Buffer = EMPTY;
 let pos = 0;
 let end = 0;
 
@@ -65,10 +66,17 @@ function repeatedAscii(k: number): Scalar {
   return v;
 }
 
-function bin(n: number): Buffer | typeof OTHER {
+/**
+ * Bodies of SENDs (the broker's side) are plain Uint8Array views: a Buffer view costs three times as much to make
+ * (its subclass constructor), and the broker needs nothing of Buffer on a body. The client's MESSAGE bodies stay
+ * Buffers, as applications get them.
+ */
+let plainViews = false;
+
+function bin(n: number): Buffer | Uint8Array | typeof OTHER {
   const e = pos + n;
   if (e > end) return OTHER;
-  const b = src.subarray(pos, e);
+  const b = plainViews ? new Uint8Array(src.buffer, src.byteOffset + pos, n) : src.subarray(pos, e);
   pos = e;
   return b;
 }
@@ -204,6 +212,29 @@ function pathList(): string[] | typeof OTHER {
   return p;
 }
 
+const SEND_BYTES = Buffer.from('\xa4SEND', 'latin1');
+const MESSAGE_BYTES = Buffer.from('\xa7MESSAGE', 'latin1');
+
+function bytesAt(b: Buffer): boolean {
+  const n = b.length;
+  if (pos + n > end) return false;
+  for (let i = 0; i < n; i++) if (src[pos + i] !== b[i]) return false;
+  return true;
+}
+
+/** The command name (`t`): SEND and MESSAGE are recognised by their bytes, without making a string of them. */
+function command(): Scalar {
+  if (bytesAt(SEND_BYTES)) {
+    pos += SEND_BYTES.length;
+    return 'SEND';
+  }
+  if (bytesAt(MESSAGE_BYTES)) {
+    pos += MESSAGE_BYTES.length;
+    return 'MESSAGE';
+  }
+  return scalar();
+}
+
 /** Codes of the keys SEND and MESSAGE use, in the order of KEY_NAMES (0: any other key). */
 const enum Key {
   t = 1, dest, body, bt, persistent, pid, seq, rid, priority, ttl, correlationId, replyTo, tx,
@@ -292,7 +323,7 @@ function value(k: number): boolean {
     vals[k] = undefined as unknown as Scalar;
     return true;
   }
-  const v = k === Key.dest || k === Key.pid ? repeatedAscii(k) : scalar();
+  const v = k === Key.dest || k === Key.pid ? repeatedAscii(k) : k === Key.t ? command() : scalar();
   if (v === OTHER) return false;
   // A repeated key: the last one counts, as in msgpackr.
   if (k > 0) {
@@ -307,10 +338,10 @@ function value(k: number): boolean {
  * Read a whole map of scalars into `vals` (unset keys: undefined), headers and path into theirs. False when it is
  * not that plain shape.
  */
-function readMap(body: Buffer): boolean {
+function readMap(body: Buffer, start: number, stop: number): boolean {
   src = body;
-  pos = 0;
-  end = body.length;
+  pos = start;
+  end = stop;
   vals.fill(undefined as unknown as Scalar);
   headersVal = undefined;
   pathVal = undefined;
@@ -321,7 +352,9 @@ function readMap(body: Buffer): boolean {
     if (k < 0 || !value(k)) return false;
   }
   // Trailing bytes make the frame malformed (§1): the general path says so.
-  return pos === end;
+  const whole = pos === end;
+  src = EMPTY; // the frame's chunk is not kept alive by the reader
+  return whole;
 }
 
 function isStr(v: Scalar, max: number): boolean {
@@ -346,16 +379,19 @@ function optBool(v: Scalar): boolean {
 }
 
 /**
- * A SEND in the plain shape, checked as validate.ts checks it; undefined for anything else (another command, a
- * SEND with headers or a broker path, or one validate.ts would refuse: the general path then answers it).
+ * A SEND in the plain shape (`body[start, stop)`), checked as validate.ts checks it; undefined for anything else
+ * (another command, exotic values, or a SEND validate.ts would refuse: the general path then answers it).
  */
-export function decodeSend(body: Buffer): SendCmd | undefined {
-  if (!readMap(body)) return undefined;
+export function decodeSend(body: Buffer, start = 0, stop = body.length): SendCmd | undefined {
+  plainViews = true;
+  const plain = readMap(body, start, stop);
+  plainViews = false;
+  if (!plain) return undefined;
   const v = vals;
   if (v[Key.t] !== 'SEND') return undefined;
   const dest = v[Key.dest];
   const b = v[Key.body];
-  if (!isStr(dest, 1024) || !Buffer.isBuffer(b)) return undefined;
+  if (!isStr(dest, 1024) || !(b instanceof Uint8Array)) return undefined;
   if (
     !optInt(v[Key.bt], 0, 2) ||
     !optBool(v[Key.persistent]) ||
@@ -381,7 +417,7 @@ export function decodeSend(body: Buffer): SendCmd | undefined {
   return {
     t: 'SEND',
     dest: dest as string,
-    body: b,
+    body: b as Uint8Array,
     bt: v[Key.bt] as SendCmd['bt'],
     persistent: v[Key.persistent] as boolean | undefined,
     pid: v[Key.pid] as string | undefined,
@@ -403,7 +439,7 @@ export function decodeSend(body: Buffer): SendCmd | undefined {
 
 /** A MESSAGE in the plain shape; undefined for anything else. */
 export function decodeMessage(body: Buffer): MessageCmd | undefined {
-  if (!readMap(body)) return undefined;
+  if (!readMap(body, 0, body.length)) return undefined;
   const v = vals;
   if (v[Key.t] !== 'MESSAGE' || v[Key.headers] !== undefined || v[Key.path] !== undefined) return undefined;
   const b = v[Key.body];
