@@ -1,4 +1,5 @@
 import type { BodyType, Headers, MessageCmd, SendCmd } from './commands.js';
+import { decodePlainSend } from './hot-send.js';
 
 /**
  * The decoding half of the hot codec (see hot-encode.ts): SEND on the broker, MESSAGE on the client, read straight
@@ -383,6 +384,8 @@ function optBool(v: Scalar): boolean {
  * (another command, exotic values, or a SEND validate.ts would refuse: the general path then answers it).
  */
 export function decodeSend(body: Buffer, start = 0, stop = body.length): SendCmd | undefined {
+  const plainSend = decodePlainSend(body, start, stop);
+  if (plainSend !== undefined) return plainSend;
   plainViews = true;
   const plain = readMap(body, start, stop);
   plainViews = false;

@@ -6,6 +6,7 @@ import { sendInputOf } from '../../src/model/wire.js';
 import { decodeBody } from '../../src/protocol/codec.js';
 import type { MessageCmd, SendCmd } from '../../src/protocol/commands.js';
 import { decodeMessage, decodeSend } from '../../src/protocol/hot-decode.js';
+import { decodePlainSend } from '../../src/protocol/hot-send.js';
 import { encodeMessage, encodeSend, type MessageFields, messageBound, sendBound } from '../../src/protocol/hot-encode.js';
 import { validateClientCommand } from '../../src/protocol/validate.js';
 
@@ -145,6 +146,64 @@ t.test('whatever the fast SEND reader refuses, it refuses for a reason: plain he
     { numRuns: 3000 },
   );
   t.ok(withHeaders > 50 && withPath > 50, `plain SENDs with headers (${withHeaders}) and paths (${withPath}) were taken`);
+});
+
+/** SENDs as the bundled client writes them (encodeSend), plain fields only, sometimes out of range. */
+const plainSend = fc.record(
+  {
+    dest: field(ascii(40).map((s) => `queue://${s}`)).filter((v) => typeof v === 'string').map(String),
+    body: fc.uint8Array({ maxLength: 70000 }).map((a) => Buffer.from(a)),
+    bt: fc.constantFrom(0, 1, 2, 2, 3),
+    persistent: fc.boolean(),
+    pid: fc.oneof({ weight: 8, arbitrary: ascii(30) }, { weight: 1, arbitrary: fc.constantFrom('P-é', 'p'.repeat(257), 'p'.repeat(256)) }),
+    seq: fc.oneof(fc.nat(), fc.constantFrom(0, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1)),
+    rid: fc.nat(),
+    priority: fc.constantFrom(0, 4, 9, 9, 10),
+    ttl: fc.oneof(fc.nat(), fc.constant(2 ** 40)),
+    correlationId: fc.constantFrom('c'),
+  },
+  { requiredKeys: ['dest', 'body'] },
+).map((f) => (f.correlationId !== undefined && f.seq !== undefined && f.seq % 5 !== 0 ? { ...f, correlationId: undefined } : f))
+  .map((f) => Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined)));
+
+t.test('the plain SEND reader takes only what msgpackr + the validator take, with the same fields', async (t) => {
+  let taken = 0;
+  let refused = 0;
+  fc.assert(
+    fc.property(plainSend, fc.boolean(), (fields, viaPackr) => {
+      const cmd = { t: 'SEND', ...fields } as unknown as SendCmd;
+      let bytes: Buffer;
+      if (viaPackr) bytes = packr.pack(cmd);
+      else {
+        const out = Buffer.alloc(sendBound(cmd));
+        bytes = out.subarray(0, encodeSend(out, 0, cmd));
+      }
+      // inside a larger chunk, as the broker reads it
+      const chunk = Buffer.concat([Buffer.from([1, 2, 3]), bytes, Buffer.from([4])]);
+      const fast = decodePlainSend(chunk, 3, 3 + bytes.length);
+      if (fast === undefined) {
+        refused++;
+        return true;
+      }
+      taken++;
+      const general = validateClientCommand(decodeBody(bytes)) as SendCmd;
+      for (const k of SEND_KEYS) {
+        const a = fast[k as keyof SendCmd];
+        const b = general[k as keyof SendCmd];
+        if (!(a === b || (k === 'body' && sameBytes(a, b)))) throw new Error(`field ${k}: fast ${String(a)}, general ${String(b)}`);
+      }
+      const again = decodeSend(chunk, 3, 3 + bytes.length);
+      if (!isDeepStrictEqual(again && asBuffers(sendInputOf(again)), asBuffers(sendInputOf(general)))) throw new Error('decodeSend disagrees');
+      return true;
+    }),
+    { numRuns: 2000 },
+  );
+  t.ok(taken > 250 && refused > 100, `taken ${taken}, left to the general readers ${refused}`);
+  const plain = packr.pack({ t: 'SEND', dest: 'queue://q', body: Buffer.from('x'), persistent: false, seq: 3 });
+  t.ok(decodePlainSend(plain, 0, plain.length), 'a plain frame is taken');
+  for (let i = 0; i < plain.length; i++) t.equal(decodePlainSend(plain, 0, i), undefined, `truncated at ${i}`);
+  t.equal(decodePlainSend(Buffer.concat([plain, Buffer.from([0])]), 0, plain.length + 1), undefined, 'trailing bytes');
+  t.equal(decodePlainSend(packr.pack({ t: 'SENT', dest: 'queue://q', body: Buffer.from('x') }), 0, 30), undefined, 'another command');
 });
 
 t.test('the client\'s SEND is written in place, taken by the fast reader, and reads back the same through msgpackr', async (t) => {
