@@ -157,6 +157,10 @@ function scalar(): Scalar {
   }
 }
 
+/** Header positions whose keys are remembered (repeatedAscii slots after the command keys'). */
+const REPEAT_SLOTS = 4;
+const HEADER_KEY_SLOT = 32;
+
 /** Longest broker path and most header entries validate.ts accepts (longer ones go to it, to be refused there). */
 const MAX_PATH = 64;
 const MAX_HEADERS = 1024;
@@ -182,8 +186,10 @@ function headerMap(): Headers | typeof OTHER {
   if (n < 0 || n > MAX_HEADERS) return OTHER;
   const h: Headers = {};
   for (let i = 0; i < n; i++) {
-    const k = str();
-    if (k === OTHER || k.length > MAX_KEY || k === '__proto__') return OTHER;
+    // The first few keys reuse the last key read at their position (a producer's header names repeat frame after
+    // frame: the CLI tools' ferry.run and ferry.seq); values, often unique, are read afresh.
+    const k = i < REPEAT_SLOTS ? repeatedAscii(HEADER_KEY_SLOT + i) : str();
+    if (typeof k !== 'string' || k.length > MAX_KEY || k === '__proto__') return OTHER;
     const v = scalar();
     if (v === OTHER || (typeof v === 'object' && v !== null)) return OTHER;
     h[k] = v;

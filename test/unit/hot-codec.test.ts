@@ -336,3 +336,14 @@ t.test('MESSAGEs written one after another (repeated leading fields, ids made of
   );
   t.ok(derived > 200, `ids written from pid and sequence (${derived})`);
 });
+
+t.test('header names remembered from the last frame are given again only when their bytes are the same', async (t) => {
+  const seq: Record<string, string | number>[] = [{ a: 1, bb: 'x' }, { a: 1, bb: 'x' }, { a: 1, cc: 'x' }, { b: 2, a: 3 }, { a: 1, bb: 'x', ccc: 4, dddd: 5, eeeee: 6 }, { a: 1, bb: 'y', ccd: 4, dddd: 5, eeeef: 6 }];
+  for (const headers of seq) {
+    const bytes = packr.pack({ t: 'SEND', dest: 'queue://q', body: Buffer.from('x'), headers });
+    t.same(decodeSend(bytes)?.headers, headers, `SEND ${JSON.stringify(headers)}`);
+    const m: MessageFields = { id: 'i', dest: 'queue://q', body: Buffer.from('x'), bt: 0, persistent: false, priority: 4, timestamp: 1, expires: 0, deliveryCount: 1, headers };
+    const out = Buffer.alloc(messageBound(m));
+    t.same(decodeMessage(out.subarray(0, encodeMessage(out, 0, 1, 1, m)))?.headers, headers, `MESSAGE ${JSON.stringify(headers)}`);
+  }
+});
