@@ -475,9 +475,12 @@ export class Broker implements SessionHost {
     }
     const now = Date.now();
     const ttl = input.ttl ?? 0;
+    const audited = pid !== undefined && seq !== undefined;
+    // Every field in one literal, absent ones undefined: one object shape for every message (no shape transitions,
+    // no out-of-object property store), so the code that reads messages stays monomorphic.
     const msg: BrokerMessage = {
       seq: 0,
-      id: input.id ?? (pid !== undefined && seq !== undefined ? `${pid}:${seq}` : `ID:${this.id}:${this.nextMessageId++}`),
+      id: input.id ?? (audited ? `${pid}:${seq}` : `ID:${this.id}:${this.nextMessageId++}`),
       dest: dest.canonical,
       body: input.body,
       bt: input.bt,
@@ -485,17 +488,17 @@ export class Broker implements SessionHost {
       priority: input.priority ?? DEFAULT_PRIORITY,
       timestamp: input.timestamp ?? now,
       expires: input.expires ?? (ttl > 0 ? now + ttl : 0),
+      headers: input.headers,
+      correlationId: input.correlationId,
+      replyTo: input.replyTo,
       deliveryCount: input.redelivered === true ? 1 : 0,
       ord: this.nextOrd++,
+      home: undefined,
+      pid: audited ? pid : undefined,
+      pseq: audited ? seq : undefined,
+      pidId: audited && input.id === undefined,
+      path: input.path !== undefined && input.path.length > 0 ? input.path : undefined,
     };
-    if (input.path !== undefined && input.path.length > 0) msg.path = input.path;
-    if (input.headers !== undefined) msg.headers = input.headers;
-    if (input.correlationId !== undefined) msg.correlationId = input.correlationId;
-    if (input.replyTo !== undefined) msg.replyTo = input.replyTo;
-    if (pid !== undefined && seq !== undefined) {
-      msg.pid = pid;
-      msg.pseq = seq;
-    }
     if (dest instanceof Topic) {
       dest.publish(msg, dest.subscribers, this, (err) => {
         if (err) this.sendFailed(msg, prior);

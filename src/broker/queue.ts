@@ -286,7 +286,6 @@ export class Queue implements SubscriptionSource {
     return out;
   }
 
-  /** Drop every waiting message, in memory and on disk (not those in flight). @returns how many. */
   /**
    * Drop every waiting message, in memory and on disk (not those in flight); resolves once that is synced.
    * @returns how many. @throws FerryError FERRY_STORE when the store cannot write (then nothing is dropped) or the
@@ -464,9 +463,9 @@ export class Queue implements SubscriptionSource {
     if (unmarked) this.raiseMark();
   }
 
-  /** Bring stored messages into memory when the queue has drained below half its page. */
+  /** Page stored messages in once there is room for a fifth of a page (read while the rest is dispatched). */
   private pageIn(): void {
-    if (this.loading || this.deleted || this.stored === 0 || this.pending >= this.ctx.pageMessages / 2) return;
+    if (this.loading || this.deleted || this.stored === 0 || this.pending > this.ctx.pageMessages * 0.8) return;
     this.loading = true;
     const limit = this.ctx.pageMessages - this.pending;
     // Everything queued for the store before now must be readable before we look.

@@ -1,6 +1,7 @@
 import type { AckMode } from '../protocol/commands.js';
 import type { ConsumerInfo } from './events.js';
 import type { BrokerMessage } from '../model/message.js';
+import { Deliveries } from './deliveries.js';
 
 /** Where a subscription's deliveries go: a protocol connection (native, STOMP) or a network bridge. */
 export interface DeliverySink {
@@ -28,8 +29,8 @@ export interface SubscriptionSource {
  * each delivery gets a tag, increasing per subscription, that ACK and NACK name.
  */
 export class Subscription {
-  /** Unacknowledged deliveries by tag, in delivery order (Map keeps insertion order). */
-  readonly unacked = new Map<number, BrokerMessage>();
+  /** Unacknowledged deliveries by tag, in delivery order. */
+  readonly unacked: Deliveries;
   private nextTag = 1;
   closed = false;
   source!: SubscriptionSource;
@@ -53,7 +54,10 @@ export class Subscription {
     readonly ackMode: AckMode,
     readonly prefetch: number,
     readonly sink: DeliverySink,
-  ) {}
+  ) {
+    // A delivery kept while four windows' worth of later ones are acked is set aside (see Deliveries).
+    this.unacked = new Deliveries(Math.max(1024, 4 * prefetch));
+  }
 
   /** True when `tag` names an outstanding delivery. */
   has(tag: number): boolean {
@@ -75,7 +79,7 @@ export class Subscription {
   deliver(msg: BrokerMessage): void {
     msg.deliveryCount++;
     const tag = this.nextTag++;
-    this.unacked.set(tag, msg);
+    this.unacked.add(tag, msg);
     this.sink.deliver(this, msg, tag);
   }
 
@@ -115,29 +119,15 @@ export class Subscription {
     if (this.closed) return;
     this.closed = true;
     this.source.removeConsumer(this);
-    if (this.unacked.size > 0) {
-      const back = [...this.unacked.values()];
-      this.unacked.clear();
-      this.source.requeue(back, false);
-    }
+    if (this.unacked.size > 0) this.source.requeue(this.unacked.clear(), false);
     const f = this.onClosed;
     this.onClosed = null;
     f?.();
   }
 
   private take(tag: number, upto: boolean): BrokerMessage[] {
-    if (!upto) {
-      const m = this.unacked.get(tag);
-      if (m === undefined) return [];
-      this.unacked.delete(tag);
-      return [m];
-    }
-    const out: BrokerMessage[] = [];
-    for (const [t, m] of this.unacked) {
-      if (t > tag) break;
-      out.push(m);
-      this.unacked.delete(t);
-    }
-    return out;
+    if (upto) return this.unacked.takeUpTo(tag);
+    const m = this.unacked.delete(tag);
+    return m === undefined ? [] : [m];
   }
 }

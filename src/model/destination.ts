@@ -21,6 +21,8 @@ const PREFIXES: ReadonlyArray<[string, DestinationKind]> = [
 ];
 
 const cache = new Map<string, DestinationName>();
+let lastRaw = '';
+let lastParsed: DestinationName | null = null;
 
 /**
  * Parse `queue://NAME`, `topic://NAME`, `temp-queue://NAME` (also STOMP's `/queue/NAME`, `/topic/NAME`); a bare name is a queue, as
@@ -28,8 +30,15 @@ const cache = new Map<string, DestinationName>();
  * @throws FerryError FERRY_INVALID_DESTINATION
  */
 export function parseDestination(raw: string): DestinationName {
+  // A producer names the same destination send after send (often as the very same string): asked three or four
+  // times per message (flow control, routing), the last answer saves the Map lookup.
+  if (raw === lastRaw && lastParsed !== null) return lastParsed;
   const hit = cache.get(raw);
-  if (hit) return hit;
+  if (hit) {
+    lastRaw = raw;
+    lastParsed = hit;
+    return hit;
+  }
   let kind: DestinationKind = 'queue';
   let name = raw;
   for (const [prefix, k] of PREFIXES) {

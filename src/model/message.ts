@@ -20,23 +20,28 @@ export interface BrokerMessage {
   timestamp: number;
   /** Absolute expiry, ms since the epoch; 0: never. */
   expires: number;
-  headers?: Headers;
-  correlationId?: string;
-  replyTo?: string;
+  headers?: Headers | undefined;
+  correlationId?: string | undefined;
+  replyTo?: string | undefined;
   /** Deliveries so far (JMSXDeliveryCount of the last delivery). */
   deliveryCount: number;
   /** Arrival order at this broker (messages read back from the store use `seq`): redeliveries keep it. */
   ord?: number;
   /** The queue that holds (and stores) it, when not `dest`: a durable subscription's queue. */
-  home?: string;
+  home?: string | undefined;
   /** Producer id and sequence, for the duplicate audit. */
-  pid?: string;
-  pseq?: number;
+  pid?: string | undefined;
+  pseq?: number | undefined;
+  /**
+   * True when `id` is exactly `${pid}:${pseq}` (the broker made it from them): a delivery writes it from those
+   * parts, without reading the concatenated id string (which would copy it into a flat one first).
+   */
+  pidId?: boolean;
   /**
    * Brokers the message passed through on its way here, first first (ActiveMQ's brokerPath); absent for a message
    * produced here. Stored with it: a network bridge never sends a message back along its path.
    */
-  path?: readonly string[];
+  path?: readonly string[] | undefined;
 }
 
 /** Approximate memory held by a message: its body plus a fixed overhead for the object and its strings. */

@@ -1,5 +1,7 @@
 import { FrameTooLargeError } from '../errors.js';
 
+const EMPTY = Buffer.alloc(0);
+
 /** Bytes of the big-endian length prefix in front of every frame body. */
 export const FRAME_HEADER_BYTES = 4;
 /** Largest length a 4-byte prefix can declare; also the "no limit" value of maxFrameSize. */
@@ -37,6 +39,14 @@ export class FrameDecoder {
    * @throws FrameTooLargeError when a header declares more than maxFrameSize bytes.
    */
   push(chunk: Buffer, onFrame: (body: Buffer) => void): void {
+    this.pushSpans(chunk, (buf, start, end) => onFrame(start === 0 && end === buf.length ? buf : buf.subarray(start, end)));
+  }
+
+  /**
+   * {@link push} without a Buffer per frame: each frame body is `buf[start, end)` (a receiver that reads the bytes
+   * in place — the broker's SEND reader — makes no view at all for most frames).
+   */
+  pushSpans(chunk: Buffer, onFrame: (buf: Buffer, start: number, end: number) => void): void {
     if (this.dead) return;
     let buf = chunk;
     let off = 0;
@@ -54,7 +64,7 @@ export class FrameDecoder {
         this.need = this.checkLength(header.readUInt32BE(0));
         if (this.need === 0) {
           this.need = -1;
-          onFrame(Buffer.alloc(0));
+          onFrame(EMPTY, 0, 0);
         }
       }
       if (this.need >= 0) {
@@ -67,7 +77,7 @@ export class FrameDecoder {
         this.parts = [];
         this.partsLen = 0;
         this.need = -1;
-        onFrame(body);
+        onFrame(body, 0, body.length);
       }
     }
     // Whole frames inside this chunk: no copies.
@@ -89,9 +99,9 @@ export class FrameDecoder {
         }
         return;
       }
-      const body = buf.subarray(off, off + size);
+      const start = off;
       off += size;
-      onFrame(body);
+      onFrame(buf, start, off);
     }
   }
 

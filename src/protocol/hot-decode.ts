@@ -1,4 +1,5 @@
 import type { BodyType, Headers, MessageCmd, SendCmd } from './commands.js';
+import { decodePlainSend } from './hot-send.js';
 
 /**
  * The decoding half of the hot codec (see hot-encode.ts): SEND on the broker, MESSAGE on the client, read straight
@@ -12,7 +13,7 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 /** A value the fast decoders do not take (a map, an array, an extension, a non-ASCII string, truncated bytes). */
 const OTHER = Symbol('other');
-type Scalar = string | number | boolean | null | Buffer | typeof OTHER;
+type Scalar = string | number | boolean | null | Buffer | Uint8Array | typeof OTHER;
 
 /** Buffer's own latin1 slicer when present (what toString('latin1') calls after its argument checks). */
 type Latin1 = (b: Buffer, start: number, end: number) => string;
@@ -21,7 +22,8 @@ const latin1: Latin1 =
   typeof proto.latin1Slice === 'function' ? (b, start, end) => (b as typeof proto).latin1Slice!(start, end) : (b, start, end) => b.toString('latin1', start, end);
 
 // One frame is decoded at a time, synchronously: the cursor lives here rather than in an object per frame.
-let src: Buffer = Buffer.alloc(0);
+const EMPTY = Buffer.alloc(0);
+let src: Buffer = EMPTY;
 let pos = 0;
 let end = 0;
 
@@ -65,10 +67,17 @@ function repeatedAscii(k: number): Scalar {
   return v;
 }
 
-function bin(n: number): Buffer | typeof OTHER {
+/**
+ * Bodies of SENDs (the broker's side) are plain Uint8Array views: a Buffer view costs three times as much to make
+ * (its subclass constructor), and the broker needs nothing of Buffer on a body. The client's MESSAGE bodies stay
+ * Buffers, as applications get them.
+ */
+let plainViews = false;
+
+function bin(n: number): Buffer | Uint8Array | typeof OTHER {
   const e = pos + n;
   if (e > end) return OTHER;
-  const b = src.subarray(pos, e);
+  const b = plainViews ? new Uint8Array(src.buffer, src.byteOffset + pos, n) : src.subarray(pos, e);
   pos = e;
   return b;
 }
@@ -148,6 +157,10 @@ function scalar(): Scalar {
   }
 }
 
+/** Header positions whose keys are remembered (repeatedAscii slots after the command keys'). */
+const REPEAT_SLOTS = 4;
+const HEADER_KEY_SLOT = 32;
+
 /** Longest broker path and most header entries validate.ts accepts (longer ones go to it, to be refused there). */
 const MAX_PATH = 64;
 const MAX_HEADERS = 1024;
@@ -173,8 +186,10 @@ function headerMap(): Headers | typeof OTHER {
   if (n < 0 || n > MAX_HEADERS) return OTHER;
   const h: Headers = {};
   for (let i = 0; i < n; i++) {
-    const k = str();
-    if (k === OTHER || k.length > MAX_KEY || k === '__proto__') return OTHER;
+    // The first few keys reuse the last key read at their position (a producer's header names repeat frame after
+    // frame: the CLI tools' ferry.run and ferry.seq); values, often unique, are read afresh.
+    const k = i < REPEAT_SLOTS ? repeatedAscii(HEADER_KEY_SLOT + i) : str();
+    if (typeof k !== 'string' || k.length > MAX_KEY || k === '__proto__') return OTHER;
     const v = scalar();
     if (v === OTHER || (typeof v === 'object' && v !== null)) return OTHER;
     h[k] = v;
@@ -202,6 +217,29 @@ function pathList(): string[] | typeof OTHER {
     p[i] = s;
   }
   return p;
+}
+
+const SEND_BYTES = Buffer.from('\xa4SEND', 'latin1');
+const MESSAGE_BYTES = Buffer.from('\xa7MESSAGE', 'latin1');
+
+function bytesAt(b: Buffer): boolean {
+  const n = b.length;
+  if (pos + n > end) return false;
+  for (let i = 0; i < n; i++) if (src[pos + i] !== b[i]) return false;
+  return true;
+}
+
+/** The command name (`t`): SEND and MESSAGE are recognised by their bytes, without making a string of them. */
+function command(): Scalar {
+  if (bytesAt(SEND_BYTES)) {
+    pos += SEND_BYTES.length;
+    return 'SEND';
+  }
+  if (bytesAt(MESSAGE_BYTES)) {
+    pos += MESSAGE_BYTES.length;
+    return 'MESSAGE';
+  }
+  return scalar();
 }
 
 /** Codes of the keys SEND and MESSAGE use, in the order of KEY_NAMES (0: any other key). */
@@ -292,7 +330,7 @@ function value(k: number): boolean {
     vals[k] = undefined as unknown as Scalar;
     return true;
   }
-  const v = k === Key.dest || k === Key.pid ? repeatedAscii(k) : scalar();
+  const v = k === Key.dest || k === Key.pid ? repeatedAscii(k) : k === Key.t ? command() : scalar();
   if (v === OTHER) return false;
   // A repeated key: the last one counts, as in msgpackr.
   if (k > 0) {
@@ -307,10 +345,10 @@ function value(k: number): boolean {
  * Read a whole map of scalars into `vals` (unset keys: undefined), headers and path into theirs. False when it is
  * not that plain shape.
  */
-function readMap(body: Buffer): boolean {
+function readMap(body: Buffer, start: number, stop: number): boolean {
   src = body;
-  pos = 0;
-  end = body.length;
+  pos = start;
+  end = stop;
   vals.fill(undefined as unknown as Scalar);
   headersVal = undefined;
   pathVal = undefined;
@@ -321,7 +359,9 @@ function readMap(body: Buffer): boolean {
     if (k < 0 || !value(k)) return false;
   }
   // Trailing bytes make the frame malformed (§1): the general path says so.
-  return pos === end;
+  const whole = pos === end;
+  src = EMPTY; // the frame's chunk is not kept alive by the reader
+  return whole;
 }
 
 function isStr(v: Scalar, max: number): boolean {
@@ -346,16 +386,21 @@ function optBool(v: Scalar): boolean {
 }
 
 /**
- * A SEND in the plain shape, checked as validate.ts checks it; undefined for anything else (another command, a
- * SEND with headers or a broker path, or one validate.ts would refuse: the general path then answers it).
+ * A SEND in the plain shape (`body[start, stop)`), checked as validate.ts checks it; undefined for anything else
+ * (another command, exotic values, or a SEND validate.ts would refuse: the general path then answers it).
  */
-export function decodeSend(body: Buffer): SendCmd | undefined {
-  if (!readMap(body)) return undefined;
+export function decodeSend(body: Buffer, start = 0, stop = body.length): SendCmd | undefined {
+  const plainSend = decodePlainSend(body, start, stop);
+  if (plainSend !== undefined) return plainSend;
+  plainViews = true;
+  const plain = readMap(body, start, stop);
+  plainViews = false;
+  if (!plain) return undefined;
   const v = vals;
   if (v[Key.t] !== 'SEND') return undefined;
   const dest = v[Key.dest];
   const b = v[Key.body];
-  if (!isStr(dest, 1024) || !Buffer.isBuffer(b)) return undefined;
+  if (!isStr(dest, 1024) || !(b instanceof Uint8Array)) return undefined;
   if (
     !optInt(v[Key.bt], 0, 2) ||
     !optBool(v[Key.persistent]) ||
@@ -381,7 +426,7 @@ export function decodeSend(body: Buffer): SendCmd | undefined {
   return {
     t: 'SEND',
     dest: dest as string,
-    body: b,
+    body: b as Uint8Array,
     bt: v[Key.bt] as SendCmd['bt'],
     persistent: v[Key.persistent] as boolean | undefined,
     pid: v[Key.pid] as string | undefined,
@@ -403,7 +448,7 @@ export function decodeSend(body: Buffer): SendCmd | undefined {
 
 /** A MESSAGE in the plain shape; undefined for anything else. */
 export function decodeMessage(body: Buffer): MessageCmd | undefined {
-  if (!readMap(body)) return undefined;
+  if (!readMap(body, 0, body.length)) return undefined;
   const v = vals;
   if (v[Key.t] !== 'MESSAGE' || v[Key.headers] !== undefined || v[Key.path] !== undefined) return undefined;
   const b = v[Key.body];

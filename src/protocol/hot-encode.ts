@@ -26,6 +26,10 @@ export interface MessageFields {
   correlationId?: string | undefined;
   replyTo?: string | undefined;
   path?: readonly string[] | undefined;
+  /** Producer id and sequence, and whether the id is exactly `${pid}:${pseq}` (then written from them). */
+  pid?: string | undefined;
+  pseq?: number | undefined;
+  pidId?: boolean | undefined;
 }
 
 /** The bytes of a key (fixstr), written once. */
@@ -279,37 +283,126 @@ export function messageBound(m: MessageFields): number {
 }
 
 /**
+ * The leading fields of the last MESSAGE written (map header, t, sid, dest, bt, persistent, priority, deliveryCount,
+ * redelivered), as bytes, and the values they were written from: consecutive deliveries of one subscription share
+ * them, so they are copied in one go instead of being encoded field by field.
+ */
+let prefix: Buffer | null = null;
+let pN = -1;
+let pSid = -1;
+let pDest = '';
+let pBt = -1;
+let pPersistent = false;
+let pPriority = -1;
+let pCount = -1;
+/** Longest prefix kept (a destination name can be 1024 characters; such a prefix is simply not kept). */
+const MAX_PREFIX = 256;
+
+/** The bytes of the last producer id seen in a `pid:seq` message id, without its msgpack header. */
+let idPid = '';
+let idPidBytes: Buffer = Buffer.alloc(0);
+
+/** Decimal digits of a non-negative safe integer. */
+function digitCount(v: number): number {
+  let n = 1;
+  while (v >= 10) {
+    v = Math.floor(v / 10);
+    n++;
+  }
+  return n;
+}
+
+/**
+ * The id `${pid}:${pseq}` written from its parts: the producer id's bytes are kept from one message to the next and
+ * the sequence is written digit by digit, so the id string itself is never read (reading a concatenated string
+ * flattens it into a fresh copy first). False, with nothing written, when the producer id is not plain ASCII.
+ */
+function writePidId(out: Buffer, off: number, pid: string, pseq: number): number {
+  if (pid !== idPid) {
+    const b = Buffer.from(pid, 'utf8');
+    if (b.length !== pid.length) return -1;
+    idPid = pid;
+    idPidBytes = b;
+  }
+  const digits = digitCount(pseq);
+  const len = idPidBytes.length + 1 + digits;
+  if (len < 32) out[off++] = 0xa0 | len;
+  else if (len < 0x100) {
+    out[off++] = 0xd9;
+    out[off++] = len;
+  } else return -1;
+  off = put(out, off, idPidBytes);
+  out[off++] = 0x3a; // ':'
+  let e = off + digits;
+  let v = pseq;
+  for (let i = 0; i < digits; i++) {
+    const q = Math.floor(v / 10);
+    out[--e] = 0x30 + (v - q * 10);
+    v = q;
+  }
+  return off + digits;
+}
+
+/**
  * A MESSAGE frame body for delivery `tag` of `m` on subscription `sid`, at `out[off]` (room: {@link messageBound});
- * returns the offset after it. The body is copied once, from the stored message into the outgoing buffer.
+ * returns the offset after it. The body is copied once, from the stored message into the outgoing buffer. The
+ * fields are written in an order that puts those that repeat from one delivery to the next first (a msgpack map's
+ * order carries no meaning).
  */
 export function encodeMessage(out: Buffer, off: number, sid: number, tag: number, m: MessageFields): number {
   const n =
     13 + (m.headers !== undefined ? 1 : 0) + (m.correlationId !== undefined ? 1 : 0) + (m.replyTo !== undefined ? 1 : 0) + (m.path !== undefined ? 1 : 0);
-  off = writeMapHeader(out, off, n);
-  off = put(out, off, K_T);
-  off = put(out, off, V_MESSAGE);
-  off = put(out, off, K.sid);
-  off = writeNum(out, off, sid);
+  if (
+    prefix !== null &&
+    n === pN &&
+    sid === pSid &&
+    m.dest === pDest &&
+    m.bt === pBt &&
+    m.persistent === pPersistent &&
+    m.priority === pPriority &&
+    m.deliveryCount === pCount
+  ) {
+    out.set(prefix, off);
+    off += prefix.length;
+  } else {
+    const start = off;
+    off = writeMapHeader(out, off, n);
+    off = put(out, off, K_T);
+    off = put(out, off, V_MESSAGE);
+    off = put(out, off, K.sid);
+    off = writeNum(out, off, sid);
+    off = put(out, off, K.dest);
+    off = writeStr(out, off, m.dest);
+    off = put(out, off, K.bt);
+    off = writeNum(out, off, m.bt);
+    off = put(out, off, K.persistent);
+    out[off++] = m.persistent ? 0xc3 : 0xc2;
+    off = put(out, off, K.priority);
+    off = writeNum(out, off, m.priority);
+    off = put(out, off, K.deliveryCount);
+    off = writeNum(out, off, m.deliveryCount);
+    off = put(out, off, K.redelivered);
+    out[off++] = m.deliveryCount > 1 ? 0xc3 : 0xc2;
+    if (off - start <= MAX_PREFIX) {
+      prefix = Buffer.from(out.subarray(start, off));
+      pN = n;
+      pSid = sid;
+      pDest = m.dest;
+      pBt = m.bt;
+      pPersistent = m.persistent;
+      pPriority = m.priority;
+      pCount = m.deliveryCount;
+    } else prefix = null;
+  }
   off = put(out, off, K.tag);
   off = writeNum(out, off, tag);
   off = put(out, off, K.id);
-  off = writeStr(out, off, m.id);
-  off = put(out, off, K.dest);
-  off = writeStr(out, off, m.dest);
-  off = put(out, off, K.bt);
-  off = writeNum(out, off, m.bt);
-  off = put(out, off, K.persistent);
-  out[off++] = m.persistent ? 0xc3 : 0xc2;
-  off = put(out, off, K.priority);
-  off = writeNum(out, off, m.priority);
+  const at = m.pidId === true && m.pid !== undefined && m.pseq !== undefined ? writePidId(out, off, m.pid, m.pseq) : -1;
+  off = at >= 0 ? at : writeStr(out, off, m.id);
   off = put(out, off, K.timestamp);
   off = writeNum(out, off, m.timestamp);
   off = put(out, off, K.expires);
   off = writeNum(out, off, m.expires);
-  off = put(out, off, K.deliveryCount);
-  off = writeNum(out, off, m.deliveryCount);
-  off = put(out, off, K.redelivered);
-  out[off++] = m.deliveryCount > 1 ? 0xc3 : 0xc2;
   if (m.headers !== undefined) {
     off = put(out, off, K.headers);
     off = writeHeaders(out, off, m.headers);

@@ -5,6 +5,7 @@
 import type { Level } from 'level';
 import { Packr } from 'msgpackr';
 import type { BrokerMessage } from '../model/message.js';
+import { F, readMessageRecord } from './record-reader.js';
 
 const packr = new Packr({ useRecords: false, structuredClone: false });
 
@@ -12,33 +13,56 @@ const packr = new Packr({ useRecords: false, structuredClone: false });
 type StoredRecord = Omit<BrokerMessage, 'persistent' | 'ord'>;
 
 /**
- * A stored message as the broker holds it. Built as a fresh object, optional fields added only when present: the
- * decoded record with its undefined fields deleted (as this used to do) was a dictionary-mode object, slow for
- * every later read of its fields while it is dispatched, encoded and acked.
+ * A stored message as the broker holds it: one literal with every field, in the order the broker builds a message
+ * in (broker.ts `send`), so stored and fresh messages share one object shape and the code that dispatches, encodes
+ * and acks them stays monomorphic. The record is read by record-reader.ts; what it leaves aside, msgpackr reads.
  */
 export function decodeStoredMessage(value: Uint8Array): BrokerMessage {
-  const r = packr.unpack(value) as StoredRecord;
-  const m: BrokerMessage = {
-    seq: r.seq,
-    id: r.id,
-    dest: r.dest,
-    body: r.body,
-    bt: r.bt,
+  const f = fields;
+  if (!readMessageRecord(value, f)) {
+    const r = packr.unpack(value) as StoredRecord;
+    f[F.seq] = r.seq;
+    f[F.id] = r.id;
+    f[F.dest] = r.dest;
+    f[F.body] = r.body;
+    f[F.bt] = r.bt;
+    f[F.priority] = r.priority;
+    f[F.timestamp] = r.timestamp;
+    f[F.expires] = r.expires;
+    f[F.headers] = r.headers;
+    f[F.correlationId] = r.correlationId;
+    f[F.replyTo] = r.replyTo;
+    f[F.deliveryCount] = r.deliveryCount;
+    f[F.pid] = r.pid;
+    f[F.pseq] = r.pseq;
+    f[F.home] = r.home;
+    f[F.path] = r.path;
+  }
+  return {
+    seq: f[F.seq] as number,
+    id: f[F.id] as string,
+    dest: f[F.dest] as string,
+    body: f[F.body] as Uint8Array,
+    bt: f[F.bt] as BrokerMessage['bt'],
     persistent: true,
-    priority: r.priority,
-    timestamp: r.timestamp,
-    expires: r.expires,
-    deliveryCount: r.deliveryCount,
+    priority: f[F.priority] as number,
+    timestamp: f[F.timestamp] as number,
+    expires: f[F.expires] as number,
+    headers: (f[F.headers] ?? undefined) as BrokerMessage['headers'],
+    correlationId: (f[F.correlationId] ?? undefined) as string | undefined,
+    replyTo: (f[F.replyTo] ?? undefined) as string | undefined,
+    deliveryCount: f[F.deliveryCount] as number,
+    ord: undefined,
+    home: (f[F.home] ?? undefined) as string | undefined,
+    pid: (f[F.pid] ?? undefined) as string | undefined,
+    pseq: (f[F.pseq] ?? undefined) as number | undefined,
+    pidId: false,
+    path: (f[F.path] ?? undefined) as readonly string[] | undefined,
   };
-  if (r.headers != null) m.headers = r.headers;
-  if (r.correlationId != null) m.correlationId = r.correlationId;
-  if (r.replyTo != null) m.replyTo = r.replyTo;
-  if (r.pid != null) m.pid = r.pid;
-  if (r.pseq != null) m.pseq = r.pseq;
-  if (r.home != null) m.home = r.home;
-  if (r.path != null) m.path = r.path;
-  return m;
 }
+
+/** A record's fields, for the record being decoded (one at a time, synchronously). */
+const fields: unknown[] = new Array<unknown>(16);
 
 /**
  * Up to `limit` stored messages with keys in (gt, lt), in key order. Values only: the keys (which the decoded

@@ -122,7 +122,7 @@ export class NativeConnection implements DeliverySink, FlowListener {
   private onData(chunk: Buffer): void {
     this.monitor.lastRead = Date.now();
     try {
-      this.decoder.push(chunk, (body) => this.onFrame(body));
+      this.decoder.pushSpans(chunk, this.onSpan);
     } catch (err) {
       // Only the decoder throws here: an oversize frame. Its body is never buffered.
       const e = err as FerryError;
@@ -130,19 +130,22 @@ export class NativeConnection implements DeliverySink, FlowListener {
     }
   }
 
-  private onFrame(body: Buffer): void {
+  /** One frame body, `buf[start, end)`, from the decoder. */
+  private readonly onSpan = (buf: Buffer, start: number, end: number): void => this.onFrame(buf, start, end);
+
+  private onFrame(buf: Buffer, start = 0, end = buf.length): void {
     if (this.state === 'closed' || this.state === 'closing') return;
     if (this.state === 'authenticating') {
-      this.early.push(body);
+      this.early.push(buf.subarray(start, end));
       return;
     }
-    // A plain SEND (nearly every frame) is read straight off the bytes; everything else, and every SEND the fast
-    // reader does not take, goes through msgpackr and the validator.
-    let cmd: ClientCommand | undefined = this.state === 'open' ? decodeSend(body) : undefined;
+    // A plain SEND (nearly every frame) is read straight off the bytes, with no view of the frame made; everything
+    // else, and every SEND the fast reader does not take, goes through msgpackr and the validator.
+    let cmd: ClientCommand | undefined = this.state === 'open' ? decodeSend(buf, start, end) : undefined;
     if (cmd === undefined) {
       let raw: unknown;
       try {
-        raw = decodeBody(body);
+        raw = decodeBody(buf.subarray(start, end));
         cmd = validateClientCommand(raw);
       } catch (err) {
         const e = err as FerryError;

@@ -6,6 +6,7 @@ import { sendInputOf } from '../../src/model/wire.js';
 import { decodeBody } from '../../src/protocol/codec.js';
 import type { MessageCmd, SendCmd } from '../../src/protocol/commands.js';
 import { decodeMessage, decodeSend } from '../../src/protocol/hot-decode.js';
+import { decodePlainSend } from '../../src/protocol/hot-send.js';
 import { encodeMessage, encodeSend, type MessageFields, messageBound, sendBound } from '../../src/protocol/hot-encode.js';
 import { validateClientCommand } from '../../src/protocol/validate.js';
 
@@ -16,6 +17,15 @@ import { validateClientCommand } from '../../src/protocol/validate.js';
  */
 
 const packr = new Packr({ useRecords: false, structuredClone: false, variableMapSize: true });
+
+/** The fast reader gives SEND bodies as plain Uint8Array views, msgpackr as Buffers: the bytes must be the same. */
+function sameBytes(a: unknown, b: unknown): boolean {
+  return a instanceof Uint8Array && b instanceof Uint8Array && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
+function asBuffers<T extends { body: Uint8Array }>(x: T): T {
+  return { ...x, body: Buffer.from(x.body.buffer, x.body.byteOffset, x.body.byteLength) };
+}
 
 const SEND_KEYS = ['t', 'dest', 'body', 'bt', 'persistent', 'pid', 'seq', 'rid', 'headers', 'priority', 'ttl', 'correlationId', 'replyTo', 'tx', 'path', 'mid', 'ts', 'exp', 'rd'] as const;
 
@@ -93,11 +103,11 @@ t.test('whatever the fast SEND reader takes, msgpackr + the validator take with 
       for (const k of SEND_KEYS) {
         const a = fast[k as keyof SendCmd];
         const b = general[k as keyof SendCmd];
-        if (!(a === b || (Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b)) || (k !== 'body' && isDeepStrictEqual(a, b)))) {
+        if (!(a === b || (k === 'body' && sameBytes(a, b)) || (k !== 'body' && isDeepStrictEqual(a, b)))) {
           throw new Error(`field ${k}: fast ${JSON.stringify(a)}, general ${JSON.stringify(b)}`);
         }
       }
-      if (!isDeepStrictEqual(sendInputOf(fast), sendInputOf(general))) throw new Error('the broker would see another message');
+      if (!isDeepStrictEqual(asBuffers(sendInputOf(fast)), asBuffers(sendInputOf(general)))) throw new Error('the broker would see another message');
       return true;
     }),
     { numRuns: 3000 },
@@ -138,6 +148,64 @@ t.test('whatever the fast SEND reader refuses, it refuses for a reason: plain he
   t.ok(withHeaders > 50 && withPath > 50, `plain SENDs with headers (${withHeaders}) and paths (${withPath}) were taken`);
 });
 
+/** SENDs as the bundled client writes them (encodeSend), plain fields only, sometimes out of range. */
+const plainSend = fc.record(
+  {
+    dest: field(ascii(40).map((s) => `queue://${s}`)).filter((v) => typeof v === 'string').map(String),
+    body: fc.uint8Array({ maxLength: 70000 }).map((a) => Buffer.from(a)),
+    bt: fc.constantFrom(0, 1, 2, 2, 3),
+    persistent: fc.boolean(),
+    pid: fc.oneof({ weight: 8, arbitrary: ascii(30) }, { weight: 1, arbitrary: fc.constantFrom('P-é', 'p'.repeat(257), 'p'.repeat(256)) }),
+    seq: fc.oneof(fc.nat(), fc.constantFrom(0, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1)),
+    rid: fc.nat(),
+    priority: fc.constantFrom(0, 4, 9, 9, 10),
+    ttl: fc.oneof(fc.nat(), fc.constant(2 ** 40)),
+    correlationId: fc.constantFrom('c'),
+  },
+  { requiredKeys: ['dest', 'body'] },
+).map((f) => (f.correlationId !== undefined && f.seq !== undefined && f.seq % 5 !== 0 ? { ...f, correlationId: undefined } : f))
+  .map((f) => Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined)));
+
+t.test('the plain SEND reader takes only what msgpackr + the validator take, with the same fields', async (t) => {
+  let taken = 0;
+  let refused = 0;
+  fc.assert(
+    fc.property(plainSend, fc.boolean(), (fields, viaPackr) => {
+      const cmd = { t: 'SEND', ...fields } as unknown as SendCmd;
+      let bytes: Buffer;
+      if (viaPackr) bytes = packr.pack(cmd);
+      else {
+        const out = Buffer.alloc(sendBound(cmd));
+        bytes = out.subarray(0, encodeSend(out, 0, cmd));
+      }
+      // inside a larger chunk, as the broker reads it
+      const chunk = Buffer.concat([Buffer.from([1, 2, 3]), bytes, Buffer.from([4])]);
+      const fast = decodePlainSend(chunk, 3, 3 + bytes.length);
+      if (fast === undefined) {
+        refused++;
+        return true;
+      }
+      taken++;
+      const general = validateClientCommand(decodeBody(bytes)) as SendCmd;
+      for (const k of SEND_KEYS) {
+        const a = fast[k as keyof SendCmd];
+        const b = general[k as keyof SendCmd];
+        if (!(a === b || (k === 'body' && sameBytes(a, b)))) throw new Error(`field ${k}: fast ${String(a)}, general ${String(b)}`);
+      }
+      const again = decodeSend(chunk, 3, 3 + bytes.length);
+      if (!isDeepStrictEqual(again && asBuffers(sendInputOf(again)), asBuffers(sendInputOf(general)))) throw new Error('decodeSend disagrees');
+      return true;
+    }),
+    { numRuns: 2000 },
+  );
+  t.ok(taken > 250 && refused > 100, `taken ${taken}, left to the general readers ${refused}`);
+  const plain = packr.pack({ t: 'SEND', dest: 'queue://q', body: Buffer.from('x'), persistent: false, seq: 3 });
+  t.ok(decodePlainSend(plain, 0, plain.length), 'a plain frame is taken');
+  for (let i = 0; i < plain.length; i++) t.equal(decodePlainSend(plain, 0, i), undefined, `truncated at ${i}`);
+  t.equal(decodePlainSend(Buffer.concat([plain, Buffer.from([0])]), 0, plain.length + 1), undefined, 'trailing bytes');
+  t.equal(decodePlainSend(packr.pack({ t: 'SENT', dest: 'queue://q', body: Buffer.from('x') }), 0, 30), undefined, 'another command');
+});
+
 t.test('the client\'s SEND is written in place, taken by the fast reader, and reads back the same through msgpackr', async (t) => {
   const sends: SendCmd[] = [
     { t: 'SEND', dest: 'queue://bench.np.1', body: Buffer.alloc(1024, 0x61), bt: 0, persistent: false, pid: 'P-0123456789abcdef', seq: 1 },
@@ -158,7 +226,7 @@ t.test('the client\'s SEND is written in place, taken by the fast reader, and re
     t.same(decodeBody(bytes), cmd, `${cmd.dest}: msgpackr reads what was written`);
     const fast = decodeSend(bytes);
     t.ok(fast !== undefined, `${cmd.dest}: the fast reader takes it`);
-    t.same(sendInputOf(fast!), sendInputOf(validateClientCommand(decodeBody(bytes)) as SendCmd), `${cmd.dest}: same input either way`);
+    t.ok(isDeepStrictEqual(asBuffers(sendInputOf(fast!)), asBuffers(sendInputOf(validateClientCommand(decodeBody(bytes)) as SendCmd))), `${cmd.dest}: same input either way`);
   }
   t.equal(sendBound({ ...sends[0]!, headers: { a: undefined } as never }), -1, 'a header valued undefined is left to msgpackr');
   t.equal(sendBound({ ...sends[0]!, headers: { a: { b: 1 } } as never }), -1, 'a nested header is left to msgpackr');
@@ -209,5 +277,73 @@ t.test('a MESSAGE written in place reads back through msgpackr, and through the 
     const fast = decodeMessage(bytes);
     if (/^[\x00-\x7f]*$/.test(m.id + m.dest)) t.same(fast, expected, `${m.id}: the fast reader reads the same`);
     else t.equal(fast, undefined, `${m.id}: non-ASCII text is left to msgpackr`);
+  }
+});
+
+/** What msgpackr must read back from a MESSAGE written for `m`. */
+function expectedMessage(sid: number, tag: number, m: MessageFields): MessageCmd {
+  const e: MessageCmd = {
+    t: 'MESSAGE', sid, tag, id: m.id, dest: m.dest, body: m.body, bt: m.bt, persistent: m.persistent, priority: m.priority,
+    timestamp: m.timestamp, expires: m.expires, deliveryCount: m.deliveryCount, redelivered: m.deliveryCount > 1,
+  };
+  if (m.headers !== undefined) e.headers = m.headers;
+  if (m.correlationId !== undefined) e.correlationId = m.correlationId;
+  if (m.replyTo !== undefined) e.replyTo = m.replyTo;
+  if (m.path !== undefined) e.path = [...m.path];
+  return e;
+}
+
+t.test('MESSAGEs written one after another (repeated leading fields, ids made of pid:seq) read back exactly', async (t) => {
+  const pids = ['P-a', 'P-0123456789abcdef0123456789', 'é-pid', 'P-'.padEnd(240, 'x')];
+  const fields = fc.record({
+    sid: fc.constantFrom(1, 2, 300),
+    tag: fc.nat(),
+    dest: fc.constantFrom('queue://a', 'queue://bench.np', 'topic://t', `queue://${'q'.repeat(300)}`),
+    bt: fc.constantFrom(0, 1, 2),
+    persistent: fc.boolean(),
+    priority: fc.constantFrom(0, 4, 9),
+    deliveryCount: fc.constantFrom(1, 1, 2, 300),
+    expires: fc.constantFrom(0, 1764662400123),
+    timestamp: fc.constantFrom(1, 1764662400123),
+    pid: fc.constantFrom(...pids),
+    pseq: fc.oneof(fc.nat(), fc.constantFrom(0, 9, 10, 99, 100, 2 ** 32, 2 ** 53 - 1)),
+    derived: fc.boolean(),
+    corr: fc.option(fc.constantFrom('c', 'corr-1')),
+    headers: fc.option(fc.constant({ k: 'v', n: 1 })),
+  });
+  let derived = 0;
+  fc.assert(
+    fc.property(fc.array(fields, { minLength: 1, maxLength: 8 }), (list) => {
+      for (const f of list) {
+        const id = f.derived ? `${f.pid}:${f.pseq}` : `ID:other:${f.pseq}`;
+        const m: MessageFields = {
+          id, dest: f.dest, body: Buffer.from([1, 2, 3]), bt: f.bt as MessageFields['bt'], persistent: f.persistent, priority: f.priority,
+          timestamp: f.timestamp, expires: f.expires, deliveryCount: f.deliveryCount, pid: f.pid, pseq: f.pseq, pidId: f.derived,
+        };
+        if (f.corr !== null) m.correlationId = f.corr;
+        if (f.headers !== null) m.headers = f.headers;
+        if (f.derived) derived++;
+        const out = Buffer.alloc(messageBound(m));
+        const bytes = out.subarray(0, encodeMessage(out, 0, f.sid, f.tag, m));
+        const got = decodeBody(bytes);
+        if (!isDeepStrictEqual(got, expectedMessage(f.sid, f.tag, { ...m, body: Buffer.from(m.body) }))) {
+          throw new Error(`read back ${JSON.stringify(got)} for ${JSON.stringify(m)}`);
+        }
+      }
+      return true;
+    }),
+    { numRuns: 500 },
+  );
+  t.ok(derived > 200, `ids written from pid and sequence (${derived})`);
+});
+
+t.test('header names remembered from the last frame are given again only when their bytes are the same', async (t) => {
+  const seq: Record<string, string | number>[] = [{ a: 1, bb: 'x' }, { a: 1, bb: 'x' }, { a: 1, cc: 'x' }, { b: 2, a: 3 }, { a: 1, bb: 'x', ccc: 4, dddd: 5, eeeee: 6 }, { a: 1, bb: 'y', ccd: 4, dddd: 5, eeeef: 6 }];
+  for (const headers of seq) {
+    const bytes = packr.pack({ t: 'SEND', dest: 'queue://q', body: Buffer.from('x'), headers });
+    t.same(decodeSend(bytes)?.headers, headers, `SEND ${JSON.stringify(headers)}`);
+    const m: MessageFields = { id: 'i', dest: 'queue://q', body: Buffer.from('x'), bt: 0, persistent: false, priority: 4, timestamp: 1, expires: 0, deliveryCount: 1, headers };
+    const out = Buffer.alloc(messageBound(m));
+    t.same(decodeMessage(out.subarray(0, encodeMessage(out, 0, 1, 1, m)))?.headers, headers, `MESSAGE ${JSON.stringify(headers)}`);
   }
 });

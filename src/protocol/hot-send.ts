@@ -1,0 +1,231 @@
+import type { SendCmd } from './commands.js';
+
+/**
+ * The SEND the bundled client writes for a plain message (hot-encode.ts `encodeSend`: t, dest, bt, persistent,
+ * pid, seq, and perhaps rid, priority, ttl, then body), read in one function with the cursor in local variables:
+ * nearly every frame a producer sends has this shape, and the general fast reader (hot-decode.ts, a table of keys
+ * and a value per key in a shared array) took four times as long over it.
+ *
+ * Keys may come in any order; any other key, a nil, a non-ASCII or over-long string, an integer out of range or
+ * any other value type answers undefined, and the frame goes to hot-decode.ts's reader (and from there, perhaps,
+ * to msgpackr and validate.ts), which gives it the meaning it always had. What is taken here is what validate.ts
+ * accepts, with the same fields.
+ */
+
+type Latin1 = (start: number, end: number) => string;
+const proto = Buffer.prototype as Buffer & { latin1Slice?: Latin1 };
+
+/** A string at `buf[s, s + n)` if it is ASCII, else undefined. */
+function asciiAt(buf: Buffer, s: number, n: number): string | undefined {
+  for (let i = s; i < s + n; i++) if (buf[i]! > 0x7f) return undefined;
+  return proto.latin1Slice !== undefined ? proto.latin1Slice.call(buf, s, s + n) : buf.toString('latin1', s, s + n);
+}
+
+/** The last destination and producer id read, by their bytes: they repeat frame after frame. */
+class Repeated {
+  private bytes: Buffer = Buffer.alloc(0);
+  private str = '';
+
+  /** The ASCII string at `buf[s, s + n)`, the same string as last time when the bytes are; undefined if not ASCII. */
+  get(buf: Buffer, s: number, n: number): string | undefined {
+    const b = this.bytes;
+    if (b.length === n) {
+      let j = 0;
+      while (j < n && b[j] === buf[s + j]) j++;
+      if (j === n) return this.str;
+    }
+    const v = asciiAt(buf, s, n);
+    if (v !== undefined) {
+      this.bytes = Buffer.from(buf.subarray(s, s + n));
+      this.str = v;
+    }
+    return v;
+  }
+}
+
+const dests = new Repeated();
+const pids = new Repeated();
+
+const K_T = 1;
+const K_DEST = 2;
+const K_BT = 3;
+const K_PERSISTENT = 4;
+const K_PID = 5;
+const K_SEQ = 6;
+const K_RID = 7;
+const K_PRIORITY = 8;
+const K_TTL = 9;
+const K_BODY = 10;
+
+/** The key at `buf[s, s + n)` (a fixstr's bytes) as one of the K_ codes, or 0. */
+function keyAt(buf: Buffer, s: number, n: number): number {
+  const c = buf[s];
+  switch (n) {
+    case 1:
+      return c === 0x74 ? K_T : 0; // t
+    case 2:
+      return c === 0x62 && buf[s + 1] === 0x74 ? K_BT : 0; // bt
+    case 3:
+      if (c === 0x70 && buf[s + 1] === 0x69 && buf[s + 2] === 0x64) return K_PID;
+      if (c === 0x73 && buf[s + 1] === 0x65 && buf[s + 2] === 0x71) return K_SEQ;
+      if (c === 0x72 && buf[s + 1] === 0x69 && buf[s + 2] === 0x64) return K_RID;
+      if (c === 0x74 && buf[s + 1] === 0x74 && buf[s + 2] === 0x6c) return K_TTL;
+      return 0;
+    case 4:
+      if (c === 0x64 && buf[s + 1] === 0x65 && buf[s + 2] === 0x73 && buf[s + 3] === 0x74) return K_DEST;
+      if (c === 0x62 && buf[s + 1] === 0x6f && buf[s + 2] === 0x64 && buf[s + 3] === 0x79) return K_BODY;
+      return 0;
+    case 8:
+      return same(buf, s, PRIORITY) ? K_PRIORITY : 0;
+    case 10:
+      return same(buf, s, PERSISTENT) ? K_PERSISTENT : 0;
+    default:
+      return 0;
+  }
+}
+
+const PRIORITY = Buffer.from('priority', 'latin1');
+const PERSISTENT = Buffer.from('persistent', 'latin1');
+
+function same(buf: Buffer, s: number, k: Buffer): boolean {
+  for (let j = 0; j < k.length; j++) if (buf[s + j] !== k[j]) return false;
+  return true;
+}
+
+/**
+ * The plain client SEND at `buf[start, stop)`, or undefined (the general readers decide then).
+ */
+export function decodePlainSend(buf: Buffer, start: number, stop: number): SendCmd | undefined {
+  let p = start;
+  if (p >= stop) return undefined;
+  const head = buf[p++]!;
+  if ((head & 0xf0) !== 0x80) return undefined;
+  const n = head & 0x0f;
+  let isSend = false;
+  let dest: string | undefined;
+  let body: Uint8Array | undefined;
+  let bt: number | undefined;
+  let persistent: boolean | undefined;
+  let pid: string | undefined;
+  let seq: number | undefined;
+  let rid: number | undefined;
+  let priority: number | undefined;
+  let ttl: number | undefined;
+  for (let i = 0; i < n; i++) {
+    if (p >= stop) return undefined;
+    const kb = buf[p]!;
+    if ((kb & 0xe0) !== 0xa0) return undefined;
+    const kl = kb & 0x1f;
+    if (p + 1 + kl >= stop) return undefined;
+    const k = keyAt(buf, p + 1, kl);
+    p += 1 + kl;
+    const t = buf[p]!;
+    switch (k) {
+      case K_T:
+        // "SEND" as a fixstr
+        if (t !== 0xa4 || p + 5 > stop || buf[p + 1] !== 0x53 || buf[p + 2] !== 0x45 || buf[p + 3] !== 0x4e || buf[p + 4] !== 0x44) return undefined;
+        isSend = true;
+        p += 5;
+        break;
+      case K_DEST:
+      case K_PID: {
+        let len: number;
+        if ((t & 0xe0) === 0xa0) {
+          len = t & 0x1f;
+          p += 1;
+        } else if (t === 0xd9 && p + 1 < stop) {
+          len = buf[p + 1]!;
+          p += 2;
+        } else if (t === 0xda && p + 2 < stop) {
+          len = (buf[p + 1]! << 8) | buf[p + 2]!;
+          p += 3;
+        } else return undefined;
+        if (p + len > stop || len > (k === K_DEST ? 1024 : 256)) return undefined;
+        const s = (k === K_DEST ? dests : pids).get(buf, p, len);
+        if (s === undefined) return undefined;
+        if (k === K_DEST) dest = s;
+        else pid = s;
+        p += len;
+        break;
+      }
+      case K_PERSISTENT:
+        if (t !== 0xc2 && t !== 0xc3) return undefined;
+        persistent = t === 0xc3;
+        p++;
+        break;
+      case K_BT:
+      case K_PRIORITY:
+        // positive fixints only: bt 0..2, priority 0..9
+        if (t > (k === K_BT ? 2 : 9)) return undefined;
+        if (k === K_BT) bt = t;
+        else priority = t;
+        p++;
+        break;
+      case K_SEQ:
+      case K_RID:
+      case K_TTL: {
+        // unsigned integers up to 32 bits (a larger one is written as a float64: the general reader's)
+        let v: number;
+        if (t < 0x80) {
+          v = t;
+          p += 1;
+        } else if (t === 0xcc && p + 1 < stop) {
+          v = buf[p + 1]!;
+          p += 2;
+        } else if (t === 0xcd && p + 2 < stop) {
+          v = (buf[p + 1]! << 8) | buf[p + 2]!;
+          p += 3;
+        } else if (t === 0xce && p + 4 < stop) {
+          v = buf.readUInt32BE(p + 1);
+          p += 5;
+        } else return undefined;
+        if (k === K_SEQ) seq = v;
+        else if (k === K_RID) rid = v;
+        else ttl = v;
+        break;
+      }
+      case K_BODY: {
+        let len: number;
+        if (t === 0xc4 && p + 1 < stop) {
+          len = buf[p + 1]!;
+          p += 2;
+        } else if (t === 0xc5 && p + 2 < stop) {
+          len = (buf[p + 1]! << 8) | buf[p + 2]!;
+          p += 3;
+        } else if (t === 0xc6 && p + 4 < stop) {
+          len = buf.readUInt32BE(p + 1);
+          p += 5;
+        } else return undefined;
+        if (p + len > stop) return undefined;
+        body = new Uint8Array(buf.buffer, buf.byteOffset + p, len);
+        p += len;
+        break;
+      }
+      default:
+        return undefined;
+    }
+  }
+  if (p !== stop || !isSend || dest === undefined || body === undefined) return undefined;
+  // The shape decodeSend gives every SEND (hot-decode.ts), so code that reads commands stays monomorphic.
+  return {
+    t: 'SEND',
+    dest,
+    body,
+    bt: bt as SendCmd['bt'],
+    persistent,
+    pid,
+    seq,
+    rid,
+    headers: undefined,
+    priority,
+    ttl,
+    correlationId: undefined,
+    replyTo: undefined,
+    tx: undefined,
+    path: undefined,
+    mid: undefined,
+    ts: undefined,
+    exp: undefined,
+    rd: undefined,
+  };
+}
