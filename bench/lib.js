@@ -139,6 +139,21 @@ export function workerSetup(defaultMaxMs = 300000) {
 }
 
 /**
+ * Data directories still to remove when the bench exits. One 'exit' listener for all of them: a listener per
+ * broker tripped Node's MaxListenersExceededWarning in the bridge scenario (12 brokers in one run).
+ */
+const dirsToRemove = new Set();
+let dirsHooked = false;
+function removeOnExit(fn) {
+  dirsToRemove.add(fn);
+  if (dirsHooked) return;
+  dirsHooked = true;
+  process.on('exit', () => {
+    for (const f of [...dirsToRemove]) f();
+  });
+}
+
+/**
  * Start a broker on 127.0.0.1. By default a fresh one: port 0 (any free port) and a new temp data dir.
  * Options (all optional): `nodeArgs` e.g. ['--cpu-prof', '--cpu-prof-dir=...']; `timeoutMs` for startup;
  * `dataDir` an existing data dir to use instead of a new temp one (e.g. to restart a broker on its data);
@@ -155,12 +170,13 @@ export async function startBroker({ nodeArgs = [], args: extraArgs = [], timeout
   const dataDir = givenDir ?? mkdtempSync(join(tmpdir(), 'ferrymq-bench-'));
   const keep = keepDir ?? givenDir !== undefined;
   const removeDir = () => {
+    dirsToRemove.delete(removeDir);
     if (!keep) rmSync(dataDir, { recursive: true, force: true });
   };
   const args = [...nodeArgs, join(ROOT, 'bin', 'ferrymq'), 'start', '--transport', `tcp://127.0.0.1:${port}`, '--data', dataDir, '--no-console', ...extraArgs];
   const spawnedAt = now();
   const child = track(spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
-  process.on('exit', removeDir); // after track()'s hook: the broker is killed first
+  removeOnExit(removeDir); // hooked after track()'s: the broker is killed first
   onSpawn?.(child);
   const log = [];
   const tail = []; // the last 50 records, for error reports

@@ -18,15 +18,20 @@ const USAGE = `usage: node bench/run.js [options]
   --rate R         latency scenario send rate, msg/s (default 10000)
   --duration S     latency scenario duration, s (default 5)
   --linger MS     producer waits MS after its last send before closing (diagnostic)
-  --profile DIR    run each broker with --cpu-prof, profiles written to DIR (see bench/profile-top.js)
+  --parts LIST     bridge scenario: which of np, p, lat-np, lat-p to run (default: all four), each beside its
+                   one-broker peer
+  --profile DIR    run each broker with --cpu-prof, profiles written to DIR (see bench/profile-top.js); the
+                   bridge's two brokers are broker-bridge-<part>-A and -B
   --conf FILE      broker config (ActiveMQ XML) for every broker started (default: the shipped conf/single.xml)`;
 
 /** Every scenario, in the order they run: NATS just before np, so their ratio comes from the same minute. */
 const SCENARIOS = ['base', 'nats', 'np', 'p', 'lat', 'bridge'];
+/** The bridge scenario's parts, each measured beside one broker doing the same. */
+const BRIDGE_PARTS = ['np', 'p', 'lat-np', 'lat-p'];
 
 function parseArgs(argv) {
   const o = { size: 1024, only: ['base', 'nats', 'np', 'p', 'lat'], json: false, window: 1000, npMode: 'await', batch: 1000,
-    prefetch: 1000, rate: 10000, duration: 5, count: null, profile: null, linger: 0, conf: null };
+    prefetch: 1000, rate: 10000, duration: 5, count: null, profile: null, linger: 0, conf: null, parts: BRIDGE_PARTS };
   const num = (name, v) => {
     const n = Number(v);
     if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} needs a positive number, got ${v}`);
@@ -51,12 +56,14 @@ function parseArgs(argv) {
       case '--duration': o.duration = num(a, val()); break;
       case '--linger': o.linger = Math.floor(num(a, val())); break;
       case '--profile': o.profile = resolve(val()); break;
+      case '--parts': o.parts = val().split(',').map((s) => s.trim()).filter(Boolean); break;
       case '--conf': o.conf = resolve(val()); break;
       case '-h': case '--help': console.log(USAGE); process.exit(0); break; // eslint-disable-line no-fallthrough
       default: throw new Error(`unknown option ${a}\n${USAGE}`);
     }
   }
   for (const s of o.only) if (!SCENARIOS.includes(s)) throw new Error(`--only: unknown scenario ${s}`);
+  for (const s of o.parts) if (!BRIDGE_PARTS.includes(s)) throw new Error(`--parts: unknown part ${s} (${BRIDGE_PARTS.join(', ')})`);
   if (!['await', 'batch', 'window'].includes(o.npMode)) throw new Error(`--np-mode: await, batch or window`);
   return o;
 }
@@ -75,10 +82,13 @@ const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? '?', node: proc
 const log = (s) => process.stderr.write(`${s}\n`);
 if (opts.profile) mkdirSync(opts.profile, { recursive: true });
 
+/** `node --cpu-prof` arguments for a broker of the run, with --profile. */
+const profileArgs = (name) => (opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`, `--cpu-prof-name=broker-${name}.cpuprofile`] : []);
+const confArgs = () => (opts.conf ? ['--conf', opts.conf] : []);
+
 /** A fresh broker for one scenario, always stopped (and its data dir removed) afterwards. */
 async function withBroker(name, fn) {
-  const nodeArgs = opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`, `--cpu-prof-name=broker-${name}.cpuprofile`] : [];
-  const broker = await startBroker({ nodeArgs, args: opts.conf ? ['--conf', opts.conf] : [] });
+  const broker = await startBroker({ nodeArgs: profileArgs(name), args: confArgs() });
   const blocked = () => [...broker.counts].filter(([m]) => /producer blocked/.test(m)).reduce((a, [, n]) => a + n, 0);
   try {
     const rows = await fn(broker.url, broker.child.pid);
@@ -92,15 +102,18 @@ async function withBroker(name, fn) {
   }
 }
 
-/** Two brokers, A bridging to B; `fn(urlA, urlB, pidB, demand)` where `demand(dest)` waits for A to forward `dest`. */
-async function withBridge(fn) {
-  const b = await startBroker({ args: ['--name', 'B'] });
+/**
+ * Two brokers, A bridging to B (profiled as `broker-<name>-A` and `-B` with --profile); `fn(urlB, pidB, bridged)`
+ * where `bridged` is {producerUrl, pidA, demand} and `demand(dest)` waits for A to forward `dest`.
+ */
+async function withBridge(name, fn) {
+  const b = await startBroker({ nodeArgs: profileArgs(`${name}-B`), args: [...confArgs(), '--name', 'B'] });
   let a;
   try {
-    a = await startBroker({ args: ['--name', 'A', '--network', `static:(${b.url})`] });
+    a = await startBroker({ nodeArgs: profileArgs(`${name}-A`), args: [...confArgs(), '--name', 'A', '--network', `static:(${b.url})`] });
     await a.waitLog((r) => /^network bridge .* up: /.test(r.msg ?? ''), 'bridge A -> B up');
     const demand = (dest) => a.waitLog((r) => (r.msg ?? '').startsWith(`demand for ${dest} `), `demand for ${dest} on A`);
-    return await fn(a.url, b.url, b.child.pid, demand);
+    return await fn(b.url, b.child.pid, { producerUrl: a.url, pidA: a.child.pid, demand });
   } finally {
     await a?.stop();
     await b.stop();
@@ -123,10 +136,14 @@ async function pair(url, brokerPid, name, prodCfg, consCfg, resultMs, bridged = 
     workers.push(prod);
     await prod.next('ready', 20000);
     const cpu0 = procCpuMs(brokerPid);
+    const cpuA0 = bridged ? procCpuMs(bridged.pidA) : null;
     prod.send({ type: 'go' });
     const [pr, cr] = await Promise.all([prod.next('result', resultMs), cons.next('result', resultMs)]);
     const cpu1 = procCpuMs(brokerPid);
     if (cpu0 !== null && cpu1 !== null) cr.brokerCpuMs = cpu1 - cpu0;
+    // Across a bridge the producer's broker A works too: its CPU is reported beside B's.
+    const cpuA1 = bridged ? procCpuMs(bridged.pidA) : null;
+    if (cpuA0 !== null && cpuA1 !== null) cr.brokerACpuMs = cpuA1 - cpuA0;
     cr.brokerPeakRssMiB = procPeakRssMiB(brokerPid);
     if (cr.received !== prodCfg.count) {
       throw new Error(`consumer got ${cr.received} of ${prodCfg.count} messages${cr.timedOut ? ' (idle timeout)' : ''}; ` +
@@ -161,8 +178,9 @@ function throughputRow(name, label, count, pr, cr) {
   // CPU time per message barely depends on what else the machine runs; msg/s does.
   const perMsg = (ms) => (typeof ms === 'number' ? (ms * 1000) / count : null);
   return { scenario: name, label, messages: count, seconds: secs, msgPerSec: rate, mibPerSec: (rate * opts.size) / MiB, producerMsgPerSec: pr.rate,
-    cpuPercent: { producer: cpu(pr.cpuMs), broker: cpu(cr.brokerCpuMs), consumer: cpu(cr.cpuMs) },
-    cpuUsPerMsg: { producer: perMsg(pr.cpuMs), broker: perMsg(cr.brokerCpuMs), consumer: perMsg(cr.cpuMs) }, brokerPeakRssMiB: cr.brokerPeakRssMiB ?? null };
+    cpuPercent: { producer: cpu(pr.cpuMs), broker: cpu(cr.brokerCpuMs), consumer: cpu(cr.cpuMs), ...(cr.brokerACpuMs !== undefined ? { brokerA: cpu(cr.brokerACpuMs) } : {}) },
+    cpuUsPerMsg: { producer: perMsg(pr.cpuMs), broker: perMsg(cr.brokerCpuMs), consumer: perMsg(cr.cpuMs), ...(cr.brokerACpuMs !== undefined ? { brokerA: perMsg(cr.brokerACpuMs) } : {}) },
+    brokerPeakRssMiB: cr.brokerPeakRssMiB ?? null };
 }
 
 const toMs = (s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === 'count' ? v : v / 1000]));
@@ -244,28 +262,32 @@ const scenarios = {
     const latCount = Math.round(opts.rate * opts.duration);
     const latency = { warmup: Math.min(Math.floor(latCount / 10), Math.round(opts.rate * 0.5)) };
     for (const [kind, prodCfg] of runs) {
+      if (!opts.parts.includes(kind)) continue;
       rows.push(await withBroker(`single-${kind}`, async (url, pid) => {
         const { pr, cr } = await pair(url, pid, `single-${kind}`, prodCfg, { count: prodCfg.count, prefetch: opts.prefetch }, 150000);
         return throughputRow(`single-${kind}`, `one broker, ${prodCfg.persistent ? 'persistent' : 'non-persistent'}`, prodCfg.count, pr, cr);
       }));
-      rows.push(await withBridge(async (urlA, urlB, pidB, demand) => {
-        const { pr, cr } = await pair(urlB, pidB, `bridge-${kind}`, prodCfg, { count: prodCfg.count, prefetch: opts.prefetch }, 150000, { producerUrl: urlA, demand });
+      rows.push(await withBridge(`bridge-${kind}`, async (urlB, pidB, bridged) => {
+        const { pr, cr } = await pair(urlB, pidB, `bridge-${kind}`, prodCfg, { count: prodCfg.count, prefetch: opts.prefetch }, 150000, bridged);
         return throughputRow(`bridge-${kind}`, `A -> B bridge, ${prodCfg.persistent ? 'persistent' : 'non-persistent'}`, prodCfg.count, pr, cr);
       }));
     }
     for (const persistent of [false, true]) {
       const cfg = { count: latCount, persistent, paced: { rate: opts.rate } };
       const k = persistent ? 'p' : 'np';
-      const latRow = (name, label, pr, cr) => ({ ...throughputRow(name, label, latCount, pr, cr), latencyMs: toMs(cr.latencyUs) });
+      if (!opts.parts.includes(`lat-${k}`)) continue;
+      const latRow = (name, label, pr, cr) => ({
+        ...throughputRow(name, label, latCount, pr, cr),
+        latencyMs: toMs(cr.latencyUs),
+        maxBurst: pr.maxBurst,
+        ...(pr.receiptUs ? { receiptMs: toMs(pr.receiptUs) } : {}),
+      });
       rows.push(await withBroker(`single-lat-${k}`, async (url, pid) => {
         const { pr, cr } = await pair(url, pid, `single-lat-${k}`, cfg, { count: latCount, prefetch: opts.prefetch, latency }, opts.duration * 1000 + 60000);
         return latRow(`single-lat-${k}`, `latency, one broker, ${persistent ? 'persistent' : 'non-persistent'} at ${opts.rate} msg/s`, pr, cr);
       }));
-      rows.push(await withBridge(async (urlA, urlB, pidB, demand) => {
-        const { pr, cr } = await pair(urlB, pidB, `bridge-lat-${k}`, cfg, { count: latCount, prefetch: opts.prefetch, latency }, opts.duration * 1000 + 60000, {
-          producerUrl: urlA,
-          demand,
-        });
+      rows.push(await withBridge(`bridge-lat-${k}`, async (urlB, pidB, bridged) => {
+        const { pr, cr } = await pair(urlB, pidB, `bridge-lat-${k}`, cfg, { count: latCount, prefetch: opts.prefetch, latency }, opts.duration * 1000 + 60000, bridged);
         return latRow(`bridge-lat-${k}`, `latency, A -> B bridge, ${persistent ? 'persistent' : 'non-persistent'} at ${opts.rate} msg/s`, pr, cr);
       }));
     }
@@ -331,8 +353,16 @@ for (const r of results) {
   if (natsRow && !r.latencyMs) r.ratioToNats = r.msgPerSec / natsRow.msgPerSec;
   if (baseRow && !r.latencyMs) r.ratioToBase = r.msgPerSec / baseRow.msgPerSec;
 }
-const cpuCol = (c) => [c.producer, c.broker, c.consumer].map((v) => (v === null || v === undefined ? '-' : v)).join('/');
-const usCol = (c) => [c.producer, c.broker, c.consumer].map((v) => (typeof v === 'number' ? v.toFixed(1) : '-')).join('/');
+// Across a bridge the broker column is "A+B": the producer's broker, then the consumer's.
+const brokerCol = (c, f) => (c.brokerA !== undefined ? `${f(c.brokerA)}+${f(c.broker)}` : f(c.broker));
+const cpuCol = (c) => {
+  const f = (v) => (v === null || v === undefined ? '-' : v);
+  return [f(c.producer), brokerCol(c, f), f(c.consumer)].join('/');
+};
+const usCol = (c) => {
+  const f = (v) => (typeof v === 'number' ? v.toFixed(1) : '-');
+  return [f(c.producer), brokerCol(c, f), f(c.consumer)].join('/');
+};
 console.log(table(['scenario', 'messages', 'msg/s', '÷ NATS', '÷ base', 'MiB/s', 'producer msg/s', 'p50 ms', 'p99 ms', 'CPU% P/B/C', 'CPU µs/msg P/B/C', 'broker RSS MiB', 'description'],
   results.map((r) => [r.scenario, fmt(r.messages), fmt(r.msgPerSec), ratio(r, natsRow), ratio(r, baseRow), fmt(r.mibPerSec, 1), fmt(r.producerMsgPerSec),
     r.latencyMs ? fmt(r.latencyMs.p50, 3) : '-', r.latencyMs ? fmt(r.latencyMs.p99, 3) : '-', cpuCol(r.cpuPercent), usCol(r.cpuUsPerMsg), r.brokerPeakRssMiB ?? '-', r.label])));

@@ -693,10 +693,10 @@ export class Broker implements SessionHost {
     return this.queues.get(canonical)?.localConsumerCount ?? 0;
   }
 
-  /** A network bridge handed one message of `dest` to its peer (dstat's Forward #). */
-  countForwarded(dest: string): void {
+  /** A network bridge handed `n` messages of `dest` to its peer (dstat's Forward #). */
+  countForwarded(dest: string, n = 1): void {
     const d = dest.startsWith('topic://') ? this.topics.find(dest) : this.queues.get(dest);
-    if (d !== undefined) d.counters.forwarded++;
+    if (d !== undefined) d.counters.forwarded += n;
   }
 
   /** Who this broker is (INFO). */

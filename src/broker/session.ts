@@ -172,6 +172,14 @@ export class Session {
     }
   }
 
+  /**
+   * In-process users (a network bridge): acknowledge several deliveries of one subscription at once, each by its
+   * tag; tags no longer outstanding are skipped. @throws FerryError FERRY_UNKNOWN_SUBSCRIPTION
+   */
+  ackEach(sid: number, tags: readonly number[]): number {
+    return this.sub(sid).ackEach(tags);
+  }
+
   /** @throws FerryError FERRY_UNKNOWN_SUBSCRIPTION, FERRY_INVALID_COMMAND */
   nack(sid: number, tag: number, upto: boolean): void {
     if (!this.sub(sid).nack(tag, upto) && !upto) {

@@ -95,6 +95,23 @@ export class Subscription {
     return true;
   }
 
+  /**
+   * Acknowledge several deliveries, each by its own tag (a network bridge's forwards the peer has answered during
+   * one turn of the event loop): one call to the source and one dispatch for all of them. Tags that name no
+   * outstanding delivery are skipped. @returns how many were acknowledged.
+   */
+  ackEach(tags: readonly number[]): number {
+    const done: BrokerMessage[] = [];
+    for (const tag of tags) {
+      const m = this.unacked.delete(tag);
+      if (m !== undefined) done.push(m);
+    }
+    if (done.length === 0) return 0;
+    this.source.acked(done);
+    this.source.dispatch();
+    return done.length;
+  }
+
   /** Give one delivery back for redelivery. @returns false when the tag names no outstanding delivery. */
   nack(tag: number, upto: boolean): boolean {
     const done = this.take(tag, upto);

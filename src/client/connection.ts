@@ -191,12 +191,33 @@ export class Connection extends EventEmitter {
     // Filled in place: the bridge builds one object per message and nothing else is allocated for it here.
     cmd.pid = this.producerId;
     cmd.seq = ++this.seq;
+    const t = this.transport;
     if (cmd.persistent) {
       cmd.rid = this.nextRid++;
-      this.pendingRequest(cmd as unknown as { rid: number; t: string }, () => done(null), done);
+      if (t === null) return this.pendingRequest(cmd as unknown as { rid: number; t: string }, () => done(null), done);
+      // Encoded straight into the write buffer (hot-encode.ts when it knows the shape), not packed and copied.
+      if (!t.writer.writeSend(cmd, this.maxFrameSize)) return done(this.tooLarge(cmd));
+      this.pending.set(cmd.rid, { cmd: cmd as unknown as Pending['cmd'], resolve: () => done(null), reject: done, sent: true, timer: null });
       return;
     }
-    this.sendCmd(cmd).then(() => done(null), done);
+    if (t === null) {
+      this.sendCmd(cmd).then(() => done(null), done);
+      return;
+    }
+    // Answered at once unless the socket is congested: then once it drains (the bridge's credit waits with it).
+    if (!t.writer.writeSend(cmd, this.maxFrameSize)) return done(this.tooLarge(cmd));
+    if (t.writer.backlog > WRITE_HIGH_WATER_BYTES) socketDrained(t.socket).then(() => done(null), done);
+    else done(null);
+  }
+
+  /** The error of a SEND whose frame exceeds the broker's maxFrameSize. */
+  private tooLarge(cmd: SendCmd): Error {
+    try {
+      this.checkSize(packCommand(cmd));
+    } catch (err) {
+      return err as Error;
+    }
+    return new FrameTooLargeError(`SEND to ${cmd.dest} exceeds the broker's wireFormat.maxFrameSize=${this.maxFrameSize}`);
   }
 
   /**

@@ -68,6 +68,8 @@ interface Demand {
   sink: DemandSink;
   /** Forwards waiting for the peer's answer. */
   inflight: number;
+  /** Tags of forwards the peer has answered, acked here together at the end of this turn of the event loop. */
+  acks: number[];
   /** No more remote consumers: stop taking messages, close once the in-flight ones are settled. */
   closing: boolean;
 }
@@ -115,6 +117,10 @@ export class NetworkBridge {
   private readonly log: Logger;
   /** The path of a message produced here, shared by all of them. */
   private readonly ownPath: string[];
+  /** Demands with answered forwards not acked yet, and whether their ack is scheduled. */
+  private readonly answered = new Set<Demand>();
+  private ackScheduled = false;
+  private readonly ackAnsweredFn = (): void => this.ackAnswered();
 
   constructor(
     private readonly broker: Broker,
@@ -306,6 +312,7 @@ export class NetworkBridge {
       sub: null,
       sink: null as unknown as DemandSink,
       inflight: 0,
+      acks: [],
       closing: false,
     };
     if (id !== null) d.remote.set(id, path);
@@ -350,7 +357,7 @@ export class NetworkBridge {
   }
 
   private closeIfSettled(d: Demand): void {
-    if (!d.closing || d.inflight > 0 || d.sub === null || this.stopped) return;
+    if (!d.closing || d.inflight > 0 || d.acks.length > 0 || d.sub === null || this.stopped) return;
     this.session!.unsubscribe(d.sid);
     this.demand.delete(d.dest);
   }
@@ -384,10 +391,20 @@ export class NetworkBridge {
     d.inflight--;
     if (this.stopped || d.sub === null || d.sub.closed) return;
     if (err === null) {
-      this.forwarded++;
-      this.broker.countForwarded(d.dest);
-      this.session!.ack(d.sid, tag, false);
-    } else if (err instanceof ConnectionClosedError) {
+      // The peer has it (stored, when persistent): acked here, so it leaves this broker's store. The peer's answers
+      // come in bursts (one per batch it stored): acked together, they make one call to the queue and one dispatch
+      // instead of one each per message. The ack still follows the answer, so a crash in between redelivers (the
+      // message comes back flagged redelivered) and loses nothing.
+      d.acks.push(tag);
+      this.answered.add(d);
+      if (!this.ackScheduled) {
+        this.ackScheduled = true;
+        // After this turn's I/O: every answer read from the socket meanwhile joins the same ack.
+        setImmediate(this.ackAnsweredFn);
+      }
+      return;
+    }
+    if (err instanceof ConnectionClosedError) {
       // Given back (the peer is gone): not the message's fault, so it does not count towards the DLQ.
       this.session!.release(d.sid, tag);
     } else {
@@ -395,6 +412,24 @@ export class NetworkBridge {
       this.session!.nack(d.sid, tag, false);
     }
     this.closeIfSettled(d);
+  }
+
+  /** Ack every forward answered since the last call: per demand, one ack of all their tags. */
+  private ackAnswered(): void {
+    this.ackScheduled = false;
+    // Taken out first: an ack frees credit, the dispatch it starts forwards more, and a forward answered at once
+    // (non-persistent) lands in the set again, for the next turn.
+    const demands = [...this.answered];
+    this.answered.clear();
+    for (const d of demands) {
+      const tags = d.acks;
+      d.acks = [];
+      if (this.stopped || d.sub === null || d.sub.closed) continue;
+      this.forwarded += tags.length;
+      this.broker.countForwarded(d.dest, tags.length);
+      this.session!.ackEach(d.sid, tags);
+      this.closeIfSettled(d);
+    }
   }
 
   /** @internal deliveries pause while the peer is away or the demand is going. */

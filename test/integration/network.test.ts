@@ -61,6 +61,32 @@ t.test('producer on A, consumers on B and C: every message once, shared between 
   t.equal(stats.find((s) => s.name === 'queue://work')?.forwardCount, N, "A's dstat counts every message forwarded");
 });
 
+t.test('non-persistent through a bridge with a small prefetch: every message once, every forward acked on A', async (t) => {
+  // A non-persistent forward is answered as soon as it is written: its ack (batched per turn of the event loop)
+  // frees credit, and the dispatch that follows forwards and answers the next ones inside the ack run itself.
+  const [pa, pb] = await Promise.all([freePort(), freePort()]);
+  const b = await startNode(t, { name: 'B', port: pb });
+  const a = await startNode(t, { name: 'A', port: pa, network: [`static:(${tcp(pb)})?prefetchSize=50`] });
+  await bridgeUp(a, 'B');
+  const sub = await (await client(t, tcp(pb))).subscribe('queue://np', { prefetch: 200 });
+  await demandFor(a, 'queue://np');
+  const N = 5000;
+  const producer = await client(t, tcp(pa));
+  await sendAll(producer, 'queue://np', N, 'm', false);
+  const seen = new Map<string, number>();
+  await drain(sub, seen, () => seen.size >= N, 5000);
+  t.equal(seen.size, N, `${N} unique received on B`);
+  t.ok([...seen.values()].every((n) => n === 1), 'none twice');
+  const until = Date.now() + 10_000;
+  let st = (await producer.stats()).find((s) => s.name === 'queue://np');
+  while ((st?.forwardCount !== N || st.inflight !== 0) && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 20));
+    st = (await producer.stats()).find((s) => s.name === 'queue://np');
+  }
+  t.equal(st?.forwardCount, N, `A acked all ${N} forwards (dstat Forward #) within 10 s`);
+  t.equal(st?.inflight, 0, 'nothing left in flight on A');
+});
+
 t.test('a topic published on A reaches subscribers on B and C exactly once each, and A\'s own', async (t) => {
   const [pa, pb, pc] = await Promise.all([freePort(), freePort(), freePort()]);
   const b = await startNode(t, { name: 'B', port: pb });
