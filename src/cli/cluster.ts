@@ -1,12 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { basename } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { collect } from './util.js';
+import { fromRoot } from '../root.js';
 
-const BIN = fileURLToPath(new URL('../../bin/ferrymq', import.meta.url));
-const CONF_DIR = fileURLToPath(new URL('../../conf/', import.meta.url));
+const BIN = fromRoot('bin/ferrymq');
+const CONF_DIR = fromRoot('conf/');
 /** The tutorial's three nodes: A on 61616 bridging to B (61617) and C (61618), which bridge back to A. */
 export const DEFAULT_CLUSTER = ['node-a.xml', 'node-b.xml', 'node-c.xml'].map((f) => CONF_DIR + f);
 const COLOURS = [36, 33, 35, 32, 34, 31];

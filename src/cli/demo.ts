@@ -3,13 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { type Connection, type ConnectionStatus, connect } from '../client/connection.js';
 import { parseIntOption } from './util.js';
+import { fromRoot } from '../root.js';
 
-const BIN = fileURLToPath(new URL('../../bin/ferrymq', import.meta.url));
-const CONF = fileURLToPath(new URL('../../conf/', import.meta.url));
+const BIN = fromRoot('bin/ferrymq');
+const CONF = fromRoot('conf/');
 
 interface DemoOptions {
   count: number;

@@ -1,14 +1,14 @@
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { type ConfigOverrides, defaultConfig, loadConfigFile } from '../config/config.js';
 import { FerryError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { FerryNode } from '../node/ferry-node.js';
 import { collect, parseIntOption } from './util.js';
+import { fromRoot } from '../root.js';
 
 /** The shipped single-node config, used when --conf is not given. */
-const DEFAULT_CONF = fileURLToPath(new URL('../../conf/single.xml', import.meta.url));
+const DEFAULT_CONF = fromRoot('conf/single.xml');
 
 interface StartOptions {
   conf?: string;

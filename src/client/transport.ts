@@ -1,5 +1,4 @@
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import { ConnectionClosedError, errorFromCode, type FerryError, ProtocolError, TimeoutError } from '../errors.js';
 import type { BrokerCommand, ConnectCmd, ConnectedCmd } from '../protocol/commands.js';
 import { PROTOCOL_VERSIONS } from '../protocol/commands.js';
@@ -7,7 +6,7 @@ import { decodeBody } from '../protocol/codec.js';
 import { decodeMessage } from '../protocol/hot-decode.js';
 import { FrameDecoder } from '../protocol/frame.js';
 import { InactivityMonitor, nativeInactivity } from '../transport/inactivity.js';
-import { type TlsClientOptions, tlsConnectOptions, tlsReason } from '../transport/tls.js';
+import { nodeTls, type TlsClientOptions, tlsConnectOptions, tlsReason } from '../transport/tls.js';
 import type { EndpointUri } from '../transport/uri.js';
 import { FrameWriter } from '../transport/writer.js';
 
@@ -50,7 +49,7 @@ export class ClientTransport {
   static open(endpoint: EndpointUri, connect: Omit<ConnectCmd, 't' | 'v'>, timeoutMs: number, tls?: TlsClientOptions): Promise<ClientTransport> {
     return new Promise((resolve, reject) => {
       const secure = endpoint.scheme === 'ssl';
-      const socket: Socket = secure ? tlsConnect(tlsConnectOptions(endpoint, tls)) : netConnect({ host: endpoint.host, port: endpoint.port, noDelay: true });
+      const socket: Socket = secure ? nodeTls().connect(tlsConnectOptions(endpoint, tls)) : netConnect({ host: endpoint.host, port: endpoint.port, noDelay: true });
       if (secure) socket.setNoDelay(true);
       const decoder = new FrameDecoder(CLIENT_MAX_INBOUND_FRAME);
       let done = false;

@@ -2,15 +2,12 @@
  * Reading ActiveMQ-style XML: the parse context (file, warnings, one-line errors), child elements, and typed
  * attribute access that warns about attributes it does not know.
  */
-import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { uriErrorReason } from '../transport/uri.js';
 import { Placeholders, UnresolvedPlaceholder } from './placeholders.js';
 
-// fast-xml-parser's CommonJS build is one bundled file; its ES module build is ~30 files that took ~35 ms of every
-// `ferrymq start` to load (a third of the start-up budget). Same package, same version, same API.
-const { XMLParser, XMLValidator } = createRequire(import.meta.url)('fast-xml-parser') as typeof import('fast-xml-parser');
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
 
 /** Something in the config that ferrymq ignores or reinterprets. */
 export interface ConfigWarning {

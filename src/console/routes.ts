@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type { DestinationKind } from '../model/destination.js';
 import type { Logger } from '../log.js';
@@ -11,9 +10,10 @@ import type { LiveFeed } from './live.js';
 import type { PrometheusMetrics } from './metrics.js';
 import type { RateHistory } from './rates.js';
 import type { Views } from './views.js';
+import { fromRoot } from '../root.js';
 
 /** The page, its script and stylesheet: `web/` at the package root. */
-const WEB = fileURLToPath(new URL('../../web/', import.meta.url));
+const WEB = fromRoot('web/');
 /** uPlot from node_modules: the console loads nothing from other hosts. */
 const UPLOT = (() => {
   const req = createRequire(import.meta.url);

@@ -5,10 +5,16 @@
  */
 import type { Socket } from 'node:net';
 import { isIP } from 'node:net';
-import { type ConnectionOptions, createServer, type Server, type TLSSocket } from 'node:tls';
+import type { ConnectionOptions, Server, TLSSocket } from 'node:tls';
 import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { EndpointUri } from './uri.js';
+
+/**
+ * node:tls (with the crypto it pulls in) costs a launch ~15 ms and most brokers and clients never use it: it is loaded
+ * by the first ssl:// connector or connection.
+ */
+export const nodeTls = (): typeof import('node:tls') => process.getBuiltinModule('node:tls');
 
 /** A connector's key material and client-certificate policy. */
 export interface TlsServerOptions {
@@ -68,7 +74,7 @@ export class TlsAcceptor {
     onSecure: (socket: TLSSocket) => void,
     private readonly refuse: Refuse,
   ) {
-    this.server = createServer({
+    this.server = nodeTls().createServer({
       cert: opts.cert,
       key: opts.key,
       ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}),

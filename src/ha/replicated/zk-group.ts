@@ -5,7 +5,8 @@
  * once ZooKeeper expires its session (zkSessionTimeout). The master record is claimed with a versioned setData
  * (compare-and-set), so two nodes can never both win the same election, and its znode version is the epoch.
  */
-import zookeeper from 'node-zookeeper-client';
+import { createRequire } from 'node:module';
+import type zookeeper from 'node-zookeeper-client';
 import { FerryError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 
@@ -48,6 +49,15 @@ export interface ZkGroupOptions {
 
 type ZkError = Error | zookeeper.Exception;
 
+/**
+ * The ZooKeeper client library, loaded by the first group that needs it: with its dependencies it is a fifth of the
+ * broker's code and costs every launch ~15 ms, and only `<replicatedLevelDB>` nodes use it.
+ */
+let zkLib: typeof zookeeper | null = null;
+function zk(): typeof zookeeper {
+  return (zkLib ??= createRequire(import.meta.url)('node-zookeeper-client') as typeof zookeeper);
+}
+
 const codeOf = (err: unknown): number | undefined => (err as { code?: number }).code;
 
 function call<T>(fn: (cb: (err: ZkError | null, v: T) => void) => void): Promise<T> {
@@ -67,7 +77,7 @@ export class ZkGroup {
 
   constructor(private readonly opts: ZkGroupOptions) {
     this.log = opts.logger.child({ module: 'zk' });
-    this.client = zookeeper.createClient(opts.zkAddress, { sessionTimeout: opts.sessionTimeoutMs, spinDelay: 100, retries: 0 });
+    this.client = zk().createClient(opts.zkAddress, { sessionTimeout: opts.sessionTimeoutMs, spinDelay: 100, retries: 0 });
   }
 
   get sessionTimeoutMs(): number {
@@ -114,7 +124,7 @@ export class ZkGroup {
   /** Join the group: our ephemeral sequential znode, with `data`. */
   async join(data: MemberData): Promise<void> {
     this.znode = await call<string>((cb) =>
-      this.client.create(`${this.opts.zkPath}/node-`, Buffer.from(JSON.stringify(data)), zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL, cb),
+      this.client.create(`${this.opts.zkPath}/node-`, Buffer.from(JSON.stringify(data)), zk().CreateMode.EPHEMERAL_SEQUENTIAL, cb),
     );
   }
 
@@ -161,7 +171,7 @@ export class ZkGroup {
         members.push({ ...(JSON.parse(data?.toString('utf8') ?? '{}') as MemberData), znode: child });
       } catch (err) {
         // Gone between the listing and the read: its session ended; the watch on the children says so again.
-        if (codeOf(err) !== zookeeper.Exception.NO_NODE) throw err;
+        if (codeOf(err) !== zk().Exception.NO_NODE) throw err;
       }
     }
     let master: MasterRecord | null = null;
@@ -185,7 +195,7 @@ export class ZkGroup {
       const stat = await call<zookeeper.Stat>((cb) => this.client.setData(this.opts.zkPath, Buffer.from(JSON.stringify(data)), version, cb));
       return stat.version;
     } catch (err) {
-      if (codeOf(err) === zookeeper.Exception.BAD_VERSION) return null;
+      if (codeOf(err) === zk().Exception.BAD_VERSION) return null;
       throw err;
     }
   }
