@@ -1,6 +1,6 @@
 import { FerryError } from '../errors.js';
 import { Journal } from './journal.js';
-import { CHECKPOINT, decodeOps, encodeOps, type Op, packr } from './level-codec.js';
+import { CHECKPOINT, decodeOps, encodeOps, MSG, type Op, packr } from './level-codec.js';
 
 /**
  * Journaled batches are written to LevelDB once this many bytes wait, or DEFAULT_APPLY_DELAY_MS after the first of them:
@@ -43,6 +43,12 @@ export class JournaledWrites {
   private behindBytes = 0;
   /** Message puts among them, by key. */
   private unapplied = new Map<string, { ops: (Op | null)[]; i: number }>();
+  /**
+   * The last write among them of each other key (counts, the sequence, producer audits, watermarks): every batch
+   * rewrites those, and only the last of each needs to reach LevelDB (written in order, it wins anyway). At 10,000
+   * msg/s in batches of ten, they were most of what LevelDB was given.
+   */
+  private latest = new Map<string, { ops: (Op | null)[]; i: number }>();
   private applying: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private applied = 0;
@@ -113,6 +119,12 @@ export class JournaledWrites {
     const kept: (Op | null)[] = ops;
     for (let i = 0; i < ops.length; i++) {
       const o = ops[i]!;
+      if (!o.key.startsWith(MSG)) {
+        const prev = this.latest.get(o.key);
+        if (prev !== undefined) prev.ops[prev.i] = null;
+        this.latest.set(o.key, { ops: kept, i });
+        continue;
+      }
       if (o.type !== 'del') continue;
       const put = this.unapplied.get(o.key);
       if (put === undefined) continue;
@@ -145,6 +157,8 @@ export class JournaledWrites {
     this.behind = [];
     this.applyingBytes = this.behindBytes;
     this.behindBytes = 0;
+    // Written from here on: a later write of the same key goes after them, it does not replace them.
+    this.latest.clear();
     const ops: Op[] = [];
     for (const b of batches) {
       for (const o of b.ops) {
@@ -186,6 +200,7 @@ export class JournaledWrites {
     this.behind = [];
     this.behindBytes = 0;
     this.unapplied.clear();
+    this.latest.clear();
     await this.journal?.close();
     this.journal = null;
   }

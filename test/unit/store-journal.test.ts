@@ -8,6 +8,8 @@ import t from 'tap';
 import { ClassicLevel } from 'classic-level';
 import { Journal } from '../../src/store/journal.js';
 import { LevelStore } from '../../src/store/level-store.js';
+import { JournaledWrites } from '../../src/store/journaled-writes.js';
+import type { Op } from '../../src/store/level-codec.js';
 
 function tmp(t: Tap.Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'ferrymq-journal-'));
@@ -164,4 +166,67 @@ t.test('SIGKILL while journal files are written over again: every acknowledged m
   // Removals are not synced on their own: a crash may bring back some, but only from the last moments.
   const back = [...seqs].filter((q) => q <= removed! && q % 3 !== 0);
   t.ok(back.every((q) => q > removed! - 2000), `removed messages that came back are recent ones (${back.length}, lowest ${Math.min(...back)})`);
+});
+
+t.test('journaled batches: only the last write of a counter key reaches LevelDB, message puts cancelled by their delete none', async (t) => {
+  const dir = tmp(t);
+  const written: Op[][] = [];
+  const w = new JournaledWrites(dir, {
+    get: async () => undefined,
+    write: async (ops) => void written.push(ops),
+    failed: (err) => t.fail(err.message),
+    applied: () => {},
+  }, 60_000);
+  await w.open();
+  const value = (n: number): Uint8Array => Buffer.from([n]);
+  for (let i = 1; i <= 50; i++) {
+    const ops: Op[] = [
+      { type: 'put', key: `m\x00q\x00${i}`, value: value(i) },
+      { type: 'put', key: 'c\x00q', value: value(i) },
+      { type: 'put', key: 's\x00', value: value(i) },
+    ];
+    // Every message but the last ten is removed in the batch after its own.
+    if (i > 1 && i - 1 <= 40) ops.push({ type: 'del', key: `m\x00q\x00${i - 1}` });
+    await w.append(ops, [0], i % 2 === 0);
+  }
+  await w.applyAll();
+  const all = written.flat();
+  const byKey = (k: string): Op[] => all.filter((o) => o.key === k);
+  t.same(byKey('c\x00q').map((o) => (o as { value: Uint8Array }).value[0]), [50], 'one write of the count, the last');
+  t.same(byKey('s\x00').map((o) => (o as { value: Uint8Array }).value[0]), [50], 'one write of the sequence, the last');
+  const msgs = all.filter((o) => o.key.startsWith('m\x00')).map((o) => `${o.type} ${o.key.slice(4)}`);
+  t.same(msgs, Array.from({ length: 10 }, (_, i) => `put ${41 + i}`), 'the ten messages not removed, and nothing of the others');
+
+  // A write of the same key journaled while a LevelDB write is under way goes after it.
+  await w.append([{ type: 'put', key: 'c\x00q', value: value(60) }], [], true);
+  const applying = w.applyAll();
+  await w.append([{ type: 'put', key: 'c\x00q', value: value(61) }], [], true);
+  await applying;
+  await w.applyAll();
+  t.same(byKeyIn(written.slice(-2).flat(), 'c\x00q'), [60, 61], 'both reach LevelDB, in order');
+  await w.close(false);
+});
+
+function byKeyIn(ops: Op[], k: string): number[] {
+  return ops.filter((o) => o.key === k).map((o) => (o as { value: Uint8Array }).value[0]!);
+}
+
+t.test('a barrier waits for the journal, not for LevelDB; a purge still finds messages only journaled', async (t) => {
+  const dir = join(tmp(t), 'db');
+  const s = new LevelStore(dir, { journalApplyDelayMs: 60_000 });
+  await s.open();
+  const add = (seq: number): Promise<void> =>
+    new Promise((resolve, reject) =>
+      s.add(
+        { seq, id: `id-${seq}`, dest: 'queue://p', body: Buffer.alloc(100), bt: 0, persistent: true, priority: 4, timestamp: 1, expires: 0, deliveryCount: 0 },
+        (err) => (err ? reject(err) : resolve()),
+      ),
+    );
+  await Promise.all(Array.from({ length: 100 }, (_, i) => add(i + 1)));
+  s.mark('queue://p', 100);
+  await new Promise<void>((resolve, reject) => s.barrier((err) => (err ? reject(err) : resolve()), true));
+  t.ok(s.bytesPending > 0, 'the synced barrier came back with LevelDB not yet written (the journal holds the batches)');
+  t.equal(await s.removeRange('queue://p', 0, 50), 50, 'a purge of the first half finds all of it');
+  t.same((await s.load('queue://p', 0, 1000)).map((m) => m.seq), Array.from({ length: 50 }, (_, i) => 51 + i), 'the other half is there');
+  await s.close();
 });
