@@ -458,6 +458,13 @@ export class Connection extends EventEmitter {
     if (this.failed !== null) return reject(this.failed);
     const p: Pending = { cmd, resolve, reject, sent: false, timer: null };
     if (this.transport !== null) {
+      // A persistent SEND is encoded in place when it has the plain shape (hot-encode.ts), not packed into a
+      // buffer of its own and copied; one too large is written nowhere, and checkSize below says why.
+      if (cmd.t === 'SEND' && this.transport.writer.writeSend(cmd as unknown as SendCmd, this.maxFrameSize)) {
+        this.pending.set(cmd.rid, p);
+        p.sent = true;
+        return;
+      }
       // Check the size before registering, so an oversized send fails without side effects.
       const packed = packCommand(cmd);
       try {

@@ -16,12 +16,13 @@ const MAGIC = 0x464a5231; // "FJR1"
 const SUFFIX = '.jnl';
 const ZEROS = Buffer.alloc(1024 * 1024);
 /**
- * Released files kept for reuse (more are deleted): an overwrite of a file's own blocks needs no zeroing and no
+ * Released files kept for reuse (more are deleted; at most one once the load is light, see trimSpares): enough
+ * for what is journaled between two checkpoints at full speed (~16 MiB). An overwrite of a file's own blocks needs no zeroing and no
  * metadata, so a rotation to a reused file costs nothing (a new one is 4 MiB of zeros written and fsync'd, which
  * competes with the journal's own fdatasync for the disk). Files are ordered by the log sequence numbers in them,
  * not by name, so a reused file keeps its name.
  */
-const MAX_SPARES = 3;
+const MAX_SPARES = 6;
 
 interface Segment {
   id: number;
@@ -157,6 +158,17 @@ export class Journal {
       this.releasing = this.releasing.then(async () => {
         await seg.fh.close().catch(() => {});
         await unlink(join(this.dir, segName(seg.id))).catch(() => {});
+      });
+    }
+  }
+
+  /** Delete spares beyond `keep` (the load is light: the journal's disk usage goes back to a file or two). */
+  trimSpares(keep: number): void {
+    while (this.spares.length > keep) {
+      const spare = this.spares.pop()!;
+      this.releasing = this.releasing.then(async () => {
+        await spare.fh?.close().catch(() => {});
+        await unlink(join(this.dir, segName(spare.id))).catch(() => {});
       });
     }
   }

@@ -1,5 +1,5 @@
 import { FerryError } from '../errors.js';
-import { Journal } from './journal.js';
+import { Journal, JOURNAL_SEGMENT_BYTES } from './journal.js';
 import { CHECKPOINT, decodeOps, encodeOps, MSG, type Op, packr } from './level-codec.js';
 
 /**
@@ -173,6 +173,8 @@ export class JournaledWrites {
       for (let i = 0; i < ops.length; i += APPLY_SLICE) await this.db.write(ops.slice(i, i + APPLY_SLICE), false);
       this.applied = lsn;
       if (this.journal!.releasable(lsn)) await this.checkpoint(lsn);
+      // Less than a file's worth since the last time: the spares kept for full speed are not needed.
+      if (this.applyingBytes < JOURNAL_SEGMENT_BYTES) this.journal!.trimSpares(1);
       this.db.applied();
     } catch (err) {
       this.db.failed(new FerryError('FERRY_STORE', `store write failed: ${(err as Error).message}`, { cause: err }));
