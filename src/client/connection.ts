@@ -176,9 +176,17 @@ export class Connection extends EventEmitter {
    * Send a message. Resolves when the broker has it: for a persistent message (the default), once it is on
    * the broker's disk. Rejects with a typed error (FrameTooLargeError, BrokerError, TimeoutError, ...).
    */
-  async send(destination: string, body: Body, options: SendOptions = {}): Promise<void> {
-    this.checkOpen();
-    return this.sendCmd(sendCommand(destination, body, options, this.producerId, ++this.seq));
+  send(destination: string, body: Body, options: SendOptions = {}): Promise<void> {
+    try {
+      this.checkOpen();
+      const cmd = sendCommand(destination, body, options, this.producerId, ++this.seq);
+      if (!cmd.persistent) return this.sendCmd(cmd);
+      // One promise per persistent send, settled by its RECEIPT (through two async functions it was three).
+      cmd.rid = this.nextRid++;
+      return new Promise<void>((resolve, reject) => this.pendingRequest(cmd as unknown as { rid: number; t: string }, resolve as () => void, reject));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   /**
