@@ -60,6 +60,12 @@ export class Journal {
   private releasing: Promise<void> = Promise.resolve();
   /** Highest lsn appended. */
   lastLsn = 0;
+  /**
+   * The file being written holds records written since its last sync (batches of deletes): a rotation syncs it
+   * first. Usually the last record was synced, and a rotation then costs no flush. True at open: what an earlier
+   * run (or this one, before a failed write) left in the file may not be on disk.
+   */
+  private unsynced = true;
 
   constructor(
     readonly dir: string,
@@ -129,7 +135,11 @@ export class Journal {
     // Into the page cache at once (a fraction of a ms for a batch of 1000 messages): on a busy machine each trip
     // through the thread pool waits for a core, and the fdatasync is one such trip already.
     writeSync(seg.fh.fd, record, 0, record.length, this.offset);
-    if (sync) await seg.fh.datasync();
+    if (sync) {
+      await seg.fh.datasync();
+      // Appends come one at a time: this sync covered every write to the file before it.
+      this.unsynced = false;
+    } else this.unsynced = true;
     this.offset += record.length;
     this.lastLsn = lsn;
     seg.lastLsn = lsn;
@@ -179,7 +189,8 @@ export class Journal {
     // Records in the file left behind must be on disk before any in the next one: a record synced there would
     // otherwise be read back after a crash past a gap (and unsynced batches of deletes must be on disk before a
     // checkpoint passes them).
-    if (prev !== undefined) await prev.fh.datasync();
+    if (prev !== undefined && this.unsynced) await prev.fh.datasync();
+    this.unsynced = false;
     // A file being zeroed is worth waiting for: in a growing one every fdatasync also commits the file's new size
     // (bench/fsync.js), for the whole file.
     if (this.spares.length === 0) await this.preparing;

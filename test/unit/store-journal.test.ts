@@ -230,3 +230,38 @@ t.test('a barrier waits for the journal, not for LevelDB; a purge still finds me
   t.same((await s.load('queue://p', 0, 1000)).map((m) => m.seq), Array.from({ length: 50 }, (_, i) => 51 + i), 'the other half is there');
   await s.close();
 });
+
+t.test('a rotation syncs the file it leaves when its last records were not synced, and only then', async (t) => {
+  const dir = tmp(t);
+  const j = new Journal(dir, 4096);
+  await j.open(0, async () => {});
+  const rec = (): Buffer => Buffer.alloc(20 + 1500, 7);
+  // Every fdatasync, by the file it flushed.
+  const synced: number[] = [];
+  const probe = await (await import('node:fs/promises')).open(join(dir, 'probe'), 'w');
+  const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+  await probe.close();
+  const datasync = proto.datasync;
+  proto.datasync = function (this: { fd: number }) {
+    synced.push(this.fd);
+    return datasync.call(this);
+  };
+  t.teardown(() => void (proto.datasync = datasync));
+  const fdOf = (): number => (j as unknown as { segments: { fh: { fd: number } }[] }).segments.at(-1)!.fh.fd;
+
+  await j.append(rec(), true); // the first file, synced
+  await j.append(rec(), false); // a batch of deletes: not synced
+  const first = fdOf();
+  synced.length = 0;
+  await j.append(rec(), true); // does not fit: the next file
+  t.not(fdOf(), first, 'the journal moved to the next file');
+  t.same(synced, [first, fdOf()], 'the file left behind was synced before the record in the next one');
+
+  await j.append(rec(), true);
+  const second = fdOf();
+  synced.length = 0;
+  await j.append(rec(), true); // the next file again; everything before it was synced
+  t.not(fdOf(), second);
+  t.same(synced, [fdOf()], 'no flush of a file whose records were all synced');
+  await j.close();
+});
