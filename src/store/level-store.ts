@@ -269,9 +269,8 @@ export class LevelStore implements MessageStore {
       queueMicrotask(cb);
       return;
     }
-    // Journaled is enough: what reads LevelDB (load, removeRange) first writes it up to date itself. A barrier
-    // used to write LevelDB up to date too, holding every batch behind it meanwhile: each watermark a queue
-    // raised stalled every producer for as long as a write of up to 16 MiB took.
+    // Journaled is enough: what reads LevelDB (load, removeRange) writes it up to date first (a barrier that did
+    // so held every batch behind a LevelDB write of up to 16 MiB: each watermark a queue raised stalled producers).
     this.callbacks.push(cb);
     if (sync) this.needsSync = true;
     this.schedule();
