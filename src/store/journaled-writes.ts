@@ -21,8 +21,8 @@ export interface LevelTarget {
   write(ops: Op[], sync: boolean): Promise<void>;
   /** A LevelDB write failed: the store reopens (and then opens the journal again, which replays it). */
   failed(err: Error): void;
-  /** Journaled batches were written to LevelDB. */
-  applied(): void;
+  /** Journaled batches were written to LevelDB, `msgDeletes` deletes of messages among them. */
+  applied(msgDeletes: number): void;
 }
 
 /**
@@ -160,11 +160,13 @@ export class JournaledWrites {
     // Written from here on: a later write of the same key goes after them, it does not replace them.
     this.latest.clear();
     const ops: Op[] = [];
+    let msgDeletes = 0;
     for (const b of batches) {
       for (const o of b.ops) {
         if (o === null) continue;
         ops.push(o);
         if (o.type === 'put') this.unapplied.delete(o.key);
+        else if (o.key.startsWith(MSG)) msgDeletes++;
       }
     }
     const lsn = batches[batches.length - 1]!.lsn;
@@ -175,7 +177,7 @@ export class JournaledWrites {
       if (this.journal!.releasable(lsn)) await this.checkpoint(lsn);
       // Less than a file's worth since the last time: the spares kept for full speed are not needed.
       if (this.applyingBytes < JOURNAL_SEGMENT_BYTES) this.journal!.trimSpares(1);
-      this.db.applied();
+      this.db.applied(msgDeletes);
     } catch (err) {
       this.db.failed(new FerryError('FERRY_STORE', `store write failed: ${(err as Error).message}`, { cause: err }));
     } finally {

@@ -103,8 +103,10 @@ export class LevelStore implements MessageStore {
               get: (key) => this.db.get(key),
               write: (ops, sync) => this.write(ops, sync),
               failed: (err) => this.fail(err),
-              // Compaction follows the deletes into LevelDB, not their arrival in the journal.
-              applied: () => {
+              // Compaction follows the deletes into LevelDB, not their arrival in the journal (most never get
+              // there: cancelled with their put, and a compaction of nothing still flushes and syncs a table).
+              applied: (msgDeletes) => {
+                this.compactor.deletes += msgDeletes;
                 if (!this.closed) this.compactor.afterBatch(!this.writing && this.ops.length === 0);
               },
             },
@@ -236,7 +238,7 @@ export class LevelStore implements MessageStore {
     }
     this.ops.push({ type: 'del', key });
     this.removed.set(dest, (this.removed.get(dest) ?? 0) + 1);
-    this.compactor.deletes++;
+    if (this.journal === null) this.compactor.deletes++;
     this.schedule();
   }
 

@@ -171,11 +171,12 @@ t.test('SIGKILL while journal files are written over again: every acknowledged m
 t.test('journaled batches: only the last write of a counter key reaches LevelDB, message puts cancelled by their delete none', async (t) => {
   const dir = tmp(t);
   const written: Op[][] = [];
+  const deletes: number[] = [];
   const w = new JournaledWrites(dir, {
     get: async () => undefined,
     write: async (ops) => void written.push(ops),
     failed: (err) => t.fail(err.message),
-    applied: () => {},
+    applied: (n) => void deletes.push(n),
   }, 60_000);
   await w.open();
   const value = (n: number): Uint8Array => Buffer.from([n]);
@@ -196,6 +197,10 @@ t.test('journaled batches: only the last write of a counter key reaches LevelDB,
   t.same(byKey('s\x00').map((o) => (o as { value: Uint8Array }).value[0]), [50], 'one write of the sequence, the last');
   const msgs = all.filter((o) => o.key.startsWith('m\x00')).map((o) => `${o.type} ${o.key.slice(4)}`);
   t.same(msgs, Array.from({ length: 10 }, (_, i) => `put ${41 + i}`), 'the ten messages not removed, and nothing of the others');
+  t.same(deletes, [0], 'no delete of a message reached LevelDB: compaction has nothing to follow');
+  await w.append([{ type: 'del', key: 'm\x00q\x0041' }], [], false);
+  await w.applyAll();
+  t.same(deletes, [0, 1], 'the delete of a message LevelDB holds is counted');
 
   // A write of the same key journaled while a LevelDB write is under way goes after it.
   await w.append([{ type: 'put', key: 'c\x00q', value: value(60) }], [], true);
