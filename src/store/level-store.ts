@@ -291,6 +291,7 @@ export class LevelStore implements MessageStore {
   private async writeBatch(): Promise<void> {
     if (this.writing) return;
     if (this.failure !== null || (this.ops.length === 0 && this.callbacks.length === 0)) {
+      if (this.failure !== null) this.refuseQueued(this.failure);
       this.idle?.();
       return;
     }
@@ -357,6 +358,7 @@ export class LevelStore implements MessageStore {
     batchDone();
     for (const cb of callbacks) cb(error);
     if (this.failure !== null) {
+      this.refuseQueued(this.failure);
       this.idle?.();
     } else if (this.ops.length > 0 || this.callbacks.length > 0) {
       if (this.journal === null) this.compactor.afterBatch(false);
@@ -381,6 +383,23 @@ export class LevelStore implements MessageStore {
       this.pendingPuts = shifted;
     }
     for (const [dest, n] of removed) this.removed.set(dest, (this.removed.get(dest) ?? 0) + n);
+  }
+
+  /**
+   * The store failed with writes queued behind the batch being written: their messages are refused now, as new
+   * ones are, rather than held until it recovers (a write of LevelDB behind the journal that fails on a full disk
+   * would hold them as long as the disk stays full); removals stay queued, a waiting barrier hears the failure.
+   */
+  private refuseQueued(err: Error): void {
+    const callbacks = this.callbacks;
+    this.ops = this.ops.filter((o) => o !== null && o.type !== 'msg');
+    this.callbacks = [];
+    this.pendingPuts = new Map();
+    this.added = new Map();
+    this.producerSeqs = new Map();
+    this.needsSync = false;
+    this.maxSeq = this.maxSeqWritten;
+    for (const cb of callbacks) cb(err);
   }
 
   /**
