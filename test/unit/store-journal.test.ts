@@ -157,7 +157,8 @@ t.test('SIGKILL while journal files are written over again: every acknowledged m
   const missing: number[] = [];
   let kept = 0;
   for (let seq = 1; seq <= acked!; seq++) {
-    if (seq <= removed! && seq % 3 !== 0) continue;
+    // The child goes on after its last line: its next round's removals (up to 50 further) may have been stored.
+    if (seq <= removed! + 50 && seq % 3 !== 0) continue;
     kept++;
     if (!seqs.has(seq)) missing.push(seq);
   }
