@@ -176,9 +176,17 @@ export class Connection extends EventEmitter {
    * Send a message. Resolves when the broker has it: for a persistent message (the default), once it is on
    * the broker's disk. Rejects with a typed error (FrameTooLargeError, BrokerError, TimeoutError, ...).
    */
-  async send(destination: string, body: Body, options: SendOptions = {}): Promise<void> {
-    this.checkOpen();
-    return this.sendCmd(sendCommand(destination, body, options, this.producerId, ++this.seq));
+  send(destination: string, body: Body, options: SendOptions = {}): Promise<void> {
+    try {
+      this.checkOpen();
+      const cmd = sendCommand(destination, body, options, this.producerId, ++this.seq);
+      if (!cmd.persistent) return this.sendCmd(cmd);
+      // One promise per persistent send, settled by its RECEIPT (through two async functions it was three).
+      cmd.rid = this.nextRid++;
+      return new Promise<void>((resolve, reject) => this.pendingRequest(cmd as unknown as { rid: number; t: string }, resolve as () => void, reject));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   /**
@@ -458,6 +466,13 @@ export class Connection extends EventEmitter {
     if (this.failed !== null) return reject(this.failed);
     const p: Pending = { cmd, resolve, reject, sent: false, timer: null };
     if (this.transport !== null) {
+      // A persistent SEND is encoded in place when it has the plain shape (hot-encode.ts), not packed into a
+      // buffer of its own and copied; one too large is written nowhere, and checkSize below says why.
+      if (cmd.t === 'SEND' && this.transport.writer.writeSend(cmd as unknown as SendCmd, this.maxFrameSize)) {
+        this.pending.set(cmd.rid, p);
+        p.sent = true;
+        return;
+      }
       // Check the size before registering, so an oversized send fails without side effects.
       const packed = packCommand(cmd);
       try {

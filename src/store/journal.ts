@@ -15,8 +15,14 @@ export const JOURNAL_HEADER_BYTES = 20;
 const MAGIC = 0x464a5231; // "FJR1"
 const SUFFIX = '.jnl';
 const ZEROS = Buffer.alloc(1024 * 1024);
-/** Released files kept for reuse; more are deleted. 0: reuse is off until its ordering race (spares renamed while a rotation picks one) is fixed. */
-const MAX_SPARES = 0;
+/**
+ * Released files kept for reuse (more are deleted; at most one once the load is light, see trimSpares): enough
+ * for what is journaled between two checkpoints at full speed (~16 MiB). An overwrite of a file's own blocks needs no zeroing and no
+ * metadata, so a rotation to a reused file costs nothing (a new one is 4 MiB of zeros written and fsync'd, which
+ * competes with the journal's own fdatasync for the disk). Files are ordered by the log sequence numbers in them,
+ * not by name, so a reused file keeps its name.
+ */
+const MAX_SPARES = 6;
 
 interface Segment {
   id: number;
@@ -25,28 +31,41 @@ interface Segment {
   lastLsn: number;
 }
 
+/** A file ready to be written over from its start: zeroed, or released with records LevelDB holds durably. */
+interface Spare {
+  id: number;
+  fh: FileHandle | null;
+}
+
 const segName = (id: number): string => id.toString(16).padStart(8, '0') + SUFFIX;
 
 /**
  * An append-only write-ahead journal in fixed-size files: LevelStore's durable write path. A record is the encoded
  * operations of one group-commit batch; it is durable once `append(…, true)` resolves (one fdatasync). LevelDB is
  * written behind it without syncing, and records up to the lsn LevelDB holds durably are released: their files
- * are reused for new records.
+ * are written over with new records.
  *
- * Records carry consecutive log sequence numbers and a CRC: reading stops at the first record that is torn, stale
- * (left in a reused file) or out of sequence, so a crash at any point leaves a readable prefix.
+ * Records carry consecutive log sequence numbers and a CRC: reading a file stops at the first record that is torn,
+ * stale (left from the file's earlier use: its lsn is lower) or out of sequence, so a crash at any point leaves a
+ * readable prefix in each file, and the files are chained by the lsn their first record carries.
  */
 export class Journal {
   /** Files with records not yet released, oldest first; the last one is written to. */
   private segments: Segment[] = [];
-  /** Zeroed files ready to be written, and the one being zeroed. */
-  private spares: number[] = [];
+  /** Files ready to be written, and the one being zeroed. */
+  private spares: Spare[] = [];
   private preparing: Promise<void> | null = null;
   private offset = 0;
   private nextId = 0;
   private releasing: Promise<void> = Promise.resolve();
   /** Highest lsn appended. */
   lastLsn = 0;
+  /**
+   * The file being written holds records written since its last sync (batches of deletes): a rotation syncs it
+   * first. Usually the last record was synced, and a rotation then costs no flush. True at open: what an earlier
+   * run (or this one, before a failed write) left in the file may not be on disk.
+   */
+  private unsynced = true;
 
   constructor(
     readonly dir: string,
@@ -63,33 +82,38 @@ export class Journal {
     for (const n of names) if (n.endsWith('.tmp')) await unlink(join(this.dir, n)).catch(() => {});
     const ids = names.filter((n) => n.endsWith(SUFFIX)).map((n) => parseInt(n, 16)).filter((id) => Number.isFinite(id));
     this.nextId = ids.length > 0 ? Math.max(...ids) + 1 : 0;
-    // Each file's run of consecutive records from its start; a reused file's old records have lsns at or below
-    // `after` (a file is reused only once a checkpoint passed all of them).
+    // Each file's run of consecutive records from its start. A released file's records all have lsns at or below
+    // `after` (a file is released only once a checkpoint passed all of them); written over, it starts with higher
+    // ones. The chain from `after` goes from the file holding the next lsn to the file holding the one after its
+    // last, whatever their names.
     const files: ({ id: number; buf: Buffer } & Run)[] = [];
     for (const id of ids) {
       const buf = await readFile(join(this.dir, segName(id)));
       files.push({ id, buf, ...readRun(buf, upTo) });
     }
     let expected = after + 1;
+    const chained = new Set<number>();
     let head: (typeof files)[number] | undefined;
-    for (const f of files) {
-      if (f.records.length === 0 || f.last < expected || f.first > expected) continue;
+    for (;;) {
+      const f = files.find((x) => !chained.has(x.id) && x.records.length > 0 && x.first <= expected && x.last >= expected);
+      if (f === undefined) break;
       for (const r of f.records) {
         if (r.lsn < expected) continue;
         await apply(r.lsn, f.buf.subarray(r.start, r.end));
         expected = r.lsn + 1;
       }
+      chained.add(f.id);
       this.segments.push({ id: f.id, fh: await open(join(this.dir, segName(f.id)), 'r+'), lastLsn: f.last });
       head = f;
     }
     for (const f of files) {
-      if (this.segments.some((s) => s.id === f.id)) continue;
-      // Files before the head are done with; files after it are reused in id order (the order they are read in).
-      if (head !== undefined && f.id < head.id) await unlink(join(this.dir, segName(f.id))).catch(() => {});
-      else this.spares.push(f.id);
+      if (chained.has(f.id)) continue;
+      if (this.spares.length < MAX_SPARES) this.spares.push({ id: f.id, fh: null });
+      else await unlink(join(this.dir, segName(f.id))).catch(() => {});
     }
     this.lastLsn = expected - 1;
-    // Without a file to go on with, the first append takes the spare zeroed meanwhile (start-up does not wait).
+    // Without a file to go on with, the first append takes a spare (one is zeroed meanwhile when there is none:
+    // start-up does not wait).
     if (head !== undefined) this.offset = head.end;
     this.prepareSpare();
     return this.lastLsn;
@@ -111,7 +135,11 @@ export class Journal {
     // Into the page cache at once (a fraction of a ms for a batch of 1000 messages): on a busy machine each trip
     // through the thread pool waits for a core, and the fdatasync is one such trip already.
     writeSync(seg.fh.fd, record, 0, record.length, this.offset);
-    if (sync) await seg.fh.datasync();
+    if (sync) {
+      await seg.fh.datasync();
+      // Appends come one at a time: this sync covered every write to the file before it.
+      this.unsynced = false;
+    } else this.unsynced = true;
     this.offset += record.length;
     this.lastLsn = lsn;
     seg.lastLsn = lsn;
@@ -128,47 +156,54 @@ export class Journal {
     return this.segments.length > 1 && this.segments[0]!.lastLsn <= lsn;
   }
 
-  /** Records up to `lsn` are in LevelDB durably: the files holding only such records are reused. */
+  /** Records up to `lsn` are in LevelDB durably: the files holding only such records are written over next. */
   release(lsn: number): void {
     while (this.segments.length > 1 && this.segments[0]!.lastLsn <= lsn) {
       const seg = this.segments.shift()!;
+      if (this.spares.length < MAX_SPARES) {
+        // Written over as it is: its records have lower lsns than anything to come, so reading stops at them.
+        this.spares.push({ id: seg.id, fh: seg.fh });
+        continue;
+      }
       this.releasing = this.releasing.then(async () => {
         await seg.fh.close().catch(() => {});
-        const path = join(this.dir, segName(seg.id));
-        if (this.spares.length >= MAX_SPARES) {
-          await unlink(path).catch(() => {});
-          return;
-        }
-        // Reused as it is: its old records have lower lsns than anything to come, so reading stops at them.
-        const id = this.nextId++;
-        await rename(path, join(this.dir, segName(id))).then(
-          () => this.spares.push(id),
-          () => {},
-        );
+        await unlink(join(this.dir, segName(seg.id))).catch(() => {});
       });
     }
   }
 
-  /** Start writing the next file: a zeroed spare when one is ready, else a new file that grows as it is written. */
+  /** Delete spares beyond `keep` (the load is light: the journal's disk usage goes back to a file or two). */
+  trimSpares(keep: number): void {
+    while (this.spares.length > keep) {
+      const spare = this.spares.pop()!;
+      this.releasing = this.releasing.then(async () => {
+        await spare.fh?.close().catch(() => {});
+        await unlink(join(this.dir, segName(spare.id))).catch(() => {});
+      });
+    }
+  }
+
+  /** Start writing the next file: a spare when one is ready, else a new file that grows as it is written. */
   private async rotate(): Promise<void> {
     const prev = this.segments[this.segments.length - 1];
-    // Unsynced records (batches of deletes) in the file left behind must be on disk before a checkpoint passes them.
-    if (prev !== undefined) await prev.fh.datasync();
+    // Records in the file left behind must be on disk before any in the next one: a record synced there would
+    // otherwise be read back after a crash past a gap (and unsynced batches of deletes must be on disk before a
+    // checkpoint passes them).
+    if (prev !== undefined && this.unsynced) await prev.fh.datasync();
+    this.unsynced = false;
     // A file being zeroed is worth waiting for: in a growing one every fdatasync also commits the file's new size
     // (bench/fsync.js), for the whole file.
     if (this.spares.length === 0) await this.preparing;
-    // The lowest id first: files are read back in id order.
-    this.spares.sort((a, b) => a - b);
     const spare = this.spares.shift();
-    const id = spare ?? this.nextId++;
-    const fh = await open(join(this.dir, segName(id)), spare !== undefined ? 'r+' : 'w+');
+    const id = spare?.id ?? this.nextId++;
+    const fh = spare?.fh ?? (await open(join(this.dir, segName(id)), spare !== undefined ? 'r+' : 'w+'));
     this.segments.push({ id, fh, lastLsn: this.lastLsn });
     this.offset = 0;
-    // Files behind this one come back as spares once LevelDB has their records; with none, zero a new one.
+    // With no spare left (LevelDB has not caught up with the files behind this one), zero a new one.
     this.prepareSpare();
   }
 
-  /** Zero the next file in the background, so that rotating to it costs nothing on the write path. */
+  /** Zero a new file in the background when no spare is left, so that rotating to it costs nothing on the write path. */
   private prepareSpare(): void {
     if (this.spares.length > 0 || this.preparing !== null) return;
     const tmp = join(this.dir, 'spare.tmp');
@@ -182,11 +217,12 @@ export class Journal {
       } finally {
         await fh.close();
       }
-      // Its id is taken now, not when zeroing began: a file reused meanwhile got a higher id and would otherwise
-      // be written before it though read after it.
       const id = this.nextId++;
       await rename(tmp, join(this.dir, segName(id)));
-      this.spares.push(id);
+      // The new name on disk before records are written under it: a crash would otherwise leave them in a
+      // `.tmp` file, which open() deletes.
+      await syncDir(this.dir);
+      this.spares.push({ id, fh: null });
     })()
       // No room for a spare (a nearly full disk): the next file grows as it is written instead.
       .catch(() => unlink(tmp).catch(() => {}))
@@ -199,7 +235,19 @@ export class Journal {
     await this.preparing;
     await this.releasing;
     for (const seg of this.segments) await seg.fh.close().catch(() => {});
+    for (const s of this.spares) await s.fh?.close().catch(() => {});
     this.segments = [];
+    this.spares = [];
+  }
+}
+
+/** fsync a directory: a rename or a new name in it becomes durable. */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 

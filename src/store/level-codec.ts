@@ -3,6 +3,7 @@ import type { Level } from 'level';
 import type { BrokerMessage } from '../model/message.js';
 import type { DurableRecord, StoredDestination } from './store.js';
 import { JOURNAL_HEADER_BYTES } from './journal.js';
+import { type Nested, nestedOf, storedBound, writeStoredMessage } from './message-codec.js';
 
 /*
  * Key layout (strings; the separator \x00 cannot occur in destination names, client ids or producer ids):
@@ -27,56 +28,58 @@ export const CHECKPOINT = 'j\x00';
 export const destPrefix = (dest: string): string => `${MSG}${dest}\x00`;
 export const seqKey = (dest: string, seq: number): string => destPrefix(dest) + seq.toString(16).padStart(16, '0');
 
-export type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
+/**
+ * One write. A message put carries the message while its batch is gathered: its record is encoded straight into
+ * the journal record (encodeOps), and `value` is then a view of it.
+ */
+export type Op = { type: 'put'; key: string; value: Uint8Array; msg?: BrokerMessage } | { type: 'del'; key: string };
+
+/** The value of a message put before it is encoded. */
+export const UNENCODED = new Uint8Array(0);
 
 export const packr = new Packr({ useRecords: false, structuredClone: false });
-
-/** Fields written for a message: its delivery state except the in-memory-only ones. */
-export function encodeMessage(m: BrokerMessage): Uint8Array {
-  return packr.pack({
-    seq: m.seq,
-    id: m.id,
-    dest: m.dest,
-    body: m.body,
-    bt: m.bt,
-    priority: m.priority,
-    timestamp: m.timestamp,
-    expires: m.expires,
-    headers: m.headers,
-    correlationId: m.correlationId,
-    replyTo: m.replyTo,
-    deliveryCount: m.deliveryCount,
-    pid: m.pid,
-    pseq: m.pseq,
-    home: m.home,
-    path: m.path,
-  });
-}
 
 const PUT = 1;
 const DEL = 2;
 
 /**
  * One batch's operations as a journal record (room for the journal's header first): per operation a type byte,
- * the key's length (uint16) and UTF-8 bytes, and for a put the value's length (uint32) and bytes.
+ * the key's length (uint16) and UTF-8 bytes, and for a put the value's length (uint32) and bytes. A message put's
+ * record is encoded here, in place, and its `value` becomes a view of it: each message is encoded once, and
+ * LevelDB is later given the bytes the journal holds.
  */
 export function encodeOps(ops: readonly Op[]): Buffer {
   let size = JOURNAL_HEADER_BYTES;
-  for (const o of ops) size += 3 + Buffer.byteLength(o.key) + (o.type === 'put' ? 4 + o.value.byteLength : 0);
+  let nested: (Nested | undefined)[] | undefined;
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i]!;
+    size += 3 + o.key.length * 3;
+    if (o.type !== 'put') continue;
+    if (o.msg === undefined) size += 4 + o.value.byteLength;
+    else {
+      const n = nestedOf(o.msg);
+      if (n !== undefined) (nested ??= [])[i] = n;
+      size += 4 + storedBound(o.msg, n);
+    }
+  }
   const buf = Buffer.allocUnsafe(size);
   let off = JOURNAL_HEADER_BYTES;
-  for (const o of ops) {
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i]!;
     buf[off] = o.type === 'put' ? PUT : DEL;
     const n = buf.write(o.key, off + 3, 'utf8');
     buf.writeUInt16LE(n, off + 1);
     off += 3 + n;
-    if (o.type === 'put') {
-      buf.writeUInt32LE(o.value.byteLength, off);
-      buf.set(o.value, off + 4);
-      off += 4 + o.value.byteLength;
-    }
+    if (o.type !== 'put') continue;
+    if (o.msg !== undefined) {
+      const end = writeStoredMessage(buf, off + 4, o.msg, nested?.[i]);
+      o.value = buf.subarray(off + 4, end);
+      o.msg = undefined;
+    } else buf.set(o.value, off + 4);
+    buf.writeUInt32LE(o.value.byteLength, off);
+    off += 4 + o.value.byteLength;
   }
-  return buf;
+  return buf.subarray(0, off);
 }
 
 /** The operations of a journal record's payload; values are views into it. */

@@ -9,7 +9,7 @@ import { F, readMessageRecord } from './record-reader.js';
 
 const packr = new Packr({ useRecords: false, structuredClone: false });
 
-/** A message record as level-codec.ts's encodeMessage writes it: absent optional fields are stored as undefined. */
+/** A message record as message-codec.ts writes it (absent optional fields left out; before it, stored as undefined). */
 type StoredRecord = Omit<BrokerMessage, 'persistent' | 'ord'>;
 
 /**

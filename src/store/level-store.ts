@@ -5,7 +5,8 @@ import { type BrokerMessage, homeOf } from '../model/message.js';
 import { FerryError } from '../errors.js';
 import { JournaledWrites } from './journaled-writes.js';
 import { Compactor } from './level-compactor.js';
-import { COUNT, destPrefix, DURABLE, encodeMessage, MARK, type Op, packr, PRODUCER, readState, SEQ, seqKey, writeRaw } from './level-codec.js';
+import { COUNT, destPrefix, DURABLE, MARK, type Op, packr, PRODUCER, readState, SEQ, seqKey, UNENCODED, writeRaw } from './level-codec.js';
+import { encodeStoredMessage } from './message-codec.js';
 import { loadPage } from './level-pages.js';
 import type { DurableRecord, MessageStore, RecoveredState, StoreCallback, StoreListener } from './store.js';
 
@@ -85,8 +86,6 @@ export class LevelStore implements MessageStore {
   private readonly journal: JournaledWrites | null;
   /** What a reopen replays the journal up to: the last record appended before the failure. */
   private journalUpTo = 0;
-  /** Callbacks of the gathered batch include a barrier: LevelDB is written before they are called. */
-  private needsApply = false;
   /** Settles when the batch being written is done (a reopen waits for it before it reads the journal). */
   private batchDone: Promise<void> = Promise.resolve();
 
@@ -104,8 +103,10 @@ export class LevelStore implements MessageStore {
               get: (key) => this.db.get(key),
               write: (ops, sync) => this.write(ops, sync),
               failed: (err) => this.fail(err),
-              // Compaction follows the deletes into LevelDB, not their arrival in the journal.
-              applied: () => {
+              // Compaction follows the deletes into LevelDB, not their arrival in the journal (most never get
+              // there: cancelled with their put, and a compaction of nothing still flushes and syncs a table).
+              applied: (msgDeletes) => {
+                this.compactor.deletes += msgDeletes;
                 if (!this.closed) this.compactor.afterBatch(!this.writing && this.ops.length === 0);
               },
             },
@@ -150,8 +151,10 @@ export class LevelStore implements MessageStore {
   }
 
   async removeRange(dest: string, afterSeq: number, upToSeq: number): Promise<number> {
-    // Queued writes first, so that nothing stored for dest escapes the scan.
+    // Queued writes first, and into LevelDB, so that nothing stored for dest escapes the scan.
     await this.barrierAsync(false);
+    if (this.journal !== null && !this.journal.idle) await this.journal.applyAll();
+    await this.recovering;
     let n = 0;
     const keys = this.db.keys({ gt: seqKey(dest, afterSeq), lte: seqKey(dest, upToSeq) });
     try {
@@ -235,7 +238,7 @@ export class LevelStore implements MessageStore {
     }
     this.ops.push({ type: 'del', key });
     this.removed.set(dest, (this.removed.get(dest) ?? 0) + 1);
-    this.compactor.deletes++;
+    if (this.journal === null) this.compactor.deletes++;
     this.schedule();
   }
 
@@ -268,9 +271,10 @@ export class LevelStore implements MessageStore {
       queueMicrotask(cb);
       return;
     }
+    // Journaled is enough: what reads LevelDB (load, removeRange) writes it up to date first (a barrier that did
+    // so held every batch behind a LevelDB write of up to 16 MiB: each watermark a queue raised stalled producers).
     this.callbacks.push(cb);
     if (sync) this.needsSync = true;
-    this.needsApply = true;
     this.schedule();
   }
 
@@ -287,6 +291,7 @@ export class LevelStore implements MessageStore {
   private async writeBatch(): Promise<void> {
     if (this.writing) return;
     if (this.failure !== null || (this.ops.length === 0 && this.callbacks.length === 0)) {
+      if (this.failure !== null) this.refuseQueued(this.failure);
       this.idle?.();
       return;
     }
@@ -300,11 +305,13 @@ export class LevelStore implements MessageStore {
     for (const o of pending) {
       if (o === null) continue;
       if (o.type === 'msg') msgPuts.push(ops.length);
-      ops.push(o.type === 'msg' ? { type: 'put', key: o.key, value: encodeMessage(o.msg) } : o);
+      // With a journal, encoded into the journal record (encodeOps).
+      if (o.type !== 'msg') ops.push(o);
+      else if (this.journal !== null) ops.push({ type: 'put', key: o.key, value: UNENCODED, msg: o.msg });
+      else ops.push({ type: 'put', key: o.key, value: encodeStoredMessage(o.msg) });
     }
     const callbacks = this.callbacks;
     const sync = this.needsSync;
-    const apply = this.needsApply;
     for (const [pid, seq] of this.producerSeqs) ops.push({ type: 'put', key: PRODUCER + pid, value: packr.pack(seq) });
     for (const [dest, seq] of this.marks) ops.push({ type: 'put', key: MARK + dest, value: packr.pack(seq) });
     const added = this.added;
@@ -327,7 +334,6 @@ export class LevelStore implements MessageStore {
     this.pendingPuts = new Map();
     this.callbacks = [];
     this.needsSync = false;
-    this.needsApply = false;
     this.producerSeqs = new Map();
     this.marks = new Map();
     this.added = new Map();
@@ -348,13 +354,11 @@ export class LevelStore implements MessageStore {
       this.keepRemovals(pending, removed);
       this.fail(error);
     }
-    // A barrier's callers read LevelDB next. Should this write fail, the store reopens and replays the journal,
-    // and reads wait for that: the batch itself is durable, so its callbacks hear no error.
-    if (error === undefined && apply) await this.journal?.applyAll();
     this.writing = false;
     batchDone();
     for (const cb of callbacks) cb(error);
     if (this.failure !== null) {
+      this.refuseQueued(this.failure);
       this.idle?.();
     } else if (this.ops.length > 0 || this.callbacks.length > 0) {
       if (this.journal === null) this.compactor.afterBatch(false);
@@ -379,6 +383,23 @@ export class LevelStore implements MessageStore {
       this.pendingPuts = shifted;
     }
     for (const [dest, n] of removed) this.removed.set(dest, (this.removed.get(dest) ?? 0) + n);
+  }
+
+  /**
+   * The store failed with writes queued behind the batch being written: their messages are refused now, as new
+   * ones are, rather than held until it recovers (a write of LevelDB behind the journal that fails on a full disk
+   * would hold them as long as the disk stays full); removals stay queued, a waiting barrier hears the failure.
+   */
+  private refuseQueued(err: Error): void {
+    const callbacks = this.callbacks;
+    this.ops = this.ops.filter((o) => o !== null && o.type !== 'msg');
+    this.callbacks = [];
+    this.pendingPuts = new Map();
+    this.added = new Map();
+    this.producerSeqs = new Map();
+    this.needsSync = false;
+    this.maxSeq = this.maxSeqWritten;
+    for (const cb of callbacks) cb(err);
   }
 
   /**

@@ -330,13 +330,14 @@ export class NativeConnection implements DeliverySink, FlowListener {
       const code = (err as FerryError).code ?? 'FERRY_INTERNAL';
       this.writer.write(rid === undefined ? { t: 'ERROR', code, message: err.message } : { t: 'ERROR', rid, code, message: err.message });
     } else if (rid !== undefined) {
-      this.writer.write({ t: 'RECEIPT', rid });
+      this.writer.writeReceipt(rid);
     }
   }
 
   private receipt(rid: number | undefined, data?: unknown): void {
     if (rid === undefined || this.state === 'closed') return;
-    this.writer.write(data === undefined ? { t: 'RECEIPT', rid } : { t: 'RECEIPT', rid, data });
+    if (data === undefined) this.writer.writeReceipt(rid);
+    else this.writer.write({ t: 'RECEIPT', rid, data });
   }
 
   private cleanup(): void {

@@ -11,6 +11,9 @@ export function packCommand(cmd: object): Buffer {
   return packr.pack(cmd);
 }
 
+/** msgpack of `{ t: 'RECEIPT', rid: ` up to the rid's value. */
+const RECEIPT_HEAD = Buffer.from([0x82, 0xa1, 0x74, 0xa7, ...Buffer.from('RECEIPT'), 0xa3, ...Buffer.from('rid')]);
+
 /** Bytes waiting to go out on a connection past which deliveries to it pause (its consumer is not reading). */
 export const CONGESTED_BYTES = 4 * 1024 * 1024;
 
@@ -83,6 +86,29 @@ export class FrameWriter {
     this.buf.writeUInt32BE(size, at);
     this.written(FRAME_HEADER_BYTES + size);
     return true;
+  }
+
+  /**
+   * RECEIPT for `rid`, encoded in place: one per persistent send, so it is on the store's hot path (msgpackr
+   * packed a map into a buffer of its own for each).
+   */
+  writeReceipt(rid: number): void {
+    this.room(FRAME_HEADER_BYTES + RECEIPT_HEAD.length + 9);
+    const at = this.off;
+    let off = at + FRAME_HEADER_BYTES;
+    RECEIPT_HEAD.copy(this.buf, off);
+    off += RECEIPT_HEAD.length;
+    if (Number.isInteger(rid) && rid >= 0 && rid <= 0xffffffff) {
+      this.buf[off] = 0xce;
+      this.buf.writeUInt32BE(rid, off + 1);
+      off += 5;
+    } else {
+      this.buf[off] = 0xcb;
+      this.buf.writeDoubleBE(rid, off + 1);
+      off += 9;
+    }
+    this.buf.writeUInt32BE(off - at - FRAME_HEADER_BYTES, at);
+    this.written(off - at);
   }
 
   /** Room for `n` more bytes at `off`: what is waiting goes out first when a new chunk is needed, to keep the order. */

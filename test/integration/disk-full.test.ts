@@ -121,7 +121,17 @@ t.test('a real ENOSPC on a small tmpfs: failed sends are never delivered, one er
   await burst(500);
   t.equal(failed.size, 0, 'sends succeed while there is room');
   inBroker(b, `dd if=/dev/zero of="${dir}/ballast" bs=64k 2>/dev/null; true`);
-  for (let i = 0; i < 40 && failed.size === 0; i++) await burst(100);
+  // Messages consumed at once need no new space (the journal writes over its own files, LevelDB never gets them):
+  // a backlog nobody consumes must reach LevelDB, and finds the disk full.
+  const backlog = async (): Promise<void> => {
+    const sends = [];
+    for (let j = 0; j < 100; j++) sends.push(p.send('queue://full.backlog', body()).catch(() => {}));
+    await Promise.all(sends);
+  };
+  for (let i = 0; i < 40 && failed.size === 0; i++) {
+    await backlog();
+    await burst(100);
+  }
   t.ok(failed.size > 0, `sends fail once the disk is full (${failed.size} failed)`);
   t.same(new Set(failed.values()), new Set(['FERRY_STORE']), 'refused with FERRY_STORE');
   await b.waitForLog((l) => l['level'] === 50 && /No space left on device/.test(JSON.stringify(l)), 'an error line naming ENOSPC');

@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { isDeepStrictEqual } from 'node:util';
 import t from 'tap';
-import { encodeMessage } from '../../src/store/level-codec.js';
+// The store's writer of message records (message-codec.ts), under the name this test was written with.
+import { encodeStoredMessage as encodeMessage } from '../../src/store/message-codec.js';
 import { decodeStoredMessage } from '../../src/store/level-pages.js';
 import { FAIL, readMessageRecord, readRecord } from '../../src/store/record-reader.js';
 import type { BrokerMessage } from '../../src/model/message.js';

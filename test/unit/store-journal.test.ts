@@ -8,6 +8,8 @@ import t from 'tap';
 import { ClassicLevel } from 'classic-level';
 import { Journal } from '../../src/store/journal.js';
 import { LevelStore } from '../../src/store/level-store.js';
+import { JournaledWrites } from '../../src/store/journaled-writes.js';
+import type { Op } from '../../src/store/level-codec.js';
 
 function tmp(t: Tap.Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'ferrymq-journal-'));
@@ -17,23 +19,35 @@ function tmp(t: Tap.Test): string {
 
 /** Start the child, wait for its "ready", SIGKILL it; rejects with what it printed if it does not get there. */
 function killWhenReady(dir: string, n: number): Promise<void> {
-  const script = fileURLToPath(new URL('../helpers/journal-crash-child.js', import.meta.url));
+  return killWhen('journal-crash-child.js', [dir, String(n)], (line) => line === 'ready', '"ready"').then(() => {});
+}
+
+/**
+ * Start a crash child (test/helpers/`script`), SIGKILL it at the first line `when` accepts; resolves with the last
+ * line it printed before it died, rejects if it does not get there within 30 s.
+ */
+function killWhen(script: string, args: string[], when: (line: string) => boolean, what: string): Promise<string> {
+  const path = fileURLToPath(new URL(`../helpers/${script}`, import.meta.url));
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, dir, String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [path, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let ready = false;
+    let last = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error('journal crash child did not print "ready" within 20 s'));
-    }, 20_000);
+      reject(new Error(`crash child ${script} did not print ${what} within 30 s`));
+    }, 30_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line !== 'ready') return;
+      // Lines read after the kill was sent were printed before the child died: the last one counts.
+      last = line;
+      if (ready || !when(line)) return;
       ready = true;
       child.kill('SIGKILL');
     });
-    child.once('exit', () => {
+    // 'close' comes after the child's output is read to its end.
+    child.once('close', () => {
       clearTimeout(timer);
-      if (ready) resolve();
-      else reject(new Error('journal crash child exited before it was ready'));
+      if (ready) resolve(last);
+      else reject(new Error(`crash child ${script} exited before it printed ${what}`));
     });
   });
 }
@@ -120,5 +134,140 @@ t.test('journal: records come back in order across reused files; a torn record e
   t.equal(await j.open(195, async (lsn) => void after.push(lsn)), 200, 'reading stops before the torn record');
   t.same(after, [196, 197, 198, 199, 200]);
   t.equal(await j.append(rec(201), true), 201, 'the next append takes its place');
+  await j.close();
+});
+
+t.test('SIGKILL while journal files are written over again: every acknowledged message not removed is back', async (t) => {
+  const dir = join(tmp(t), 'db');
+  // 8 KiB messages: 4 MiB journal files fill every ~500 messages; by 6,000 the few files have each been reused.
+  const last = await killWhen('journal-reuse-crash-child.js', [dir], (line) => Number(line.split(' ')[1]) >= 6000, 'acked 6000');
+  const [, acked, , removed] = last.split(' ').map(Number);
+  const files = readdirSync(join(dir, 'journal')).filter((f) => f.endsWith('.jnl'));
+  t.ok(files.length <= 8, `the journal reused its files (${files.length} files for ${acked} messages of 8 KiB, ~${Math.round((acked * 8) / 1024)} MiB)`);
+  const s = new LevelStore(dir);
+  await s.open();
+  const seqs = new Set<number>();
+  for (let after = 0; ; ) {
+    const page = await s.load('queue://r', after, 5000);
+    if (page.length === 0) break;
+    for (const m of page) seqs.add(m.seq);
+    after = page[page.length - 1]!.seq;
+  }
+  await s.close();
+  const missing: number[] = [];
+  let kept = 0;
+  for (let seq = 1; seq <= acked!; seq++) {
+    // The child goes on after its last line: its next round's removals (up to 50 further) may have been stored.
+    if (seq <= removed! + 50 && seq % 3 !== 0) continue;
+    kept++;
+    if (!seqs.has(seq)) missing.push(seq);
+  }
+  t.same(missing.slice(0, 20), [], `none of the ${kept} acknowledged, unremoved messages is lost (${missing.length} missing)`);
+  t.notOk([...seqs].some((q) => q > acked! + 50), 'nothing past the batch in flight at the kill');
+  // Removals are not synced on their own: a crash may bring back some, but only from the last moments.
+  const back = [...seqs].filter((q) => q <= removed! && q % 3 !== 0);
+  t.ok(back.every((q) => q > removed! - 2000), `removed messages that came back are recent ones (${back.length}, lowest ${Math.min(...back)})`);
+});
+
+t.test('journaled batches: only the last write of a counter key reaches LevelDB, message puts cancelled by their delete none', async (t) => {
+  const dir = tmp(t);
+  const written: Op[][] = [];
+  const deletes: number[] = [];
+  const w = new JournaledWrites(dir, {
+    get: async () => undefined,
+    write: async (ops) => void written.push(ops),
+    failed: (err) => t.fail(err.message),
+    applied: (n) => void deletes.push(n),
+  }, 60_000);
+  await w.open();
+  const value = (n: number): Uint8Array => Buffer.from([n]);
+  for (let i = 1; i <= 50; i++) {
+    const ops: Op[] = [
+      { type: 'put', key: `m\x00q\x00${i}`, value: value(i) },
+      { type: 'put', key: 'c\x00q', value: value(i) },
+      { type: 'put', key: 's\x00', value: value(i) },
+    ];
+    // Every message but the last ten is removed in the batch after its own.
+    if (i > 1 && i - 1 <= 40) ops.push({ type: 'del', key: `m\x00q\x00${i - 1}` });
+    await w.append(ops, [0], i % 2 === 0);
+  }
+  await w.applyAll();
+  const all = written.flat();
+  const byKey = (k: string): Op[] => all.filter((o) => o.key === k);
+  t.same(byKey('c\x00q').map((o) => (o as { value: Uint8Array }).value[0]), [50], 'one write of the count, the last');
+  t.same(byKey('s\x00').map((o) => (o as { value: Uint8Array }).value[0]), [50], 'one write of the sequence, the last');
+  const msgs = all.filter((o) => o.key.startsWith('m\x00')).map((o) => `${o.type} ${o.key.slice(4)}`);
+  t.same(msgs, Array.from({ length: 10 }, (_, i) => `put ${41 + i}`), 'the ten messages not removed, and nothing of the others');
+  t.same(deletes, [0], 'no delete of a message reached LevelDB: compaction has nothing to follow');
+  await w.append([{ type: 'del', key: 'm\x00q\x0041' }], [], false);
+  await w.applyAll();
+  t.same(deletes, [0, 1], 'the delete of a message LevelDB holds is counted');
+
+  // A write of the same key journaled while a LevelDB write is under way goes after it.
+  await w.append([{ type: 'put', key: 'c\x00q', value: value(60) }], [], true);
+  const applying = w.applyAll();
+  await w.append([{ type: 'put', key: 'c\x00q', value: value(61) }], [], true);
+  await applying;
+  await w.applyAll();
+  t.same(byKeyIn(written.slice(-2).flat(), 'c\x00q'), [60, 61], 'both reach LevelDB, in order');
+  await w.close(false);
+});
+
+function byKeyIn(ops: Op[], k: string): number[] {
+  return ops.filter((o) => o.key === k).map((o) => (o as { value: Uint8Array }).value[0]!);
+}
+
+t.test('a barrier waits for the journal, not for LevelDB; a purge still finds messages only journaled', async (t) => {
+  const dir = join(tmp(t), 'db');
+  const s = new LevelStore(dir, { journalApplyDelayMs: 60_000 });
+  await s.open();
+  const add = (seq: number): Promise<void> =>
+    new Promise((resolve, reject) =>
+      s.add(
+        { seq, id: `id-${seq}`, dest: 'queue://p', body: Buffer.alloc(100), bt: 0, persistent: true, priority: 4, timestamp: 1, expires: 0, deliveryCount: 0 },
+        (err) => (err ? reject(err) : resolve()),
+      ),
+    );
+  await Promise.all(Array.from({ length: 100 }, (_, i) => add(i + 1)));
+  s.mark('queue://p', 100);
+  await new Promise<void>((resolve, reject) => s.barrier((err) => (err ? reject(err) : resolve()), true));
+  t.ok(s.bytesPending > 0, 'the synced barrier came back with LevelDB not yet written (the journal holds the batches)');
+  t.equal(await s.removeRange('queue://p', 0, 50), 50, 'a purge of the first half finds all of it');
+  t.same((await s.load('queue://p', 0, 1000)).map((m) => m.seq), Array.from({ length: 50 }, (_, i) => 51 + i), 'the other half is there');
+  await s.close();
+});
+
+t.test('a rotation syncs the file it leaves when its last records were not synced, and only then', async (t) => {
+  const dir = tmp(t);
+  const j = new Journal(dir, 4096);
+  await j.open(0, async () => {});
+  const rec = (): Buffer => Buffer.alloc(20 + 1500, 7);
+  // Every fdatasync, by the file it flushed.
+  const synced: number[] = [];
+  const probe = await (await import('node:fs/promises')).open(join(dir, 'probe'), 'w');
+  const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+  await probe.close();
+  const datasync = proto.datasync;
+  proto.datasync = function (this: { fd: number }) {
+    synced.push(this.fd);
+    return datasync.call(this);
+  };
+  t.teardown(() => void (proto.datasync = datasync));
+  const fdOf = (): number => (j as unknown as { segments: { fh: { fd: number } }[] }).segments.at(-1)!.fh.fd;
+
+  await j.append(rec(), true); // the first file, synced
+  await j.append(rec(), false); // a batch of deletes: not synced
+  const first = fdOf();
+  synced.length = 0;
+  await j.append(rec(), true); // does not fit: the next file
+  t.not(fdOf(), first, 'the journal moved to the next file');
+  t.same(synced, [first, fdOf()], 'the file left behind was synced before the record in the next one');
+
+  await j.append(rec(), true);
+  const second = fdOf();
+  synced.length = 0;
+  await j.append(rec(), true); // the next file again; everything before it was synced
+  t.not(fdOf(), second);
+  t.same(synced, [fdOf()], 'no flush of a file whose records were all synced');
   await j.close();
 });
