@@ -105,16 +105,16 @@ export class TcpTransportServer {
   }
 
   private accept(socket: Socket): void {
-    if (this.conns.size >= this.options.maximumConnections) {
-      this.refuse(socket);
-      return;
-    }
     if (this.tls !== null) this.tls.accept(socket);
     else this.open(socket);
   }
 
+  /** A socket ready for the protocol: at once for tcp://, once its handshake is done for ssl://. */
   private open(socket: Socket): void {
     if (this.server === null) return void socket.destroy(); // a handshake that finished after stop()
+    // Counted here rather than at accept: refused before its handshake, a TLS client would read the refusal as a
+    // failed handshake; refused after it, the client reads why, as over tcp://.
+    if (this.conns.size >= this.options.maximumConnections) return this.refuse(socket);
     const conn = this.protocol.open(socket, this.broker, this.options, this.log, (c) => this.conns.delete(c));
     this.conns.add(conn);
   }

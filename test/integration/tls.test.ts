@@ -164,3 +164,34 @@ t.test('stomp+ssl://: STOMP over TLS; a plain STOMP client there gets an ERROR f
   t.match(answer, /^ERROR\n/, 'a STOMP ERROR frame');
   t.match(answer, /speaks TLS: connect with stomp\+ssl:/, 'saying the port speaks TLS');
 });
+
+t.test('maximumConnections on an ssl:// connector: the extra client is told so over TLS, not a failed handshake', async (t) => {
+  const dir = tempDir(t, 'ferrymq-tls-max-');
+  const ca = makeCa(dir, 'test-ca');
+  const broker = issue(ca, 'broker');
+  const conf = join(dir, 'tls-max.xml');
+  writeFileSync(conf, `<broker brokerName="tls-max" persistent="false">
+    <sslContext><sslContext keyStore="${broker.pem}" trustStore="${ca.caCert}"/></sslContext>
+    <transportConnectors><transportConnector name="ssl" uri="ssl://127.0.0.1:0?maximumConnections=1"/></transportConnectors>
+  </broker>`);
+  const b = await startBroker(t, { noTransport: true, args: ['--conf', conf] });
+  const url = String((await b.waitForLog((l) => l['connector'] === 'ssl' && String(l['msg']).includes('listening'), 'ssl listening'))['url']);
+  const trust = { tls: { ca: readFileSync(ca.caCert) } };
+  const first = await connect(url, trust);
+  t.teardown(() => first.close());
+  const extra = await refused(url, trust);
+  t.equal((extra as SecurityError).code, 'FERRY_TOO_MANY_CONNECTIONS', `the client reads the refusal (${extra.message})`);
+  t.match(extra.message, /maximumConnections=1/, 'naming the limit');
+  t.equal(await roundTrip(first, 'queue://tls.max', 10), 10, 'the client inside the limit goes on: 10 sent, 10 received');
+  await first.close();
+  // The freed slot is taken again (the broker notices the close asynchronously: retried until a deadline).
+  const deadline = Date.now() + 10_000;
+  let again: Connection | Error = new Error('not tried');
+  while (Date.now() < deadline) {
+    again = await connect(url, trust).catch((e: unknown) => e as Error);
+    if (!(again instanceof Error)) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  t.notOk(again instanceof Error, `a new client connects once the first has left (${again instanceof Error ? again.message : 'ok'})`);
+  if (!(again instanceof Error)) await again.close();
+});
