@@ -56,6 +56,9 @@ t.test('kill -9 A (the producer\'s broker) mid-flow and restart it: every persis
   while (seen.size < N / 4 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
   t.ok(seen.size >= N / 4, `a quarter of the flow reached B before the kill (${seen.size})`);
   await a.kill('SIGKILL');
+  // What B stored before A died: only those can come twice. How many do depends on how far A's acks (deletes
+  // written with its next group commit) trailed B's receipts at the kill, which a busy disk stretches.
+  const held = (await consumer.stats()).find((s) => s.name === 'queue://crash-a')!.enqueueCount;
   const a2 = await startNode(t, { name: 'A', port: pa, dataDir: a.dataDir, network });
   await bridgeUp(a2, 'B');
   await sending;
@@ -63,5 +66,5 @@ t.test('kill -9 A (the producer\'s broker) mid-flow and restart it: every persis
   t.equal(seen.size, N, `${N} unique received on B (a timeout of 30 s without a message ends the wait)`);
   t.equal(unflaggedDuplicates, 0, 'every duplicate was flagged redelivered');
   const twice = [...seen.values()].filter((n) => n > 1).length;
-  t.ok(twice <= N / 4, `duplicates (${twice}) are only messages in flight at the kill`);
+  t.ok(twice < held, `duplicates (${twice}) are among the ${held} messages B held before the kill, and not all of them (A's earlier acks were kept)`);
 });
