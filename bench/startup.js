@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { now, ROOT, stopProcess } from './lib.js';
+import { now, procCpuMs, ROOT, stopProcess } from './lib.js';
 
 const o = { runs: 15, json: false };
 const argv = process.argv.slice(2);
@@ -53,11 +53,8 @@ async function launch(cmd, args, port) {
       if (now() - t0 > DEADLINE_MS) throw new Error(`${cmd}: port ${port} not open within ${DEADLINE_MS} ms`);
       await new Promise((r) => setTimeout(r, 2));
     }
-    const ms = now() - t0;
-    // utime + stime in clock ticks (100 per second): the CPU the launch took, which a busy machine inflates far less
-    // than the wall time.
-    const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return { ms, cpuMs: (Number(f[11]) + Number(f[12])) * 10, child };
+    // The CPU the launch took, which a busy machine inflates far less than the wall time.
+    return { ms: now() - t0, cpuMs: procCpuMs(child.pid), child };
   } catch (err) {
     child.kill('SIGKILL');
     throw err;

@@ -24,7 +24,8 @@ interface TlsBroker {
   stranger: { cert: string; key: string };
 }
 
-async function tlsBroker(t: Teardown): Promise<TlsBroker> {
+/** `sslQuery`: options of the ssl connector's URI, e.g. `?maximumConnections=1`. */
+async function tlsBroker(t: Teardown, sslQuery = ''): Promise<TlsBroker> {
   const dir = tempDir(t, 'ferrymq-tls-');
   const ca = makeCa(dir, 'test-ca');
   const broker = issue(ca, 'broker');
@@ -35,7 +36,7 @@ async function tlsBroker(t: Teardown): Promise<TlsBroker> {
   writeFileSync(conf, `<broker brokerName="tls" persistent="false">
     <sslContext><sslContext keyStore="${broker.pem}" trustStore="${ca.caCert}"/></sslContext>
     <transportConnectors>
-      <transportConnector name="ssl" uri="ssl://127.0.0.1:0"/>
+      <transportConnector name="ssl" uri="ssl://127.0.0.1:0${sslQuery}"/>
       <transportConnector name="mutual" uri="ssl://127.0.0.1:0?needClientAuth=true"/>
       <transportConnector name="plain" uri="tcp://127.0.0.1:0"/>
       <transportConnector name="stomp" uri="stomp+ssl://127.0.0.1:0"/>
@@ -166,17 +167,9 @@ t.test('stomp+ssl://: STOMP over TLS; a plain STOMP client there gets an ERROR f
 });
 
 t.test('maximumConnections on an ssl:// connector: the extra client is told so over TLS, not a failed handshake', async (t) => {
-  const dir = tempDir(t, 'ferrymq-tls-max-');
-  const ca = makeCa(dir, 'test-ca');
-  const broker = issue(ca, 'broker');
-  const conf = join(dir, 'tls-max.xml');
-  writeFileSync(conf, `<broker brokerName="tls-max" persistent="false">
-    <sslContext><sslContext keyStore="${broker.pem}" trustStore="${ca.caCert}"/></sslContext>
-    <transportConnectors><transportConnector name="ssl" uri="ssl://127.0.0.1:0?maximumConnections=1"/></transportConnectors>
-  </broker>`);
-  const b = await startBroker(t, { noTransport: true, args: ['--conf', conf] });
-  const url = String((await b.waitForLog((l) => l['connector'] === 'ssl' && String(l['msg']).includes('listening'), 'ssl listening'))['url']);
-  const trust = { tls: { ca: readFileSync(ca.caCert) } };
+  const { urls, ca } = await tlsBroker(t, '?maximumConnections=1');
+  const url = urls.ssl;
+  const trust = { tls: { ca: readFileSync(ca) } };
   const first = await connect(url, trust);
   t.teardown(() => first.close());
   const extra = await refused(url, trust);
