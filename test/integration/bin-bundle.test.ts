@@ -15,6 +15,10 @@ t.test('the launcher: bundle when fresh, modules when stale, a cache per command
     t.fail(`${bundle} is missing: npm run build makes it`);
     return;
   }
+  // bin/ferrymq reads it as latin1: a non-ASCII character would come out garbled (and, read as UTF-8, would make V8
+  // hold the whole source at two bytes per character).
+  const nonAscii = /[^\x00-\x7f]/.exec(readFileSync(bundle, 'utf8'));
+  t.equal(nonAscii, null, `the bundle is ASCII${nonAscii === null ? '' : ` (found ${JSON.stringify(nonAscii[0])} at ${nonAscii.index})`}`);
   const pkg = tempDir(t);
   for (const dir of ['bin', 'dist/bundle', 'dist/cli']) mkdirSync(join(pkg, dir), { recursive: true });
   copyFileSync(join(ROOT, 'bin', 'ferrymq'), join(pkg, 'bin', 'ferrymq'));
