@@ -91,11 +91,22 @@ export class Transaction {
     this.done = true;
     // After a failover the broker has already aborted it.
     if (this.epoch === this.conn.currentEpoch) await this.conn.txRequest({ t: 'ABORT', tx: this.txId });
+    else this.giveBack();
+  }
+
+  /**
+   * Rolled back by a failover: what it acked on an older connection comes again by itself (the broker dropped that
+   * connection's deliveries), but what it acked on the current one was never acked to the broker (the broker does not
+   * know this transaction), and stays held for this consumer until it is given back.
+   */
+  private giveBack(): void {
+    for (const m of this.acked) if (m.epoch === this.conn.currentEpoch) m.nack();
   }
 
   /** Begin again on the current connection and send everything again, with the same producer id and sequences. */
   private async replay(why: string): Promise<void> {
     if (this.acked.length > 0) {
+      this.giveBack();
       throw new BrokerError('FERRY_TRANSACTION_ROLLED_BACK', `transaction ${this.id} was ${why}; its acked messages will be redelivered`);
     }
     this.txId = this.conn.nextTransactionId();

@@ -136,3 +136,53 @@ t.test('randomize=false tries the list in order; priorityBackup returns to the f
   await c.send('queue://pb', 'home');
   t.equal((await sub.receive(5000))?.text, 'home', 'subscription restored on the priority broker');
 });
+
+for (const end of ['commit', 'abort'] as const) {
+  t.test(`a transaction begun before a failover, then ${end}: what it acked on the new connection is delivered again`, async (t) => {
+    const a = await startBroker(t);
+    const url = `failover:(tcp://127.0.0.1:${a.port})?initialReconnectDelay=10&maxReconnectDelay=200`;
+    const producer = await connect(url);
+    const consumer = await connect(url);
+    t.teardown(() => Promise.all([producer.close(), consumer.close()]));
+    const sub = await consumer.subscribe(`queue://txfo-${end}`, { ack: 'client', prefetch: 10 });
+    for (let i = 0; i < 3; i++) await producer.send(`queue://txfo-${end}`, `m${i}`, { persistent: true });
+
+    // BEGIN on the first connection, one message acked in it there.
+    const tx = await consumer.begin();
+    const first = await sub.receive(5000);
+    t.equal(first?.text, 'm0', 'm0 delivered before the kill');
+    tx.ack(first!);
+    const resumed = new Promise<void>((resolve) => consumer.on('status', (s: ConnectionStatus) => s.type === 'resumed' && resolve()));
+    await a.kill('SIGKILL');
+    await startBroker(t, { dataDir: a.dataDir, port: a.port });
+    await resumed;
+
+    // The restarted broker delivers all three again, on the new connection; the application acks them in the
+    // transaction it began before the failover, which the broker no longer knows.
+    const again: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const m = await sub.receive(5000);
+      if (m === null) break;
+      again.push(m.text);
+      tx.ack(m);
+    }
+    t.same(again.sort(), ['m0', 'm1', 'm2'], 'all three delivered on the new connection');
+    if (end === 'commit') await t.rejects(tx.commit(), { code: 'FERRY_TRANSACTION_ROLLED_BACK' }, 'the commit says the failover rolled it back');
+    else await tx.abort();
+
+    // Rolled back: the messages come again. (They were delivered on the live connection: without being given back they
+    // stayed there, held for this consumer and never redelivered.)
+    const tx2 = await consumer.begin();
+    const third: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const m = await sub.receive(5000);
+      if (m === null) break;
+      third.push(m.text);
+      tx2.ack(m);
+    }
+    t.same(third.sort(), ['m0', 'm1', 'm2'], 'delivered again after the rollback');
+    await tx2.commit();
+    const row = (await producer.stats()).find((s) => s.name === `queue://txfo-${end}`);
+    t.equal(row?.queueSize, 0, 'all three consumed once committed');
+  });
+}
