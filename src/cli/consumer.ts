@@ -167,7 +167,7 @@ export function registerConsumer(program: Command): void {
       '--json',
       'print the result as JSON on the last stdout line: ' +
         '{"received":N,"unique":U,"duplicates":D,"redelivered":R,"nacked":K,"seconds":S,"rate":X}' +
-        ' (with --transacted also "rolledBack" and "inDoubt")',
+        ' (with --transacted also "rolledBack", "inDoubt" and "missing")',
     );
   securityOptions(cmd)
     .addHelpText(
@@ -176,9 +176,10 @@ export function registerConsumer(program: Command): void {
         '--nack-every; duplicates the deliveries of a message consumed (acknowledged) before; redelivered the\n' +
         'deliveries the broker flagged as redelivered. --count counts consumed deliveries (received - nacked, and\n' +
         'with --transacted less the expected redeliveries of rolled-back transactions).\n' +
-        'With --transacted, rolledBack counts the deliveries of transactions that a failover rolled back (their\n' +
-        'messages come again, and are not counted as duplicates then); inDoubt counts those messages that did not\n' +
-        'come again: a commit whose answer the failover lost may have been applied after all.\n' +
+        'With --transacted, rolledBack counts the deliveries of transactions that a failover rolled back or left in\n' +
+        'doubt (their messages may come again, and are not counted as duplicates then); inDoubt counts the messages\n' +
+        'of commits whose answer the failover lost that did not come again (the broker applied the commit after all);\n' +
+        'missing those of transactions rolled back for certain that did not come again (never expected: 0).\n' +
         'seconds runs from subscribing to the last message received.\n' +
         'SIGINT (Ctrl-C) stops like --idle-timeout does (a transacted consumer commits what it has). The summary is\n' +
         'printed however the consumer stops.\n' +
@@ -250,6 +251,11 @@ async function consume(opts: ConsumerOptions, plan: ConsumerPlan): Promise<void>
   let reason: StopReason;
   /** Messages of rolled-back transactions not delivered again yet: their next delivery is no duplicate. */
   const expectAgain = new Set<string>();
+  /**
+   * Messages of transactions whose COMMIT was in flight when the connection failed: they come again only if the
+   * broker had not applied it (a next delivery is no duplicate either way).
+   */
+  const maybeAgain = new Set<string>();
   const work: TxWork = { tx: null, keys: [] };
   /**
    * Commit the open transaction. When a failover rolled it back, its messages come again: their next delivery
@@ -263,10 +269,13 @@ async function consume(opts: ConsumerOptions, plan: ConsumerPlan): Promise<void>
     } catch (err) {
       if (!isTransactionRolledBack(err)) throw err;
       rolledBack += work.keys.length;
-      for (const k of work.keys) expectAgain.add(k);
+      const doubt = (err as { code?: string }).code === 'FERRY_TRANSACTION_IN_DOUBT';
+      for (const k of work.keys) (doubt ? maybeAgain : expectAgain).add(k);
       if (work.keys.length > 0) {
         process.stderr.write(
-          `ferrymq: transaction rolled back by a failover: its ${work.keys.length} messages should be delivered again\n`,
+          doubt
+            ? `ferrymq: transaction in doubt: the failover lost the answer to its COMMIT; its ${work.keys.length} messages come again only if it was not applied\n`
+            : `ferrymq: transaction rolled back by a failover: its ${work.keys.length} messages should be delivered again\n`,
         );
       }
     } finally {
@@ -322,7 +331,7 @@ async function consume(opts: ConsumerOptions, plan: ConsumerPlan): Promise<void>
         last = performance.now();
         seen.add(m.headers, m.id);
         // The string key only where a transaction needs it: building one per message cost more than the rest.
-        const key = plan.batch !== null || expectAgain.size > 0 ? messageKey(m.headers, m.id) : '';
+        const key = plan.batch !== null || expectAgain.size > 0 || maybeAgain.size > 0 ? messageKey(m.headers, m.id) : '';
         if (m.redelivered) redelivered++;
         if (opts.print) process.stdout.write(`${m.text}\n`);
         if (plan.nackEvery !== null && received % plan.nackEvery === 0) {
@@ -331,7 +340,7 @@ async function consume(opts: ConsumerOptions, plan: ConsumerPlan): Promise<void>
           nacked++;
           continue;
         }
-        if (expectAgain.size > 0 && expectAgain.delete(key)) {
+        if ((expectAgain.size > 0 && expectAgain.delete(key)) || (maybeAgain.size > 0 && maybeAgain.delete(key))) {
           // The redelivery of a rolled-back transaction's message: consumed now (again), not a duplicate.
         } else if (!consumed.add(m.headers, m.id)) duplicates++;
         if (plan.batch !== null) {
@@ -365,14 +374,15 @@ async function consume(opts: ConsumerOptions, plan: ConsumerPlan): Promise<void>
   };
   if (plan.batch !== null) {
     summary['rolledBack'] = rolledBack;
-    summary['inDoubt'] = expectAgain.size;
+    summary['inDoubt'] = maybeAgain.size;
+    summary['missing'] = expectAgain.size;
   }
   summary['seconds'] = roundSeconds(ms);
   summary['rate'] = ratePerSecond(received, ms / 1000);
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(summary)}\n`);
   } else {
-    const extra = (plan.nackEvery !== null ? `, ${nacked} nacked` : '') + (plan.batch !== null ? `, ${rolledBack} rolled back (${expectAgain.size} of them in doubt)` : '');
+    const extra = (plan.nackEvery !== null ? `, ${nacked} nacked` : '') + (plan.batch !== null ? `, ${rolledBack} rolled back (${maybeAgain.size} of them in doubt, ${expectAgain.size} missing)` : '');
     process.stdout.write(
       `received ${received} messages from ${opts.destination} in ${summary['seconds']!.toFixed(3)} s (${summary['rate']} msg/s): ` +
         `${unique} unique, ${duplicates} duplicates, ${redelivered} redelivered${extra}\n`,

@@ -104,7 +104,7 @@ t.test('README synopsis, --help and behaviour agree', async (t) => {
     helpFlags.delete('--help');
     t.same([...synopsisFlags(cmd)].sort(), [...helpFlags].sort(), `ferrymq ${cmd}: the README lists the options --help lists`);
     if (cmd === 'consumer') {
-      for (const f of ['"nacked"', '"rolledBack"', '"inDoubt"']) {
+      for (const f of ['"nacked"', '"rolledBack"', '"inDoubt"', '"missing"']) {
         t.match(h.stdout.replace(/\s+/g, ' '), f.replaceAll('"', ''), `consumer --help explains ${f}`);
         t.match(README, f, `the README names ${f}`);
       }
