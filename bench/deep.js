@@ -3,9 +3,10 @@
 // Fill a queue nobody consumes with N persistent messages, crash the broker (SIGKILL), restart it on the same port
 // and data dir, drain the queue, and watch the broker's RSS and the LevelDB directory throughout.
 import { cpus, platform, release } from 'node:os';
-import { lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deadline, now, procCpuMs, startBroker, startWorker } from './lib.js';
+import { deadline, freePort, now, procCpuMs, startBroker, startWorker } from './lib.js';
 
 const USAGE = `usage: node bench/deep.js [options]
   --count N        messages to enqueue, then drain (default 1000000)
@@ -17,7 +18,10 @@ const USAGE = `usage: node bench/deep.js [options]
   --shrink-wait S  after the drain, poll the data dir every 500 ms for up to S s for it to shrink (default 120)
   --compressible   bodies of 0x61 filler (as run.js sends) instead of random bytes LevelDB cannot compress
   --keep           keep the data dir (its path is printed) instead of removing it
-  --profile DIR    run the restarted broker (the drain) under node --cpu-prof, the profile written to DIR
+  --profile DIR    run the restarted broker (the drain) and the drain consumer under node --cpu-prof, the profiles
+                   written to DIR (broker-drain.cpuprofile, consumer-drain.cpuprofile)
+  --save-full DIR  after the SIGKILL, copy the full data dir to DIR (a backlog to drain again with --from)
+  --from DIR       skip the enqueue: drain a copy of DIR (saved by --save-full with the same --count and --size)
   --json           also print one JSON object as the last line`;
 
 function parseArgs(argv) {
@@ -43,6 +47,8 @@ function parseArgs(argv) {
       case '--compressible': o.compressible = true; break;
       case '--keep': o.keep = true; break;
       case '--profile': o.profile = val(); break;
+      case '--save-full': o.saveFull = val(); break;
+      case '--from': o.from = val(); break;
       case '--json': o.json = true; break;
       case '-h': case '--help': console.log(USAGE); process.exit(0); break; // eslint-disable-line no-fallthrough
       default: throw new Error(`unknown option ${a}\n${USAGE}`);
@@ -178,7 +184,22 @@ let failure = null;
 let restartTail = null; // log of a restart that failed
 
 async function run() {
-  // 1. Fill: fresh broker, producer only.
+  let port;
+  if (opts.from) {
+    // A saved backlog: the same restart and drain on a copy of it, without the minutes of the enqueue.
+    dataDir = mkdtempSync(join(tmpdir(), 'ferrymq-bench-'));
+    if (!opts.keep) process.on('exit', () => rmSync(dataDir, { recursive: true, force: true }));
+    cpSync(opts.from, dataDir, { recursive: true });
+    dirToWatch = dataDir;
+    port = await freePort();
+    fig.dir = { fullMiB: duMiB(dataDir) };
+    log(`drain of a copy of ${opts.from} (${fmt(fig.dir.fullMiB, 1)} MiB) in ${dataDir}, port ${port}`);
+  } else port = await fill();
+  await restartAndDrain(port);
+}
+
+/** 1. Fill: fresh broker, producer only; then the crash. @returns the broker's port */
+async function fill() {
   broker = await startBroker({ keepDir: true, timeoutMs: 30_000 });
   dataDir = broker.dataDir;
   dirToWatch = dataDir;
@@ -203,7 +224,7 @@ async function run() {
     producerBlockedLogLines: [...broker.counts].filter(([m]) => /producer blocked/.test(m)).reduce((a, [, n]) => a + n, 0) };
   log(`enqueued ${opts.count} in ${enqS.toFixed(1)} s`);
 
-  // 2. Crash, measure the store, restart on the same port and data dir with a consumer dialling meanwhile.
+  // 2. Crash and measure the store.
   await new Promise((r) => setTimeout(r, 500)); // one more RSS sample of the full, idle broker
   const crashed = broker;
   phase('crash', null);
@@ -212,9 +233,19 @@ async function run() {
   await deadline(exited, 10_000, 'broker exit after SIGKILL');
   fig.dir = { fullMiB: duMiB(dataDir) };
   log(`broker killed (SIGKILL); data dir ${fmt(fig.dir.fullMiB, 1)} MiB; restarting on port ${port}`);
+  if (opts.saveFull) {
+    cpSync(dataDir, opts.saveFull, { recursive: true });
+    log(`full data dir saved to ${opts.saveFull}`);
+  }
+  return port;
+}
+
+/** 2. Restart on the same port and data dir with a consumer dialling meanwhile; 3. drain; 4. shrink. */
+async function restartAndDrain(port) {
 
   const cons = startWorker('deep-worker.js', { role: 'drain', url: `tcp://127.0.0.1:${port}`, dest, count: opts.count, size: opts.size,
-    prefetch: opts.prefetch, dialEveryMs: 20, firstWithinMs: 180_000, idleMs: 30_000, maxMs: 180_000 + phaseMs + 30_000 }, 'drain consumer');
+    prefetch: opts.prefetch, dialEveryMs: 20, firstWithinMs: 180_000, idleMs: 30_000, maxMs: 180_000 + phaseMs + 30_000 }, 'drain consumer',
+    opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`, '--cpu-prof-name=consumer-drain.cpuprofile'] : undefined);
   workers.push(cons);
   showProgress(cons, 'drained');
   await cons.next('ready', 20_000); // dialling from now on
