@@ -65,15 +65,28 @@ export function decodeStoredMessage(value: Uint8Array): BrokerMessage {
 const fields: unknown[] = new Array<unknown>(16);
 
 /**
+ * Bytes of values LevelDB reads per iterator call. classic-level stops a `nextv` once this much is read; its default
+ * of 16 KiB meant 16 messages of 1 KiB per round trip through the thread pool, each waiting for the main thread's
+ * turn: a page of 5000 took 300 round trips, and the drain waited for its reads (bench/deep.js, 300,000 × 1 KiB:
+ * 32–39k msg/s with 16 KiB, 44–48k with 256 KiB to 4 MiB). Larger reads held more of the broker's native memory
+ * (RssAnon 110 MiB at 256 KiB, 153 at 1 MiB, 330–420 at 4 MiB), for no further gain.
+ */
+export const PAGE_READ_BYTES = 256 * 1024;
+
+/**
  * Up to `limit` stored messages with keys in (gt, lt), in key order. Values only: the keys (which the decoded
  * records repeat) are not copied out of LevelDB nor decoded into strings.
  */
 export async function loadPage(db: Level<string, Uint8Array>, gt: string, lt: string, limit: number): Promise<BrokerMessage[]> {
-  const it = db.values({ gt, lt, limit });
+  // A page is read once, in order: its blocks need not displace others from LevelDB's block cache.
+  const it = db.values({ gt, lt, limit, highWaterMarkBytes: PAGE_READ_BYTES, fillCache: false });
   try {
-    const values = await it.all();
-    const out: BrokerMessage[] = new Array(values.length);
-    for (let i = 0; i < values.length; i++) out[i] = decodeStoredMessage(values[i]!);
+    const out: BrokerMessage[] = [];
+    while (out.length < limit) {
+      const values = await it.nextv(limit - out.length);
+      if (values.length === 0) break;
+      for (let i = 0; i < values.length; i++) out.push(decodeStoredMessage(values[i]!));
+    }
     return out;
   } finally {
     await it.close().catch(() => {});
