@@ -495,6 +495,9 @@ export class Queue implements SubscriptionSource {
           // A count that disagrees with the disk (removed behind our back) must not make us spin.
           if (msgs.length === 0) this.stored = 0;
           if (this.stored < 0) this.stored = 0;
+          // The watermark for the page now, while what came before it is dispatched: raised when dispatch reached
+          // the page, its synced write left the consumers waiting on every page of a deep queue.
+          if (taken > 0 && this.cursor > this.mark && this.consumers.length > 0) this.raiseMark();
           this.dispatch();
         },
         (err: unknown) => {
