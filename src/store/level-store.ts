@@ -144,8 +144,10 @@ export class LevelStore implements MessageStore {
   }
 
   async load(dest: string, afterSeq: number, limit: number): Promise<BrokerMessage[]> {
-    // Everything whose callback fired is readable: written to LevelDB, or replayed into it by a reopen.
-    if (this.journal !== null && !this.journal.idle) await this.journal.applyAll();
+    // Everything whose callback fired is readable: written to LevelDB, or replayed into it by a reopen. Journaled
+    // deletes of messages at or below afterSeq need not be there first: a queue acks what it has had in memory,
+    // below the page it reads next (a drain waited for each page's acks to reach LevelDB before it read the page).
+    if (this.journal !== null && this.journal.behindAbove(afterSeq)) await this.journal.applyAll();
     await this.recovering;
     return loadPage(this.db, seqKey(dest, afterSeq), destPrefix(dest) + '\xff', limit);
   }
