@@ -259,6 +259,7 @@ async function restartAndDrain(port) {
   const spawnedAt = broker.spawnedAt;
   const connected = await cons.next('connected', 180_000);
   const first = await cons.next('first', 180_000);
+  const drainCpu0 = procCpuMs(broker.child.pid);
   phase('drain');
   const mappedAtFirst = ldbMapped(broker.child.pid);
   const storeOpen = broker.log.find((r) => typeof r.msg === 'string' && r.msg.startsWith('store open:'));
@@ -269,13 +270,17 @@ async function restartAndDrain(port) {
 
   // 3. Drain.
   const cr = await cons.next('result', phaseMs);
+  const drainCpu1 = procCpuMs(broker.child.pid);
   phase('drained');
   const mappedAfterDrain = ldbMapped(broker.child.pid);
   await cons.stop();
   const drainS = (cr.lastRecv - cr.firstRecv) / 1000;
   fig.drain = { messages: cr.unique, received: cr.received, duplicates: cr.duplicates, missing: cr.missing, outOfRange: cr.outOfRange,
     badBody: cr.badBody, outOfOrder: cr.outOfOrder, firstMissing: cr.firstMissing, seconds: drainS, msgPerSec: cr.unique / drainS,
-    ...peaks('drain'), peakDirMiB: dirPeak('drain'), ldbMappedAtEnd: mappedAfterDrain };
+    ...peaks('drain'), peakDirMiB: dirPeak('drain'), ldbMappedAtEnd: mappedAfterDrain,
+    // CPU per message (all the process's threads) is steadier than msg/s on a shared machine.
+    brokerCpuUsPerMsg: drainCpu0 !== null && drainCpu1 !== null ? ((drainCpu1 - drainCpu0) * 1000) / cr.unique : null,
+    consumerCpuUsPerMsg: (cr.cpuMs * 1000) / cr.unique };
   Object.assign(fig.restart, peaks('restart'));
   fig.drain.brokerVmHwmMiB = vmHwm(broker.child.pid); // the restarted process's peak, restart and drain
   if (cr.missing > 0 || cr.duplicates > 0 || cr.outOfRange > 0 || cr.badBody > 0) {
@@ -397,6 +402,7 @@ if (fig.restart) {
 if (fig.drain) {
   console.log(`drain check: ${fmt(fig.drain.messages)} distinct of ${fmt(opts.count)}, ${fig.drain.duplicates} duplicates, ${fig.drain.missing} missing, ` +
     `${fmt(fig.drain.outOfOrder)} out of order`);
+  console.log(`drain CPU per message: broker ${fmt(fig.drain.brokerCpuUsPerMsg, 1)} µs (all its threads), consumer ${fmt(fig.drain.consumerCpuUsPerMsg, 1)} µs`);
 }
 if (fig.dir) {
   console.log(`LevelDB data dir (du): full ${fmt(fig.dir.fullMiB, 1)} MiB, right after drain ${fmt(fig.dir.afterDrainMiB, 1)} MiB, ` +
