@@ -21,8 +21,8 @@ export interface LevelTarget {
   write(ops: Op[], sync: boolean): Promise<void>;
   /** A LevelDB write failed: the store reopens (and then opens the journal again, which replays it). */
   failed(err: Error): void;
-  /** Journaled batches were written to LevelDB, `msgDeletes` deletes of messages among them. */
-  applied(msgDeletes: number): void;
+  /** Journaled batches were written to LevelDB, `msgDeletes` deletes of messages among them, `lo` to `hi` their keys. */
+  applied(msgDeletes: number, lo: string, hi: string): void;
 }
 
 /**
@@ -180,13 +180,18 @@ export class JournaledWrites {
     this.maxDeleteBehind = 0;
     const ops: Op[] = [];
     let msgDeletes = 0;
+    let lo = '';
+    let hi = '';
     for (const b of batches) {
       for (const o of b.ops) {
         if (o === null) continue;
         ops.push(o);
         if (o.type === 'put') {
           if (this.unapplied.delete(o.key)) this.applyingPuts = true;
-        } else if (o.key.startsWith(MSG)) msgDeletes++;
+        } else if (o.key.startsWith(MSG)) {
+          if (msgDeletes++ === 0 || o.key < lo) lo = o.key;
+          if (o.key > hi) hi = o.key;
+        }
       }
     }
     const lsn = batches[batches.length - 1]!.lsn;
@@ -197,7 +202,7 @@ export class JournaledWrites {
       if (this.journal!.releasable(lsn)) await this.checkpoint(lsn);
       // Less than a file's worth since the last time: the spares kept for full speed are not needed.
       if (this.applyingBytes < JOURNAL_SEGMENT_BYTES) this.journal!.trimSpares(1);
-      this.db.applied(msgDeletes);
+      this.db.applied(msgDeletes, lo, hi);
     } catch (err) {
       this.db.failed(new FerryError('FERRY_STORE', `store write failed: ${(err as Error).message}`, { cause: err }));
     } finally {

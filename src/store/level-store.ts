@@ -105,8 +105,8 @@ export class LevelStore implements MessageStore {
               failed: (err) => this.fail(err),
               // Compaction follows the deletes into LevelDB, not their arrival in the journal (most never get
               // there: cancelled with their put, and a compaction of nothing still flushes and syncs a table).
-              applied: (msgDeletes) => {
-                this.compactor.deletes += msgDeletes;
+              applied: (msgDeletes, lo, hi) => {
+                this.compactor.deleted(msgDeletes, lo, hi);
                 if (!this.closed) this.compactor.afterBatch(!this.writing && this.ops.length === 0);
               },
             },
@@ -240,7 +240,7 @@ export class LevelStore implements MessageStore {
     }
     this.ops.push({ type: 'del', key });
     this.removed.set(dest, (this.removed.get(dest) ?? 0) + 1);
-    if (this.journal === null) this.compactor.deletes++;
+    if (this.journal === null) this.compactor.deleted(1, key, key);
     this.schedule();
   }
 
