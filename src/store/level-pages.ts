@@ -74,21 +74,34 @@ const fields: unknown[] = new Array<unknown>(16);
 export const PAGE_READ_BYTES = 256 * 1024;
 
 /**
- * Up to `limit` stored messages with keys in (gt, lt), in key order. Values only: the keys (which the decoded
- * records repeat) are not copied out of LevelDB nor decoded into strings.
+ * Up to `limit` stored messages with keys in (gt, lt), in key order, handed to `onChunk` as LevelDB's reads come
+ * in (one call per iterator read), until it returns false. Values only: the keys (which the decoded records
+ * repeat) are not copied out of LevelDB nor decoded into strings.
  */
-export async function loadPage(db: Level<string, Uint8Array>, gt: string, lt: string, limit: number): Promise<BrokerMessage[]> {
+export async function readPage(
+  db: Level<string, Uint8Array>,
+  gt: string,
+  lt: string,
+  limit: number,
+  onChunk: (msgs: BrokerMessage[]) => boolean,
+): Promise<void> {
   // A page is read once, in order: its blocks need not displace others from LevelDB's block cache.
   const it = db.values({ gt, lt, limit, highWaterMarkBytes: PAGE_READ_BYTES, fillCache: false });
+  let next: Promise<Uint8Array[]> | null = it.nextv(limit);
   try {
-    const out: BrokerMessage[] = [];
-    while (out.length < limit) {
-      const values = await it.nextv(limit - out.length);
+    for (let left = limit; next !== null; ) {
+      const values: Uint8Array[] = await next;
+      left -= values.length;
+      // The next read runs in LevelDB's thread while this part is decoded and dispatched.
+      next = values.length > 0 && left > 0 ? it.nextv(left) : null;
       if (values.length === 0) break;
-      for (let i = 0; i < values.length; i++) out.push(decodeStoredMessage(values[i]!));
+      const msgs: BrokerMessage[] = new Array(values.length);
+      for (let i = 0; i < values.length; i++) msgs[i] = decodeStoredMessage(values[i]!);
+      if (!onChunk(msgs)) break;
     }
-    return out;
   } finally {
+    // A read still under way ends before the iterator is closed (its result is not wanted).
+    if (next !== null) await next.catch(() => []);
     await it.close().catch(() => {});
   }
 }

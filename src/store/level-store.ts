@@ -7,7 +7,7 @@ import { JournaledWrites } from './journaled-writes.js';
 import { Compactor } from './level-compactor.js';
 import { COUNT, destPrefix, DURABLE, MARK, type Op, packr, PRODUCER, readState, SEQ, seqKey, UNENCODED, writeRaw } from './level-codec.js';
 import { encodeStoredMessage } from './message-codec.js';
-import { loadPage } from './level-pages.js';
+import { readPage } from './level-pages.js';
 import type { DurableRecord, MessageStore, RecoveredState, StoreCallback, StoreListener } from './store.js';
 
 /** A message put is encoded only when its batch is written: one cancelled by an early ack never is. */
@@ -144,12 +144,21 @@ export class LevelStore implements MessageStore {
   }
 
   async load(dest: string, afterSeq: number, limit: number): Promise<BrokerMessage[]> {
+    const out: BrokerMessage[] = [];
+    await this.loadChunks(dest, afterSeq, limit, (msgs) => {
+      for (const m of msgs) out.push(m);
+      return true;
+    });
+    return out;
+  }
+
+  async loadChunks(dest: string, afterSeq: number, limit: number, onChunk: (msgs: BrokerMessage[]) => boolean): Promise<void> {
     // Everything whose callback fired is readable: written to LevelDB, or replayed into it by a reopen. Journaled
     // deletes of messages at or below afterSeq need not be there first: a queue acks what it has had in memory,
     // below the page it reads next (a drain waited for each page's acks to reach LevelDB before it read the page).
     if (this.journal !== null && this.journal.behindAbove(afterSeq)) await this.journal.applyAll();
     await this.recovering;
-    return loadPage(this.db, seqKey(dest, afterSeq), destPrefix(dest) + '\xff', limit);
+    await readPage(this.db, seqKey(dest, afterSeq), destPrefix(dest) + '\xff', limit, onChunk);
   }
 
   async removeRange(dest: string, afterSeq: number, upToSeq: number): Promise<number> {

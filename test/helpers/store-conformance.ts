@@ -88,6 +88,15 @@ export function storeConformance(t: SuiteTest, impl: StoreImpl): void {
       t.ok(page.every((m, i) => m.seq === i + 1 && m.body.length === 1024), 'every message, in sequence order, body whole');
       const rest = await s.load('queue://a', page.at(-1)!.seq, n);
       t.same(rest.map((m) => m.seq), Array.from({ length: 24 }, (_, i) => n - 23 + i), 'the rest from where the page ended');
+      if (s.loadChunks !== undefined) {
+        const parts: number[][] = [];
+        await s.loadChunks('queue://a', 0, n - 24, (msgs) => parts.push(msgs.map((m) => m.seq)) > 0);
+        t.ok(parts.length > 1, `read in parts (${parts.length})`);
+        t.same(parts.flat(), page.map((m) => m.seq), 'the parts make the page, in order');
+        const first: number[][] = [];
+        await s.loadChunks('queue://a', 0, n, (msgs) => first.push(msgs.map((m) => m.seq)) === 0);
+        t.same(first, [parts[0]], 'no part after the callback says stop');
+      }
       await s.close();
     });
 
