@@ -3,9 +3,10 @@
 // Fill a queue nobody consumes with N persistent messages, crash the broker (SIGKILL), restart it on the same port
 // and data dir, drain the queue, and watch the broker's RSS and the LevelDB directory throughout.
 import { cpus, platform, release } from 'node:os';
-import { lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deadline, now, procCpuMs, startBroker, startWorker } from './lib.js';
+import { deadline, freePort, now, procCpuMs, startBroker, startWorker } from './lib.js';
 
 const USAGE = `usage: node bench/deep.js [options]
   --count N        messages to enqueue, then drain (default 1000000)
@@ -17,7 +18,10 @@ const USAGE = `usage: node bench/deep.js [options]
   --shrink-wait S  after the drain, poll the data dir every 500 ms for up to S s for it to shrink (default 120)
   --compressible   bodies of 0x61 filler (as run.js sends) instead of random bytes LevelDB cannot compress
   --keep           keep the data dir (its path is printed) instead of removing it
-  --profile DIR    run the restarted broker (the drain) under node --cpu-prof, the profile written to DIR
+  --profile DIR    run the restarted broker (the drain) and the drain consumer under node --cpu-prof, the profiles
+                   written to DIR (broker-drain.cpuprofile, consumer-drain.cpuprofile)
+  --save-full DIR  after the SIGKILL, copy the full data dir to DIR (a backlog to drain again with --from)
+  --from DIR       skip the enqueue: drain a copy of DIR (saved by --save-full with the same --count and --size)
   --json           also print one JSON object as the last line`;
 
 function parseArgs(argv) {
@@ -43,6 +47,8 @@ function parseArgs(argv) {
       case '--compressible': o.compressible = true; break;
       case '--keep': o.keep = true; break;
       case '--profile': o.profile = val(); break;
+      case '--save-full': o.saveFull = val(); break;
+      case '--from': o.from = val(); break;
       case '--json': o.json = true; break;
       case '-h': case '--help': console.log(USAGE); process.exit(0); break; // eslint-disable-line no-fallthrough
       default: throw new Error(`unknown option ${a}\n${USAGE}`);
@@ -178,7 +184,22 @@ let failure = null;
 let restartTail = null; // log of a restart that failed
 
 async function run() {
-  // 1. Fill: fresh broker, producer only.
+  let port;
+  if (opts.from) {
+    // A saved backlog: the same restart and drain on a copy of it, without the minutes of the enqueue.
+    dataDir = mkdtempSync(join(tmpdir(), 'ferrymq-bench-'));
+    if (!opts.keep) process.on('exit', () => rmSync(dataDir, { recursive: true, force: true }));
+    cpSync(opts.from, dataDir, { recursive: true });
+    dirToWatch = dataDir;
+    port = await freePort();
+    fig.dir = { fullMiB: duMiB(dataDir) };
+    log(`drain of a copy of ${opts.from} (${fmt(fig.dir.fullMiB, 1)} MiB) in ${dataDir}, port ${port}`);
+  } else port = await fill();
+  await restartAndDrain(port);
+}
+
+/** 1. Fill: fresh broker, producer only; then the crash. @returns the broker's port */
+async function fill() {
   broker = await startBroker({ keepDir: true, timeoutMs: 30_000 });
   dataDir = broker.dataDir;
   dirToWatch = dataDir;
@@ -203,7 +224,7 @@ async function run() {
     producerBlockedLogLines: [...broker.counts].filter(([m]) => /producer blocked/.test(m)).reduce((a, [, n]) => a + n, 0) };
   log(`enqueued ${opts.count} in ${enqS.toFixed(1)} s`);
 
-  // 2. Crash, measure the store, restart on the same port and data dir with a consumer dialling meanwhile.
+  // 2. Crash and measure the store.
   await new Promise((r) => setTimeout(r, 500)); // one more RSS sample of the full, idle broker
   const crashed = broker;
   phase('crash', null);
@@ -212,9 +233,19 @@ async function run() {
   await deadline(exited, 10_000, 'broker exit after SIGKILL');
   fig.dir = { fullMiB: duMiB(dataDir) };
   log(`broker killed (SIGKILL); data dir ${fmt(fig.dir.fullMiB, 1)} MiB; restarting on port ${port}`);
+  if (opts.saveFull) {
+    cpSync(dataDir, opts.saveFull, { recursive: true });
+    log(`full data dir saved to ${opts.saveFull}`);
+  }
+  return port;
+}
+
+/** 2. Restart on the same port and data dir with a consumer dialling meanwhile; 3. drain; 4. shrink. */
+async function restartAndDrain(port) {
 
   const cons = startWorker('deep-worker.js', { role: 'drain', url: `tcp://127.0.0.1:${port}`, dest, count: opts.count, size: opts.size,
-    prefetch: opts.prefetch, dialEveryMs: 20, firstWithinMs: 180_000, idleMs: 30_000, maxMs: 180_000 + phaseMs + 30_000 }, 'drain consumer');
+    prefetch: opts.prefetch, dialEveryMs: 20, firstWithinMs: 180_000, idleMs: 30_000, maxMs: 180_000 + phaseMs + 30_000 }, 'drain consumer',
+    opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`, '--cpu-prof-name=consumer-drain.cpuprofile'] : undefined);
   workers.push(cons);
   showProgress(cons, 'drained');
   await cons.next('ready', 20_000); // dialling from now on
@@ -228,6 +259,7 @@ async function run() {
   const spawnedAt = broker.spawnedAt;
   const connected = await cons.next('connected', 180_000);
   const first = await cons.next('first', 180_000);
+  const drainCpu0 = procCpuMs(broker.child.pid);
   phase('drain');
   const mappedAtFirst = ldbMapped(broker.child.pid);
   const storeOpen = broker.log.find((r) => typeof r.msg === 'string' && r.msg.startsWith('store open:'));
@@ -238,13 +270,17 @@ async function run() {
 
   // 3. Drain.
   const cr = await cons.next('result', phaseMs);
+  const drainCpu1 = procCpuMs(broker.child.pid);
   phase('drained');
   const mappedAfterDrain = ldbMapped(broker.child.pid);
   await cons.stop();
   const drainS = (cr.lastRecv - cr.firstRecv) / 1000;
   fig.drain = { messages: cr.unique, received: cr.received, duplicates: cr.duplicates, missing: cr.missing, outOfRange: cr.outOfRange,
     badBody: cr.badBody, outOfOrder: cr.outOfOrder, firstMissing: cr.firstMissing, seconds: drainS, msgPerSec: cr.unique / drainS,
-    ...peaks('drain'), peakDirMiB: dirPeak('drain'), ldbMappedAtEnd: mappedAfterDrain };
+    ...peaks('drain'), peakDirMiB: dirPeak('drain'), ldbMappedAtEnd: mappedAfterDrain,
+    // CPU per message (all the process's threads) is steadier than msg/s on a shared machine.
+    brokerCpuUsPerMsg: drainCpu0 !== null && drainCpu1 !== null ? ((drainCpu1 - drainCpu0) * 1000) / cr.unique : null,
+    consumerCpuUsPerMsg: (cr.cpuMs * 1000) / cr.unique };
   Object.assign(fig.restart, peaks('restart'));
   fig.drain.brokerVmHwmMiB = vmHwm(broker.child.pid); // the restarted process's peak, restart and drain
   if (cr.missing > 0 || cr.duplicates > 0 || cr.outOfRange > 0 || cr.badBody > 0) {
@@ -366,6 +402,7 @@ if (fig.restart) {
 if (fig.drain) {
   console.log(`drain check: ${fmt(fig.drain.messages)} distinct of ${fmt(opts.count)}, ${fig.drain.duplicates} duplicates, ${fig.drain.missing} missing, ` +
     `${fmt(fig.drain.outOfOrder)} out of order`);
+  console.log(`drain CPU per message: broker ${fmt(fig.drain.brokerCpuUsPerMsg, 1)} µs (all its threads), consumer ${fmt(fig.drain.consumerCpuUsPerMsg, 1)} µs`);
 }
 if (fig.dir) {
   console.log(`LevelDB data dir (du): full ${fmt(fig.dir.fullMiB, 1)} MiB, right after drain ${fmt(fig.dir.afterDrainMiB, 1)} MiB, ` +

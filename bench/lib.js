@@ -64,10 +64,11 @@ export function stopProcess(child, graceMs = 5000) {
 
 /**
  * A worker process (forked, IPC channel). It posts {type, ...} messages; `next(type, ms)` waits for the next one
- * of that type; an {type:'error'} message or an early exit rejects every wait.
+ * of that type; an {type:'error'} message or an early exit rejects every wait. `execArgv`: node's options for it
+ * (default: this process's).
  */
-export function startWorker(script, cfg, label = script) {
-  const child = track(fork(join(BENCH_DIR, script), [JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+export function startWorker(script, cfg, label = script, execArgv = process.execArgv) {
+  const child = track(fork(join(BENCH_DIR, script), [JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv }));
   const inbox = [];
   const waiters = [];
   let failure = null;

@@ -463,37 +463,54 @@ export class Queue implements SubscriptionSource {
     if (unmarked) this.raiseMark();
   }
 
-  /** Page stored messages in once there is room for a fifth of a page (read while the rest is dispatched). */
+  /** Page stored messages in once there is room for a fifth of a page, each part dispatched as it is read. */
   private pageIn(): void {
     if (this.loading || this.deleted || this.stored === 0 || this.pending > this.ctx.pageMessages * 0.8) return;
     this.loading = true;
     const limit = this.ctx.pageMessages - this.pending;
+    const store = this.ctx.store;
     // Everything queued for the store before now must be readable before we look.
-    this.ctx.store.barrier((err) => {
+    store.barrier((err) => {
       if (err) {
         // The store is reopening after a failed write (logged once there): the broker dispatches every queue
         // again when it is back, and this page-in with it.
         this.loading = false;
         return;
       }
-      this.ctx.store.load(this.canonical, this.cursor, limit).then(
-        (msgs) => {
+      let read = 0;
+      let taken = 0;
+      let unknown = false;
+      const take = (msgs: BrokerMessage[]): boolean => {
+        if (this.deleted) return false;
+        read += msgs.length;
+        const before = taken;
+        for (const m of msgs) {
+          // Written, but its store callback (which enqueues it) has not run yet: it arrives that way.
+          if ((unknown = m.seq > this.known)) break;
+          if (m.seq <= this.cursor) continue;
+          // Stored before the crash at or below the watermark: it may have been delivered then.
+          if (m.seq <= this.recoveredMark && m.deliveryCount < 1) m.deliveryCount = 1;
+          this.stored--;
+          this.hold(m);
+          taken++;
+        }
+        // The watermark for these now, while what came before them is dispatched: raised when dispatch reached
+        // them, its synced write left the consumers waiting on every page of a deep queue.
+        if (taken > before && this.consumers.length > 0) {
+          if (this.cursor > this.mark) this.raiseMark();
+          this.dispatch();
+        }
+        return !unknown;
+      };
+      const loaded = store.loadChunks
+        ? store.loadChunks(this.canonical, this.cursor, limit, take)
+        : store.load(this.canonical, this.cursor, limit).then((msgs) => void take(msgs));
+      loaded.then(
+        () => {
           this.loading = false;
-          if (this.deleted) return;
-          let taken = 0;
-          for (const m of msgs) {
-            // Written, but its store callback (which enqueues it) has not run yet: it arrives that way.
-            if (m.seq > this.known) break;
-            if (m.seq <= this.cursor) continue;
-            // Stored before the crash at or below the watermark: it may have been delivered then.
-            if (m.seq <= this.recoveredMark && m.deliveryCount < 1) m.deliveryCount = 1;
-            this.stored--;
-            this.hold(m);
-            taken++;
-          }
-          if (taken === 0 && msgs.length > 0 && msgs[0]!.seq > this.known) return;
+          if (this.deleted || (unknown && taken === 0)) return;
           // A count that disagrees with the disk (removed behind our back) must not make us spin.
-          if (msgs.length === 0) this.stored = 0;
+          if (read === 0) this.stored = 0;
           if (this.stored < 0) this.stored = 0;
           this.dispatch();
         },

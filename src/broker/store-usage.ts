@@ -16,6 +16,64 @@ export function reserveFor(fsBytes: number): number {
   return Math.min(1024 ** 3, Math.max(8 * 1024 ** 2, Math.floor(fsBytes * 0.05)));
 }
 
+/** LevelDB's table files: written once, then only read until compaction deletes them. */
+const TABLE = /^(\d+)\.(ldb|sst)$/;
+
+/**
+ * Bytes in a directory's files (what `used` counts), with LevelDB's tables measured until their size settles and
+ * then remembered: a store of a million 1 KiB messages has ~600 of them, and a stat of each every second took 6 % of
+ * a draining broker's time and queued in the thread pool its LevelDB reads run on. A table's size is remembered once
+ * two measurements in a row with a newer table present agree (a compaction's output may still grow while a memtable
+ * flush writes a newer table, but not across a second without changing size); everything else is measured every time.
+ */
+export class DirectorySize {
+  /** Table name -> size once settled; and the sizes of the tables seen behind a newer one at the last measurement. */
+  private readonly settled = new Map<string, number>();
+  private last = new Map<string, number>();
+  /** stat calls so far. */
+  stats = 0;
+
+  constructor(private readonly dir: string) {}
+
+  async measure(): Promise<number> {
+    const names = await readdir(this.dir);
+    let newest = -1;
+    for (const name of names) {
+      const m = TABLE.exec(name);
+      if (m !== null) newest = Math.max(newest, Number(m[1]));
+    }
+    /** Tables measured, not the newest: settled if the next measurement agrees. */
+    const older = new Map<string, number>();
+    let used = 0;
+    for (const name of names) {
+      const known = this.settled.get(name);
+      if (known !== undefined) {
+        used += known;
+        continue;
+      }
+      let size: number;
+      try {
+        this.stats++;
+        size = (await stat(join(this.dir, name))).size;
+      } catch {
+        continue; // LevelDB deleted it while we looked (a compacted table, an old log)
+      }
+      used += size;
+      const m = TABLE.exec(name);
+      if (m === null || Number(m[1]) === newest) continue;
+      if (this.last.get(name) === size) this.settled.set(name, size);
+      else older.set(name, size);
+    }
+    // Tables compacted away are forgotten.
+    if (this.settled.size > 0) {
+      const present = new Set(names);
+      for (const name of this.settled.keys()) if (!present.has(name)) this.settled.delete(name);
+    }
+    this.last = older;
+    return used;
+  }
+}
+
 /**
  * Watches the disk the store writes to (ActiveMQ's `<storeUsage>`, plus the file system's free space, which
  * ActiveMQ only checks at startup): past the limit, or with less free space than the reserve, the broker refuses
@@ -31,6 +89,7 @@ export class StoreUsage {
   private timer: NodeJS.Timeout | null = null;
   private checking = false;
   private wasFull = false;
+  private size: DirectorySize | null = null;
 
   constructor(
     private readonly store: MessageStore,
@@ -74,14 +133,8 @@ export class StoreUsage {
     this.checking = true;
     try {
       const written = this.store.bytesWritten;
-      let used = 0;
-      for (const name of await readdir(dir)) {
-        try {
-          used += (await stat(join(dir, name))).size;
-        } catch {
-          // LevelDB deleted it while we looked (a compacted table, an old log).
-        }
-      }
+      this.size ??= new DirectorySize(dir);
+      const used = await this.size.measure();
       const fs = await statfs(dir);
       this.used = used;
       this.free = fs.bavail * fs.bsize;

@@ -1,6 +1,6 @@
 import { FerryError } from '../errors.js';
 import { Journal, JOURNAL_SEGMENT_BYTES } from './journal.js';
-import { CHECKPOINT, decodeOps, encodeOps, MSG, type Op, packr } from './level-codec.js';
+import { CHECKPOINT, decodeOps, encodeOps, MSG, type Op, packr, seqOfKey } from './level-codec.js';
 
 /**
  * Journaled batches are written to LevelDB once this many bytes wait, or DEFAULT_APPLY_DELAY_MS after the first of them:
@@ -21,8 +21,8 @@ export interface LevelTarget {
   write(ops: Op[], sync: boolean): Promise<void>;
   /** A LevelDB write failed: the store reopens (and then opens the journal again, which replays it). */
   failed(err: Error): void;
-  /** Journaled batches were written to LevelDB, `msgDeletes` deletes of messages among them. */
-  applied(msgDeletes: number): void;
+  /** Journaled batches were written to LevelDB, `msgDeletes` deletes of messages among them, `lo` to `hi` their keys. */
+  applied(msgDeletes: number, lo: string, hi: string): void;
 }
 
 /**
@@ -53,6 +53,11 @@ export class JournaledWrites {
   private timer: NodeJS.Timeout | null = null;
   private applied = 0;
   private applyingBytes = 0;
+  /** The write to LevelDB in progress carries message puts. */
+  private applyingPuts = false;
+  /** Highest sequence of a message delete journaled and not written to LevelDB; the same of the write in progress. */
+  private maxDeleteBehind = 0;
+  private applyingMaxDelete = 0;
 
   /** Journaled bytes not yet written to LevelDB. */
   get pendingBytes(): number {
@@ -68,6 +73,16 @@ export class JournaledWrites {
   /** Nothing journaled waits for LevelDB. */
   get idle(): boolean {
     return this.behind.length === 0 && this.applying === null;
+  }
+
+  /**
+   * LevelDB lacks something journaled that a read of messages with sequences above `afterSeq` would see: a message
+   * put, or the delete of a message above it. Then the read waits for {@link applyAll}.
+   */
+  behindAbove(afterSeq: number): boolean {
+    if (this.unapplied.size > 0) return true;
+    if (this.applying !== null && (this.applyingPuts || this.applyingMaxDelete > afterSeq)) return true;
+    return this.maxDeleteBehind > afterSeq;
   }
 
   /** The last record appended: after a failure, what a reopen replays up to (a failed append left nothing). */
@@ -126,6 +141,8 @@ export class JournaledWrites {
         continue;
       }
       if (o.type !== 'del') continue;
+      const seq = seqOfKey(o.key);
+      if (seq > this.maxDeleteBehind) this.maxDeleteBehind = seq;
       const put = this.unapplied.get(o.key);
       if (put === undefined) continue;
       put.ops[put.i] = null;
@@ -159,14 +176,22 @@ export class JournaledWrites {
     this.behindBytes = 0;
     // Written from here on: a later write of the same key goes after them, it does not replace them.
     this.latest.clear();
+    this.applyingMaxDelete = this.maxDeleteBehind;
+    this.maxDeleteBehind = 0;
     const ops: Op[] = [];
     let msgDeletes = 0;
+    let lo = '';
+    let hi = '';
     for (const b of batches) {
       for (const o of b.ops) {
         if (o === null) continue;
         ops.push(o);
-        if (o.type === 'put') this.unapplied.delete(o.key);
-        else if (o.key.startsWith(MSG)) msgDeletes++;
+        if (o.type === 'put') {
+          if (this.unapplied.delete(o.key)) this.applyingPuts = true;
+        } else if (o.key.startsWith(MSG)) {
+          if (msgDeletes++ === 0 || o.key < lo) lo = o.key;
+          if (o.key > hi) hi = o.key;
+        }
       }
     }
     const lsn = batches[batches.length - 1]!.lsn;
@@ -177,11 +202,13 @@ export class JournaledWrites {
       if (this.journal!.releasable(lsn)) await this.checkpoint(lsn);
       // Less than a file's worth since the last time: the spares kept for full speed are not needed.
       if (this.applyingBytes < JOURNAL_SEGMENT_BYTES) this.journal!.trimSpares(1);
-      this.db.applied(msgDeletes);
+      this.db.applied(msgDeletes, lo, hi);
     } catch (err) {
       this.db.failed(new FerryError('FERRY_STORE', `store write failed: ${(err as Error).message}`, { cause: err }));
     } finally {
       this.applyingBytes = 0;
+      this.applyingPuts = false;
+      this.applyingMaxDelete = 0;
     }
   }
 
@@ -205,6 +232,7 @@ export class JournaledWrites {
     this.behindBytes = 0;
     this.unapplied.clear();
     this.latest.clear();
+    this.maxDeleteBehind = 0;
     await this.journal?.close();
     this.journal = null;
   }

@@ -27,6 +27,8 @@ export const MARK = 'w\x00';
 export const CHECKPOINT = 'j\x00';
 export const destPrefix = (dest: string): string => `${MSG}${dest}\x00`;
 export const seqKey = (dest: string, seq: number): string => destPrefix(dest) + seq.toString(16).padStart(16, '0');
+/** The sequence a message key ends with. */
+export const seqOfKey = (key: string): number => parseInt(key.slice(-16), 16);
 
 /**
  * One write. A message put carries the message while its batch is gathered: its record is encoded straight into

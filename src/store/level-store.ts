@@ -7,7 +7,7 @@ import { JournaledWrites } from './journaled-writes.js';
 import { Compactor } from './level-compactor.js';
 import { COUNT, destPrefix, DURABLE, MARK, type Op, packr, PRODUCER, readState, SEQ, seqKey, UNENCODED, writeRaw } from './level-codec.js';
 import { encodeStoredMessage } from './message-codec.js';
-import { loadPage } from './level-pages.js';
+import { readPage } from './level-pages.js';
 import type { DurableRecord, MessageStore, RecoveredState, StoreCallback, StoreListener } from './store.js';
 
 /** A message put is encoded only when its batch is written: one cancelled by an early ack never is. */
@@ -105,8 +105,8 @@ export class LevelStore implements MessageStore {
               failed: (err) => this.fail(err),
               // Compaction follows the deletes into LevelDB, not their arrival in the journal (most never get
               // there: cancelled with their put, and a compaction of nothing still flushes and syncs a table).
-              applied: (msgDeletes) => {
-                this.compactor.deletes += msgDeletes;
+              applied: (msgDeletes, lo, hi) => {
+                this.compactor.deleted(msgDeletes, lo, hi);
                 if (!this.closed) this.compactor.afterBatch(!this.writing && this.ops.length === 0);
               },
             },
@@ -144,10 +144,21 @@ export class LevelStore implements MessageStore {
   }
 
   async load(dest: string, afterSeq: number, limit: number): Promise<BrokerMessage[]> {
-    // Everything whose callback fired is readable: written to LevelDB, or replayed into it by a reopen.
-    if (this.journal !== null && !this.journal.idle) await this.journal.applyAll();
+    const out: BrokerMessage[] = [];
+    await this.loadChunks(dest, afterSeq, limit, (msgs) => {
+      for (const m of msgs) out.push(m);
+      return true;
+    });
+    return out;
+  }
+
+  async loadChunks(dest: string, afterSeq: number, limit: number, onChunk: (msgs: BrokerMessage[]) => boolean): Promise<void> {
+    // Everything whose callback fired is readable: written to LevelDB, or replayed into it by a reopen. Journaled
+    // deletes of messages at or below afterSeq need not be there first: a queue acks what it has had in memory,
+    // below the page it reads next (a drain waited for each page's acks to reach LevelDB before it read the page).
+    if (this.journal !== null && this.journal.behindAbove(afterSeq)) await this.journal.applyAll();
     await this.recovering;
-    return loadPage(this.db, seqKey(dest, afterSeq), destPrefix(dest) + '\xff', limit);
+    await readPage(this.db, seqKey(dest, afterSeq), destPrefix(dest) + '\xff', limit, onChunk);
   }
 
   async removeRange(dest: string, afterSeq: number, upToSeq: number): Promise<number> {
@@ -238,7 +249,7 @@ export class LevelStore implements MessageStore {
     }
     this.ops.push({ type: 'del', key });
     this.removed.set(dest, (this.removed.get(dest) ?? 0) + 1);
-    if (this.journal === null) this.compactor.deletes++;
+    if (this.journal === null) this.compactor.deleted(1, key, key);
     this.schedule();
   }
 

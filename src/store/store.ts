@@ -99,6 +99,11 @@ export interface MessageStore {
   /** Up to `limit` stored messages of `dest` with a sequence above `afterSeq`, in sequence order. */
   load(dest: string, afterSeq: number, limit: number): Promise<BrokerMessage[]>;
   /**
+   * The same messages as {@link load}, handed to `onChunk` a part at a time as they are read, until it returns
+   * false: a queue dispatches the start of a page while the rest is read. Optional (a queue calls `load` without it).
+   */
+  loadChunks?(dest: string, afterSeq: number, limit: number, onChunk: (msgs: BrokerMessage[]) => boolean): Promise<void>;
+  /**
    * Remove the stored messages of `dest` with sequences in (afterSeq, upToSeq] (purge, delete); resolves once
    * the removal is written and synced. @returns how many. @throws FerryError FERRY_STORE when the write fails
    */

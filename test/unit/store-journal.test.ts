@@ -237,6 +237,32 @@ t.test('a barrier waits for the journal, not for LevelDB; a purge still finds me
   await s.close();
 });
 
+t.test('a page read above the acked messages does not wait for their deletes to reach LevelDB; a read below them does', async (t) => {
+  const dir = join(tmp(t), 'db');
+  const s = new LevelStore(dir, { journalApplyDelayMs: 60_000 });
+  await s.open();
+  const add = (seq: number): Promise<void> =>
+    new Promise((resolve, reject) =>
+      s.add(
+        { seq, id: `id-${seq}`, dest: 'queue://d', body: Buffer.alloc(100), bt: 0, persistent: true, priority: 4, timestamp: 1, expires: 0, deliveryCount: 0 },
+        (err) => (err ? reject(err) : resolve()),
+      ),
+    );
+  const barrier = (): Promise<void> => new Promise((resolve, reject) => s.barrier((err) => (err ? reject(err) : resolve())));
+  await Promise.all(Array.from({ length: 20 }, (_, i) => add(i + 1)));
+  t.same((await s.load('queue://d', 0, 10)).map((m) => m.seq), Array.from({ length: 10 }, (_, i) => i + 1), 'the journaled puts are written first');
+  t.equal(s.bytesPending, 0, 'nothing journaled waits for LevelDB');
+  // The first ten acked, as a queue that had them in memory acks them: journaled, not yet in LevelDB.
+  for (let seq = 1; seq <= 10; seq++) s.remove(seq, 'queue://d');
+  await barrier();
+  t.ok(s.bytesPending > 0, 'the deletes are journaled, LevelDB not written');
+  t.same((await s.load('queue://d', 10, 100)).map((m) => m.seq), Array.from({ length: 10 }, (_, i) => i + 11), 'the next page');
+  t.ok(s.bytesPending > 0, 'read without writing the deletes to LevelDB first');
+  t.same((await s.load('queue://d', 5, 100)).map((m) => m.seq), Array.from({ length: 10 }, (_, i) => i + 11), 'a read from below the acked ones does not see them');
+  t.equal(s.bytesPending, 0, 'it waited for the deletes');
+  await s.close();
+});
+
 t.test('a rotation syncs the file it leaves when its last records were not synced, and only then', async (t) => {
   const dir = tmp(t);
   const j = new Journal(dir, 4096);
