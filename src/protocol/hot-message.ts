@@ -1,4 +1,5 @@
 import type { BodyType, Headers, MessageCmd } from './commands.js';
+import { headersEnd, readHeaders } from './hot-headers.js';
 
 /**
  * The MESSAGE the broker writes (hot-encode.ts `encodeMessage`), read on the client in one function with the cursor
@@ -108,74 +109,6 @@ function destAt(buf: Buffer, p: number, stop: number): string | undefined {
     destStr = v;
   }
   return v;
-}
-
-/** Header names read at the first few positions of the last header map (a producer's names repeat). */
-const HEADER_SLOTS = 4;
-const headerKeyBytes: Buffer[] = [EMPTY, EMPTY, EMPTY, EMPTY];
-const headerKeyStr: string[] = ['', '', '', ''];
-
-function headerKeyAt(buf: Buffer, p: number, stop: number, slot: number): string | undefined {
-  const t = buf[p]!;
-  if (slot >= HEADER_SLOTS || (t & 0xe0) !== 0xa0) return strAt(buf, p, stop);
-  const n = t & 0x1f;
-  const b = headerKeyBytes[slot]!;
-  if (b.length === n && n > 0 && p + 1 + n <= stop) {
-    let j = 0;
-    while (j < n && b[j] === buf[p + 1 + j]) j++;
-    if (j === n) {
-      at = p + 1 + n;
-      return headerKeyStr[slot]!;
-    }
-  }
-  const v = strAt(buf, p, stop);
-  if (v !== undefined) {
-    headerKeyBytes[slot] = Buffer.from(buf.subarray(p + 1, p + 1 + n));
-    headerKeyStr[slot] = v;
-  }
-  return v;
-}
-
-/** A map of scalar headers (strings, numbers, booleans, nil) at `p`, as msgpackr builds it, or undefined. */
-function headersAt(buf: Buffer, p: number, stop: number): Headers | undefined {
-  const t = buf[p]!;
-  let n: number;
-  if ((t & 0xf0) === 0x80) {
-    n = t & 0x0f;
-    p++;
-  } else if (t === 0xde && p + 2 < stop) {
-    n = (buf[p + 1]! << 8) | buf[p + 2]!;
-    p += 3;
-  } else return undefined;
-  const h: Headers = {};
-  for (let i = 0; i < n; i++) {
-    if (p >= stop) return undefined;
-    const k = headerKeyAt(buf, p, stop, i);
-    // msgpackr renames __proto__: the general reader's business
-    if (k === undefined || k === '__proto__') return undefined;
-    p = at;
-    if (p >= stop) return undefined;
-    const v = buf[p]!;
-    if (v === 0xc0) {
-      h[k] = null;
-      p++;
-    } else if (v === 0xc2 || v === 0xc3) {
-      h[k] = v === 0xc3;
-      p++;
-    } else if ((v & 0xe0) === 0xa0 || v === 0xd9 || v === 0xda) {
-      const s = strAt(buf, p, stop);
-      if (s === undefined) return undefined;
-      h[k] = s;
-      p = at;
-    } else {
-      const x = numAt(buf, p, stop);
-      if (Number.isNaN(x)) return undefined;
-      h[k] = x;
-      p = at;
-    }
-  }
-  at = p;
-  return h;
 }
 
 const K_T = 1;
@@ -346,10 +279,10 @@ export function decodePlainMessage(buf: Buffer, start: number, stop: number): Me
         p++;
         break;
       case K_HEADERS: {
-        const h = headersAt(buf, p, stop);
+        const h = readHeaders(buf, p, stop);
         if (h === undefined) return undefined;
         headers = h;
-        p = at;
+        p = headersEnd;
         break;
       }
       case K_BODY: {

@@ -1,4 +1,5 @@
-import type { SendCmd } from './commands.js';
+import type { Headers, SendCmd } from './commands.js';
+import { headersEnd, readHeaders } from './hot-headers.js';
 
 /**
  * The SEND the bundled client writes for a plain message (hot-encode.ts `encodeSend`: t, dest, bt, persistent,
@@ -56,6 +57,7 @@ const K_RID = 7;
 const K_PRIORITY = 8;
 const K_TTL = 9;
 const K_BODY = 10;
+const K_HEADERS = 11;
 
 /** The key at `buf[s, s + n)` (a fixstr's bytes) as one of the K_ codes, or 0. */
 function keyAt(buf: Buffer, s: number, n: number): number {
@@ -75,6 +77,8 @@ function keyAt(buf: Buffer, s: number, n: number): number {
       if (c === 0x64 && buf[s + 1] === 0x65 && buf[s + 2] === 0x73 && buf[s + 3] === 0x74) return K_DEST;
       if (c === 0x62 && buf[s + 1] === 0x6f && buf[s + 2] === 0x64 && buf[s + 3] === 0x79) return K_BODY;
       return 0;
+    case 7:
+      return same(buf, s, HEADERS) ? K_HEADERS : 0;
     case 8:
       return same(buf, s, PRIORITY) ? K_PRIORITY : 0;
     case 10:
@@ -86,6 +90,7 @@ function keyAt(buf: Buffer, s: number, n: number): number {
 
 const PRIORITY = Buffer.from('priority', 'latin1');
 const PERSISTENT = Buffer.from('persistent', 'latin1');
+const HEADERS = Buffer.from('headers', 'latin1');
 
 function same(buf: Buffer, s: number, k: Buffer): boolean {
   for (let j = 0; j < k.length; j++) if (buf[s + j] !== k[j]) return false;
@@ -118,6 +123,7 @@ let seq: number | undefined;
 let rid: number | undefined;
 let priority: number | undefined;
 let ttl: number | undefined;
+let headers: Headers | undefined;
 
 /** Read the plain client SEND at `buf[start, stop)` into the fields above; false when it is not one. */
 function readPlainSend(buf: Buffer, start: number, stop: number): boolean {
@@ -136,6 +142,7 @@ function readPlainSend(buf: Buffer, start: number, stop: number): boolean {
   rid = undefined;
   priority = undefined;
   ttl = undefined;
+  headers = undefined;
   let i = 0;
   const l = lead.length;
   let cached = false;
@@ -157,6 +164,11 @@ function readPlainSend(buf: Buffer, start: number, stop: number): boolean {
   /** End of the leading run while only leading fields have been read; once another is read, -1 - that end. */
   let leadEnd = cached ? -1 : p;
   let leadCount = 0;
+  // What the leading run says (taken as it ends: a field after it must not leak into the cache).
+  let sDest = '';
+  let sBt: number | undefined;
+  let sPersistent: boolean | undefined;
+  let sPid: string | undefined;
   for (; i < n; i++) {
     if (p >= stop) return false;
     const kb = buf[p]!;
@@ -232,6 +244,14 @@ function readPlainSend(buf: Buffer, start: number, stop: number): boolean {
         else ttl = v;
         break;
       }
+      case K_HEADERS: {
+        // a map of scalars (nil, like any other value, is the general reader's)
+        const h = readHeaders(buf, p, stop);
+        if (h === undefined) return false;
+        headers = h;
+        p = headersEnd;
+        break;
+      }
       case K_BODY: {
         let len: number;
         if (t === 0xc4 && p + 1 < stop) {
@@ -256,6 +276,10 @@ function readPlainSend(buf: Buffer, start: number, stop: number): boolean {
       if (((1 << k) & LEADING) !== 0) {
         leadEnd = p;
         leadCount = i + 1;
+        sDest = dest;
+        sBt = bt;
+        sPersistent = persistent;
+        sPid = pid;
       } else leadEnd = -1 - leadEnd;
     }
   }
@@ -266,10 +290,10 @@ function readPlainSend(buf: Buffer, start: number, stop: number): boolean {
     if (end - start <= MAX_LEAD && leadHas(buf, start, leadCount)) {
       lead = Buffer.from(buf.subarray(start, end));
       leadEntries = leadCount;
-      lDest = dest;
-      lBt = bt;
-      lPersistent = persistent;
-      lPid = pid;
+      lDest = sDest;
+      lBt = sBt;
+      lPersistent = sPersistent;
+      lPid = sPid;
     }
   }
   return true;
@@ -312,7 +336,7 @@ export function decodePlainSend(buf: Buffer, start: number, stop: number): SendC
     pid,
     seq,
     rid,
-    headers: undefined,
+    headers,
     priority,
     ttl,
     correlationId: undefined,
@@ -337,7 +361,7 @@ export interface PlainSendInput {
   persistent: boolean;
   pid: string | undefined;
   seq: number | undefined;
-  headers: undefined;
+  headers: Headers | undefined;
   priority: number | undefined;
   ttl: number | undefined;
   correlationId: undefined;
@@ -366,7 +390,7 @@ export function decodePlainSendInput(buf: Buffer, start: number, stop: number): 
     persistent: persistent === true,
     pid,
     seq,
-    headers: undefined,
+    headers,
     priority,
     ttl,
     correlationId: undefined,
