@@ -11,6 +11,7 @@ import { ConsumerAdvisories, isAdvisory } from './advisory.js';
 import { networkAccept } from './network-filter.js';
 import { selectorFilter } from './filters.js';
 import { type BrokerMessage, DEFAULT_PRIORITY, homeOf, type SendInput } from '../model/message.js';
+import { now as clockNow } from './clock.js';
 
 export type { SendInput } from '../model/message.js';
 import { DEFAULT_PAGE_BYTES, DEFAULT_PAGE_MESSAGES, Queue, type QueueContext } from './queue.js';
@@ -473,7 +474,7 @@ export class Broker implements SessionHost {
       }
       this.rememberProducer(pid, seq);
     }
-    const now = Date.now();
+    const now = clockNow();
     const ttl = input.ttl ?? 0;
     const audited = pid !== undefined && seq !== undefined;
     // Every field in one literal, absent ones undefined: one object shape for every message (no shape transitions,

@@ -1,4 +1,6 @@
 import { FerryError } from '../errors.js';
+import type { SendInput } from '../model/message.js';
+import { now } from './clock.js';
 
 /** Stop reading a session's peer while this many of its operations wait for the store; resume at a quarter. */
 export const MAX_PENDING_OPERATIONS = 8192;
@@ -37,9 +39,15 @@ interface Held {
   dest: string | null;
   persistent: boolean;
   at: number;
-  run: () => void;
-  fail: ((err: Error) => void) | null;
+  /** An ordered operation; null for a held send, which runs through the session's `runSend` (no closure per send). */
+  run: (() => void) | null;
+  send: SendInput | null;
+  /** Answers the operation with an error (a held send's own callback, which also takes its success). */
+  fail: ((err?: Error) => void) | null;
 }
+
+/** How a held send runs once it may: the session's send, past flow control. */
+export type RunSend = (input: SendInput, cb: (err?: Error) => void) => void;
 
 /**
  * Producer flow control for one session (ActiveMQ's ProducerFlowControl with `sendFailIfNoSpaceAfterTimeout`).
@@ -66,6 +74,7 @@ export class FlowControl {
     private readonly memory: MemoryGate,
     private readonly listener: FlowListener,
     private readonly maxHeld: number = DEFAULT_MAX_HELD,
+    private readonly runSend: RunSend = () => {},
   ) {}
 
   /** True while something is held: ordered operations must queue behind it. */
@@ -83,14 +92,17 @@ export class FlowControl {
     return this.held.length > 0 || this.memory.mustHold(dest, persistent);
   }
 
-  /** Hold a send outside a transaction; `fail` answers it should it time out or the session close. */
-  holdSend(dest: string, persistent: boolean, run: () => void, fail: (err: Error) => void): void {
-    this.push({ dest, persistent, at: Date.now(), run, fail });
+  /**
+   * Hold a send outside a transaction: it runs as `runSend(input, cb)` once there is room; `cb` answers it should it
+   * time out or the session close.
+   */
+  holdSend(input: SendInput, cb: (err?: Error) => void): void {
+    this.push({ dest: input.dest, persistent: input.persistent, at: now(), run: null, send: input, fail: cb });
   }
 
   /** Queue an ordered operation behind what is held (call only while {@link holding}). */
-  defer(run: () => void, fail: ((err: Error) => void) | null = null): void {
-    this.push({ dest: null, persistent: false, at: 0, run, fail });
+  defer(run: () => void, fail: ((err?: Error) => void) | null = null): void {
+    this.push({ dest: null, persistent: false, at: 0, run, send: null, fail });
   }
 
   /** An operation now waits for the store (a send, a commit). */
@@ -180,7 +192,8 @@ export class FlowControl {
         this.block();
         return;
       }
-      op.run();
+      if (op.run !== null) op.run();
+      else this.runSend(op.send!, op.fail!);
       if (this.held.length > 0) {
         // The operation held something itself (a frame an adapter queued whole): the rest stays behind it.
         for (let j = i + 1; j < ops.length; j++) this.held.push(ops[j]!);

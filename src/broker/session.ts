@@ -99,7 +99,7 @@ export class Session {
     this.remote = opts.remote ?? null;
     this.protocol = opts.protocol ?? 'in-process';
     this.sink = opts.sink;
-    this.flow = new FlowControl(broker, opts.flow ?? {}, opts.maxHeld ?? DEFAULT_MAX_HELD);
+    this.flow = new FlowControl(broker, opts.flow ?? {}, opts.maxHeld ?? DEFAULT_MAX_HELD, (input, cb) => this.sendNow(input, cb, undefined));
   }
 
   get subscriptionCount(): number {
@@ -129,7 +129,7 @@ export class Session {
   send(input: SendInput, cb: Done, tx?: string): void {
     if (tx === undefined) {
       if (this.flow.mustWait(input.dest, input.persistent)) {
-        this.flow.holdSend(input.dest, input.persistent, () => this.sendNow(input, cb, tx), cb);
+        this.flow.holdSend(input, cb);
         return;
       }
     } else if (this.flow.holding) {
@@ -145,7 +145,7 @@ export class Session {
    * FERRY_NOT_AUTHORIZED, FERRY_RESOURCE_EXHAUSTED.
    */
   subscribe(input: SubscribeInput, cb: (err: Error | null, sub: Subscription | null) => void): void {
-    if (this.flow.holding) this.flow.defer(() => this.subscribeNow(input, cb), (err) => cb(err, null));
+    if (this.flow.holding) this.flow.defer(() => this.subscribeNow(input, cb), (err) => cb(err ?? null, null));
     else this.subscribeNow(input, cb);
   }
 

@@ -176,16 +176,48 @@ export function formatStatus(s: ConnectionStatus): string {
 
 const stderrLine = (l: string): void => void process.stderr.write(`${l}\n`);
 
+/** A producer that producer flow control blocks over and over is reported at most once per this long. */
+export const FLOW_REPORT_MS = 10_000;
+
 /**
- * Connect, printing every status event as one line via `write` (default: stderr) from the first dial on, so a
- * failover URL whose brokers are all down says so instead of waiting silently.
+ * Status events as lines for `write`. Producer flow control flaps against a slower consumer (blocked, unblocked,
+ * hundreds of times a second, each a line of stderr): a block is printed at most once per FLOW_REPORT_MS, saying
+ * how many went unprinted since, and an unblock only after a block that was printed. Other events: every one.
+ */
+export function statusReporter(write: (line: string) => void, now: () => number = Date.now): (s: ConnectionStatus) => void {
+  let printedAt = Number.NEGATIVE_INFINITY;
+  let unprinted = 0;
+  let blockPrinted = false;
+  return (s) => {
+    if (s.type === 'blocked') {
+      const t = now();
+      if (t - printedAt < FLOW_REPORT_MS) {
+        unprinted++;
+        return;
+      }
+      const line = formatStatus(s);
+      write(unprinted === 0 ? line : `${line}; blocked ${unprinted} more times in the last ${Math.round((t - printedAt) / 1000)} s`);
+      printedAt = t;
+      unprinted = 0;
+      blockPrinted = true;
+    } else if (s.type === 'unblocked') {
+      if (!blockPrinted) return;
+      blockPrinted = false;
+      write(formatStatus(s));
+    } else write(formatStatus(s));
+  };
+}
+
+/**
+ * Connect, printing status events as lines via `write` (default: stderr; see {@link statusReporter}) from the first
+ * dial on, so a failover URL whose brokers are all down says so instead of waiting silently.
  */
 export function connectReporting(
   url: string,
   write: (line: string) => void = stderrLine,
   options: ClientConnectOptions = {},
 ): Promise<Connection> {
-  return connect(url, { ...options, onStatus: (s: ConnectionStatus) => write(formatStatus(s)) });
+  return connect(url, { ...options, onStatus: statusReporter(write) });
 }
 
 /** Connect options a client subcommand may set (status events are always reported by {@link connectReporting}). */

@@ -4,6 +4,7 @@ import type { BrokerCommand, ConnectCmd, ConnectedCmd } from '../protocol/comman
 import { PROTOCOL_VERSIONS } from '../protocol/commands.js';
 import { decodeBody } from '../protocol/codec.js';
 import { decodeMessage } from '../protocol/hot-decode.js';
+import { decodePlainMessage } from '../protocol/hot-message.js';
 import { FrameDecoder } from '../protocol/frame.js';
 import { InactivityMonitor, nativeInactivity } from '../transport/inactivity.js';
 import { nodeTls, type TlsClientOptions, tlsConnectOptions, tlsReason } from '../transport/tls.js';
@@ -100,13 +101,21 @@ export class ClientTransport {
   attach(handlers: TransportHandlers): void {
     this.handlers = handlers;
     const s = this.socket;
+    // Deliveries in their plain shape are read straight off the chunk, without a view of the frame; other shapes
+    // by hot-decode.ts's reader, the rest through msgpackr.
+    const onSpan = (buf: Buffer, start: number, end: number): void => {
+      if (this.closed) return;
+      let cmd: BrokerCommand | undefined = decodePlainMessage(buf, start, end);
+      if (cmd === undefined) {
+        const body = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
+        cmd = decodeMessage(body) ?? (decodeBody(body) as BrokerCommand);
+      }
+      handlers.onCommand(cmd);
+    };
     s.on('data', (chunk: Buffer) => {
       this.monitor.lastRead = Date.now();
       try {
-        this.decoder.push(chunk, (body) => {
-          // Deliveries in their plain shape are read straight off the frame; the rest through msgpackr.
-          if (!this.closed) handlers.onCommand(decodeMessage(body) ?? (decodeBody(body) as BrokerCommand));
-        });
+        this.decoder.pushSpans(chunk, onSpan);
       } catch (err) {
         this.fail(err as FerryError);
       }

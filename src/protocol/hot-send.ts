@@ -1,4 +1,5 @@
-import type { SendCmd } from './commands.js';
+import type { Headers, SendCmd } from './commands.js';
+import { headersEnd, readHeaders } from './hot-headers.js';
 
 /**
  * The SEND the bundled client writes for a plain message (hot-encode.ts `encodeSend`: t, dest, bt, persistent,
@@ -56,6 +57,7 @@ const K_RID = 7;
 const K_PRIORITY = 8;
 const K_TTL = 9;
 const K_BODY = 10;
+const K_HEADERS = 11;
 
 /** The key at `buf[s, s + n)` (a fixstr's bytes) as one of the K_ codes, or 0. */
 function keyAt(buf: Buffer, s: number, n: number): number {
@@ -75,6 +77,8 @@ function keyAt(buf: Buffer, s: number, n: number): number {
       if (c === 0x64 && buf[s + 1] === 0x65 && buf[s + 2] === 0x73 && buf[s + 3] === 0x74) return K_DEST;
       if (c === 0x62 && buf[s + 1] === 0x6f && buf[s + 2] === 0x64 && buf[s + 3] === 0x79) return K_BODY;
       return 0;
+    case 7:
+      return same(buf, s, HEADERS) ? K_HEADERS : 0;
     case 8:
       return same(buf, s, PRIORITY) ? K_PRIORITY : 0;
     case 10:
@@ -86,6 +90,7 @@ function keyAt(buf: Buffer, s: number, n: number): number {
 
 const PRIORITY = Buffer.from('priority', 'latin1');
 const PERSISTENT = Buffer.from('persistent', 'latin1');
+const HEADERS = Buffer.from('headers', 'latin1');
 
 function same(buf: Buffer, s: number, k: Buffer): boolean {
   for (let j = 0; j < k.length; j++) if (buf[s + j] !== k[j]) return false;
@@ -93,37 +98,90 @@ function same(buf: Buffer, s: number, k: Buffer): boolean {
 }
 
 /**
- * The plain client SEND at `buf[start, stop)`, or undefined (the general readers decide then).
+ * The leading run of the last plain SEND read: the fields before `seq` that repeat from one send of a producer to
+ * the next (map header, t, dest, bt, persistent, pid), as bytes, and what they said. A frame that starts with the
+ * same bytes has the same values, taken without reading them again.
  */
-export function decodePlainSend(buf: Buffer, start: number, stop: number): SendCmd | undefined {
+let lead: Buffer = Buffer.alloc(0);
+let leadEntries = 0;
+let lDest = '';
+let lBt: number | undefined;
+let lPersistent: boolean | undefined;
+let lPid: string | undefined;
+/** Longest leading run kept (a destination can be 1024 characters; such a run is simply read each time). */
+const MAX_LEAD = 512;
+/** Fields of the leading run, by K_ code. */
+const LEADING = (1 << K_T) | (1 << K_DEST) | (1 << K_BT) | (1 << K_PERSISTENT) | (1 << K_PID);
+
+// The fields of the frame just read (one frame is read at a time, synchronously).
+let dest = '';
+let body: Uint8Array | undefined;
+let bt: number | undefined;
+let persistent: boolean | undefined;
+let pid: string | undefined;
+let seq: number | undefined;
+let rid: number | undefined;
+let priority: number | undefined;
+let ttl: number | undefined;
+let headers: Headers | undefined;
+
+/** Read the plain client SEND at `buf[start, stop)` into the fields above; false when it is not one. */
+function readPlainSend(buf: Buffer, start: number, stop: number): boolean {
   let p = start;
-  if (p >= stop) return undefined;
-  const head = buf[p++]!;
-  if ((head & 0xf0) !== 0x80) return undefined;
+  if (p >= stop) return false;
+  const head = buf[p]!;
+  if ((head & 0xf0) !== 0x80) return false;
   const n = head & 0x0f;
   let isSend = false;
-  let dest: string | undefined;
-  let body: Uint8Array | undefined;
-  let bt: number | undefined;
-  let persistent: boolean | undefined;
-  let pid: string | undefined;
-  let seq: number | undefined;
-  let rid: number | undefined;
-  let priority: number | undefined;
-  let ttl: number | undefined;
-  for (let i = 0; i < n; i++) {
-    if (p >= stop) return undefined;
+  let hasDest = false;
+  body = undefined;
+  bt = undefined;
+  persistent = undefined;
+  pid = undefined;
+  seq = undefined;
+  rid = undefined;
+  priority = undefined;
+  ttl = undefined;
+  headers = undefined;
+  let i = 0;
+  const l = lead.length;
+  let cached = false;
+  if (l > 0 && stop - start > l) {
+    let j = 0;
+    while (j < l && buf[start + j] === lead[j]) j++;
+    cached = j === l;
+  }
+  if (cached) {
+    isSend = true;
+    hasDest = true;
+    dest = lDest;
+    bt = lBt;
+    persistent = lPersistent;
+    pid = lPid;
+    i = leadEntries;
+    p = start + l;
+  } else p++;
+  /** End of the leading run while only leading fields have been read; once another is read, -1 - that end. */
+  let leadEnd = cached ? -1 : p;
+  let leadCount = 0;
+  // What the leading run says (taken as it ends: a field after it must not leak into the cache).
+  let sDest = '';
+  let sBt: number | undefined;
+  let sPersistent: boolean | undefined;
+  let sPid: string | undefined;
+  for (; i < n; i++) {
+    if (p >= stop) return false;
     const kb = buf[p]!;
-    if ((kb & 0xe0) !== 0xa0) return undefined;
+    if ((kb & 0xe0) !== 0xa0) return false;
     const kl = kb & 0x1f;
-    if (p + 1 + kl >= stop) return undefined;
+    if (p + 1 + kl >= stop) return false;
     const k = keyAt(buf, p + 1, kl);
     p += 1 + kl;
     const t = buf[p]!;
     switch (k) {
       case K_T:
         // "SEND" as a fixstr
-        if (t !== 0xa4 || p + 5 > stop || buf[p + 1] !== 0x53 || buf[p + 2] !== 0x45 || buf[p + 3] !== 0x4e || buf[p + 4] !== 0x44) return undefined;
+        if (t !== 0xa4 || p + 5 > stop || buf[p + 1] !== 0x53 || buf[p + 2] !== 0x45 || buf[p + 3] !== 0x4e || buf[p + 4] !== 0x44) return false;
         isSend = true;
         p += 5;
         break;
@@ -139,24 +197,26 @@ export function decodePlainSend(buf: Buffer, start: number, stop: number): SendC
         } else if (t === 0xda && p + 2 < stop) {
           len = (buf[p + 1]! << 8) | buf[p + 2]!;
           p += 3;
-        } else return undefined;
-        if (p + len > stop || len > (k === K_DEST ? 1024 : 256)) return undefined;
-        const s = (k === K_DEST ? dests : pids).get(buf, p, len);
-        if (s === undefined) return undefined;
-        if (k === K_DEST) dest = s;
-        else pid = s;
+        } else return false;
+        if (p + len > stop || len > (k === K_DEST ? 1024 : 256)) return false;
+        const v = (k === K_DEST ? dests : pids).get(buf, p, len);
+        if (v === undefined) return false;
+        if (k === K_DEST) {
+          dest = v;
+          hasDest = true;
+        } else pid = v;
         p += len;
         break;
       }
       case K_PERSISTENT:
-        if (t !== 0xc2 && t !== 0xc3) return undefined;
+        if (t !== 0xc2 && t !== 0xc3) return false;
         persistent = t === 0xc3;
         p++;
         break;
       case K_BT:
       case K_PRIORITY:
         // positive fixints only: bt 0..2, priority 0..9
-        if (t > (k === K_BT ? 2 : 9)) return undefined;
+        if (t > (k === K_BT ? 2 : 9)) return false;
         if (k === K_BT) bt = t;
         else priority = t;
         p++;
@@ -178,10 +238,18 @@ export function decodePlainSend(buf: Buffer, start: number, stop: number): SendC
         } else if (t === 0xce && p + 4 < stop) {
           v = buf.readUInt32BE(p + 1);
           p += 5;
-        } else return undefined;
+        } else return false;
         if (k === K_SEQ) seq = v;
         else if (k === K_RID) rid = v;
         else ttl = v;
+        break;
+      }
+      case K_HEADERS: {
+        // a map of scalars (nil, like any other value, is the general reader's)
+        const h = readHeaders(buf, p, stop);
+        if (h === undefined) return false;
+        headers = h;
+        p = headersEnd;
         break;
       }
       case K_BODY: {
@@ -195,28 +263,80 @@ export function decodePlainSend(buf: Buffer, start: number, stop: number): SendC
         } else if (t === 0xc6 && p + 4 < stop) {
           len = buf.readUInt32BE(p + 1);
           p += 5;
-        } else return undefined;
-        if (p + len > stop) return undefined;
+        } else return false;
+        if (p + len > stop) return false;
         body = new Uint8Array(buf.buffer, buf.byteOffset + p, len);
         p += len;
         break;
       }
       default:
-        return undefined;
+        return false;
+    }
+    if (leadEnd >= 0) {
+      if (((1 << k) & LEADING) !== 0) {
+        leadEnd = p;
+        leadCount = i + 1;
+        sDest = dest;
+        sBt = bt;
+        sPersistent = persistent;
+        sPid = pid;
+      } else leadEnd = -1 - leadEnd;
     }
   }
-  if (p !== stop || !isSend || dest === undefined || body === undefined) return undefined;
+  if (p !== stop || !isSend || !hasDest || body === undefined) return false;
+  if (!cached && leadCount > 0) {
+    const end = leadEnd >= 0 ? leadEnd : -1 - leadEnd;
+    // Kept when the run holds t and dest (the others may be absent: the same bytes then lack them too).
+    if (end - start <= MAX_LEAD && leadHas(buf, start, leadCount)) {
+      lead = Buffer.from(buf.subarray(start, end));
+      leadEntries = leadCount;
+      lDest = sDest;
+      lBt = sBt;
+      lPersistent = sPersistent;
+      lPid = sPid;
+    }
+  }
+  return true;
+}
+
+/**
+ * True when the first `count` entries of the map at `buf[start]` include t and dest, each once: a run that repeats
+ * a key is not kept (its values would be the last occurrence's, which the cache would still give, but such a frame
+ * is no producer's usual shape).
+ */
+function leadHas(buf: Buffer, start: number, count: number): boolean {
+  let p = start + 1;
+  let seen = 0;
+  for (let i = 0; i < count; i++) {
+    const kl = buf[p]! & 0x1f;
+    const k = keyAt(buf, p + 1, kl);
+    if ((seen & (1 << k)) !== 0) return false;
+    seen |= 1 << k;
+    p += 1 + kl;
+    const t = buf[p]!;
+    if (k === K_T) p += 5;
+    else if (k === K_DEST || k === K_PID) p += (t & 0xe0) === 0xa0 ? 1 + (t & 0x1f) : t === 0xd9 ? 2 + buf[p + 1]! : 3 + ((buf[p + 1]! << 8) | buf[p + 2]!);
+    else p += 1;
+  }
+  return (seen & ((1 << K_T) | (1 << K_DEST))) === ((1 << K_T) | (1 << K_DEST));
+}
+
+/**
+ * The plain client SEND at `buf[start, stop)`, or undefined (the general readers decide then).
+ */
+export function decodePlainSend(buf: Buffer, start: number, stop: number): SendCmd | undefined {
+  if (!readPlainSend(buf, start, stop)) return undefined;
   // The shape decodeSend gives every SEND (hot-decode.ts), so code that reads commands stays monomorphic.
   return {
     t: 'SEND',
     dest,
-    body,
+    body: body!,
     bt: bt as SendCmd['bt'],
     persistent,
     pid,
     seq,
     rid,
-    headers: undefined,
+    headers,
     priority,
     ttl,
     correlationId: undefined,
@@ -227,5 +347,58 @@ export function decodePlainSend(buf: Buffer, start: number, stop: number): SendC
     ts: undefined,
     exp: undefined,
     rd: undefined,
+  };
+}
+
+/**
+ * What the broker's send takes (model/message.ts `SendInput`, the same fields in the same order, as
+ * model/wire.ts `sendInputOf` makes it from a SEND), for a plain SEND outside a transaction.
+ */
+export interface PlainSendInput {
+  dest: string;
+  body: Uint8Array;
+  bt: 0 | 1 | 2;
+  persistent: boolean;
+  pid: string | undefined;
+  seq: number | undefined;
+  headers: Headers | undefined;
+  priority: number | undefined;
+  ttl: number | undefined;
+  correlationId: undefined;
+  replyTo: undefined;
+  path: undefined;
+  id: undefined;
+  timestamp: undefined;
+  expires: undefined;
+  redelivered: undefined;
+}
+
+/** The `rid` of the last SEND {@link decodePlainSendInput} took (undefined: no receipt asked). */
+export let plainSendRid: number | undefined;
+
+/**
+ * The plain client SEND at `buf[start, stop)` straight as the broker's input (no command object in between, one
+ * allocation less per message), its rid in {@link plainSendRid}; undefined when it is not one.
+ */
+export function decodePlainSendInput(buf: Buffer, start: number, stop: number): PlainSendInput | undefined {
+  if (!readPlainSend(buf, start, stop)) return undefined;
+  plainSendRid = rid;
+  return {
+    dest,
+    body: body!,
+    bt: (bt ?? 0) as 0 | 1 | 2,
+    persistent: persistent === true,
+    pid,
+    seq,
+    headers,
+    priority,
+    ttl,
+    correlationId: undefined,
+    replyTo: undefined,
+    path: undefined,
+    id: undefined,
+    timestamp: undefined,
+    expires: undefined,
+    redelivered: undefined,
   };
 }

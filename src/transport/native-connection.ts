@@ -9,6 +9,7 @@ import type { BrowseCmd, ClientCommand, ConnectCmd, SendCmd, SubscribeCmd, Unsub
 import { PROTOCOL_VERSIONS } from '../protocol/commands.js';
 import { decodeBody } from '../protocol/codec.js';
 import { decodeSend } from '../protocol/hot-decode.js';
+import { decodePlainSendInput, type PlainSendInput, plainSendRid } from '../protocol/hot-send.js';
 import { browsedOf, sendInputOf } from '../model/wire.js';
 import { FrameDecoder } from '../protocol/frame.js';
 import { validateClientCommand } from '../protocol/validate.js';
@@ -139,8 +140,13 @@ export class NativeConnection implements DeliverySink, FlowListener {
       this.early.push(buf.subarray(start, end));
       return;
     }
-    // A plain SEND (nearly every frame) is read straight off the bytes, with no view of the frame made; everything
-    // else, and every SEND the fast reader does not take, goes through msgpackr and the validator.
+    // A plain SEND (nearly every frame) is read straight off the bytes into the broker's input, with no view of the
+    // frame and no command object made; other SENDs by the general fast reader; everything else, and every SEND the
+    // fast readers do not take, goes through msgpackr and the validator.
+    if (this.state === 'open') {
+      const input = decodePlainSendInput(buf, start, end);
+      if (input !== undefined) return this.onPlainSend(input, plainSendRid);
+    }
     let cmd: ClientCommand | undefined = this.state === 'open' ? decodeSend(buf, start, end) : undefined;
     if (cmd === undefined) {
       let raw: unknown;
@@ -281,6 +287,17 @@ export class NativeConnection implements DeliverySink, FlowListener {
     const input = sendInputOf(cmd);
     // A send without a receipt (every non-persistent one from the bundled client) shares one answer callback.
     s.send(input, rid === undefined ? this.answerUnasked : (err) => this.answer(rid, err), cmd.tx);
+  }
+
+  /** {@link onSend} for a plain SEND (never in a transaction), with {@link handle}'s answer to an internal error. */
+  private onPlainSend(input: PlainSendInput, rid: number | undefined): void {
+    try {
+      this.session!.send(input, rid === undefined ? this.answerUnasked : (err) => this.answer(rid, err));
+    } catch (err) {
+      const e = err instanceof FerryError ? err : new FerryError('FERRY_INTERNAL', String((err as Error)?.message ?? err));
+      if (!(err instanceof FerryError)) this.log.error({ err }, 'internal error handling SEND');
+      this.answer(rid, e);
+    }
   }
 
   /** The answer to a SEND that asked for no receipt: only an error goes back. */

@@ -11,6 +11,7 @@ import {
   collectHeader,
   DEFAULT_DESTINATION,
   DEFAULT_URL,
+  FLOW_REPORT_MS,
   formatStatus,
   formatTable,
   messageKey,
@@ -27,6 +28,7 @@ import {
   parseIntOption,
   parseUrlOption,
   ratePerSecond,
+  statusReporter,
   roundSeconds,
   RUN_HEADER,
   SEQ_HEADER,
@@ -196,6 +198,27 @@ t.test('formatStatus: one line per connection status', async (tt) => {
   );
   tt.equal(formatStatus({ type: 'resumed', url: 'tcp://127.0.0.1:2' }), 'ferrymq: connection resumed on tcp://127.0.0.1:2');
   tt.equal(formatStatus({ type: 'failed', error: new Error('gone\nfor good') }), 'ferrymq: connection failed: gone for good');
+});
+
+t.test('statusReporter: a flapping producer block is one line per FLOW_REPORT_MS, other events every time', async (tt) => {
+  const lines: string[] = [];
+  let clock = 1_000_000;
+  const report = statusReporter((l) => lines.push(l), () => clock);
+  const url = 'tcp://127.0.0.1:1';
+  for (let i = 0; i < 500; i++) {
+    report({ type: 'blocked', url });
+    report({ type: 'unblocked', url });
+    clock += 10; // 500 blocks in 5 s
+  }
+  tt.same(lines, [formatStatus({ type: 'blocked', url }), formatStatus({ type: 'unblocked', url })], 'the first block and its release');
+  report({ type: 'interrupted', url, error: new Error('reset') });
+  tt.equal(lines.length, 3, 'other events are printed at once');
+  clock += FLOW_REPORT_MS;
+  report({ type: 'blocked', url });
+  tt.equal(lines[3], `${formatStatus({ type: 'blocked', url })}; blocked 499 more times in the last 15 s`, 'then a block with the count of those not printed');
+  report({ type: 'unblocked', url });
+  tt.equal(lines[4], formatStatus({ type: 'unblocked', url }), 'and its release');
+  tt.equal(lines.length, 5);
 });
 
 t.test('Window keeps at most N in flight and drains', async (tt) => {

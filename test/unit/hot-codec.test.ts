@@ -6,7 +6,7 @@ import { sendInputOf } from '../../src/model/wire.js';
 import { decodeBody } from '../../src/protocol/codec.js';
 import type { MessageCmd, SendCmd } from '../../src/protocol/commands.js';
 import { decodeMessage, decodeSend } from '../../src/protocol/hot-decode.js';
-import { decodePlainSend } from '../../src/protocol/hot-send.js';
+import { decodePlainSend, decodePlainSendInput, plainSendRid } from '../../src/protocol/hot-send.js';
 import { encodeMessage, encodeSend, type MessageFields, messageBound, sendBound } from '../../src/protocol/hot-encode.js';
 import { validateClientCommand } from '../../src/protocol/validate.js';
 
@@ -53,7 +53,7 @@ const int = (max: number): fc.Arbitrary<number> => fc.oneof(fc.integer({ min: 0,
 const headersLike = fc.dictionary(
   fc.oneof({ weight: 8, arbitrary: ascii(12) }, { weight: 1, arbitrary: fc.constantFrom('__proto__', 'é', '1', 'k'.repeat(1025), 'constructor') }),
   fc.oneof(
-    { weight: 8, arbitrary: fc.oneof(ascii(20), fc.integer(), fc.boolean(), fc.constant(null), fc.double(), fc.constantFrom(2 ** 40, -(2 ** 40), 1764662400123)) },
+    { weight: 8, arbitrary: fc.oneof(ascii(20), fc.integer(), fc.boolean(), fc.constant(null), fc.double(), fc.constantFrom(2 ** 40, -(2 ** 40), 1764662400123, -100, -129, -200, -32768, 200, 40000, 2 ** 31 + 1)) },
     { weight: 1, arbitrary: anyValue },
   ),
   { maxKeys: 6 },
@@ -161,6 +161,7 @@ const plainSend = fc.record(
     priority: fc.constantFrom(0, 4, 9, 9, 10),
     ttl: fc.oneof(fc.nat(), fc.constant(2 ** 40)),
     correlationId: fc.constantFrom('c'),
+    headers: fc.oneof({ weight: 3, arbitrary: headersLike }, { weight: 1, arbitrary: fc.constant({ 'ferry.run': 'r-0123456789', 'ferry.seq': 12345 }) }),
   },
   { requiredKeys: ['dest', 'body'] },
 ).map((f) => (f.correlationId !== undefined && f.seq !== undefined && f.seq % 5 !== 0 ? { ...f, correlationId: undefined } : f))
@@ -173,7 +174,8 @@ t.test('the plain SEND reader takes only what msgpackr + the validator take, wit
     fc.property(plainSend, fc.boolean(), (fields, viaPackr) => {
       const cmd = { t: 'SEND', ...fields } as unknown as SendCmd;
       let bytes: Buffer;
-      if (viaPackr) bytes = packr.pack(cmd);
+      // headers encodeSend leaves to msgpackr (sendBound -1) go through msgpackr, as the client sends them
+      if (viaPackr || sendBound(cmd) < 0) bytes = packr.pack(cmd);
       else {
         const out = Buffer.alloc(sendBound(cmd));
         bytes = out.subarray(0, encodeSend(out, 0, cmd));
@@ -190,7 +192,9 @@ t.test('the plain SEND reader takes only what msgpackr + the validator take, wit
       for (const k of SEND_KEYS) {
         const a = fast[k as keyof SendCmd];
         const b = general[k as keyof SendCmd];
-        if (!(a === b || (k === 'body' && sameBytes(a, b)))) throw new Error(`field ${k}: fast ${String(a)}, general ${String(b)}`);
+        if (!(a === b || (k === 'body' && sameBytes(a, b)) || (k === 'headers' && isDeepStrictEqual(a, b)))) {
+          throw new Error(`field ${k}: fast ${JSON.stringify(a)}, general ${JSON.stringify(b)}`);
+        }
       }
       const again = decodeSend(chunk, 3, 3 + bytes.length);
       if (!isDeepStrictEqual(again && asBuffers(sendInputOf(again)), asBuffers(sendInputOf(general)))) throw new Error('decodeSend disagrees');
@@ -346,4 +350,65 @@ t.test('header names remembered from the last frame are given again only when th
     const out = Buffer.alloc(messageBound(m));
     t.same(decodeMessage(out.subarray(0, encodeMessage(out, 0, 1, 1, m)))?.headers, headers, `MESSAGE ${JSON.stringify(headers)}`);
   }
+});
+
+t.test('the plain SEND read straight as the broker\'s input is what sendInputOf makes of the validated SEND', async (t) => {
+  let taken = 0;
+  fc.assert(
+    fc.property(fc.array(fc.tuple(plainSend, fc.boolean()), { minLength: 1, maxLength: 8 }), (list) => {
+      for (const [fields, viaPackr] of list) {
+        const cmd = { t: 'SEND', ...fields } as unknown as SendCmd;
+        let bytes: Buffer;
+        if (viaPackr || sendBound(cmd) < 0) bytes = packr.pack(cmd);
+        else {
+          const out = Buffer.alloc(sendBound(cmd));
+          bytes = out.subarray(0, encodeSend(out, 0, cmd));
+        }
+        const chunk = Buffer.concat([Buffer.from([1, 2, 3]), bytes, Buffer.from([4])]);
+        const input = decodePlainSendInput(chunk, 3, 3 + bytes.length);
+        const asCmd = decodePlainSend(chunk, 3, 3 + bytes.length);
+        if ((input === undefined) !== (asCmd === undefined)) throw new Error('the two plain readers disagree on what they take');
+        if (input === undefined) continue;
+        taken++;
+        const general = validateClientCommand(decodeBody(bytes)) as SendCmd;
+        if (!isDeepStrictEqual(asBuffers(input), asBuffers(sendInputOf(general)))) throw new Error(`input ${JSON.stringify(input)} for ${JSON.stringify(general)}`);
+        if (plainSendRid !== general.rid) throw new Error(`rid ${plainSendRid}, validated ${general.rid}`);
+      }
+      return true;
+    }),
+    { numRuns: 500 },
+  );
+  t.ok(taken > 250, `frames taken (${taken})`);
+});
+
+t.test('a SEND\'s leading fields are taken from the last frame only when their bytes are the same', async (t) => {
+  const base: SendCmd = { t: 'SEND', dest: 'queue://bench.np', body: Buffer.from('x'), bt: 0, persistent: false, pid: 'P-0123456789abcdef', seq: 1 };
+  const variants: [string, SendCmd][] = [
+    ['the first', base],
+    ['another sequence', { ...base, seq: 2 }],
+    ['another destination of the same length', { ...base, dest: 'queue://bench.nq' }],
+    ['persistent, with a receipt', { ...base, persistent: true, rid: 7 }],
+    ['another producer id of the same length', { ...base, pid: 'P-0123456789abcdeg' }],
+    ['a text body', { ...base, bt: 1 }],
+    ['no bt', { t: 'SEND', dest: base.dest, body: base.body, persistent: false, pid: base.pid, seq: 3 }],
+    ['the first again', base],
+  ];
+  for (const [what, cmd] of variants) {
+    const out = Buffer.alloc(sendBound(cmd));
+    const bytes = out.subarray(0, encodeSend(out, 0, cmd));
+    t.ok(isDeepStrictEqual(asBuffers(decodePlainSendInput(bytes, 0, bytes.length)!), asBuffers(sendInputOf(validateClientCommand(decodeBody(bytes)) as SendCmd))), what);
+  }
+  // Never written by the client, but differing only in the leading run's last byte.
+  for (const persistent of [false, true, false]) {
+    const bytes = packr.pack({ t: 'SEND', dest: 'queue://q', persistent, seq: 1, body: Buffer.from('x') });
+    t.equal(decodePlainSendInput(bytes, 0, bytes.length)?.persistent, persistent, `persistent ${persistent}`);
+  }
+  // A field after the leading run is not part of what the next frame with the same run takes from it.
+  for (const pid of ['P-after', undefined, 'P-later']) {
+    const bytes = packr.pack({ t: 'SEND', dest: 'queue://q', persistent: false, seq: 1, ...(pid === undefined ? { priority: 4 } : { pid }), body: Buffer.from('x') });
+    t.equal(decodePlainSendInput(bytes, 0, bytes.length)?.pid, pid, `a producer id after the run: ${pid}`);
+  }
+  // A key repeated after the leading run: the last one counts, as in msgpackr.
+  const twice = Buffer.concat([Buffer.from([0x86]), packr.pack({ t: 'SEND', dest: 'queue://q', persistent: false, seq: 1, body: Buffer.from('x') }).subarray(1), packr.pack({ dest: 'queue://r' }).subarray(1)]);
+  t.equal(decodePlainSendInput(twice, 0, twice.length)?.dest, (decodeBody(twice) as SendCmd).dest, 'a repeated destination');
 });
