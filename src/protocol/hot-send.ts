@@ -3,7 +3,8 @@ import { headersEnd, readHeaders } from './hot-headers.js';
 
 /**
  * The SEND the bundled client writes for a plain message (hot-encode.ts `encodeSend`: t, dest, bt, persistent,
- * pid, seq, and perhaps rid, priority, ttl, then body), read in one function with the cursor in local variables:
+ * pid, seq, and perhaps rid, priority, ttl, headers, then body; a network bridge's forward adds path, mid, ts, exp
+ * and rd), read in one function with the cursor in local variables:
  * nearly every frame a producer sends has this shape, and the general fast reader (hot-decode.ts, a table of keys
  * and a value per key in a shared array) took four times as long over it.
  *
@@ -58,6 +59,11 @@ const K_PRIORITY = 8;
 const K_TTL = 9;
 const K_BODY = 10;
 const K_HEADERS = 11;
+const K_PATH = 12;
+const K_MID = 13;
+const K_TS = 14;
+const K_EXP = 15;
+const K_RD = 16;
 
 /** The key at `buf[s, s + n)` (a fixstr's bytes) as one of the K_ codes, or 0. */
 function keyAt(buf: Buffer, s: number, n: number): number {
@@ -66,16 +72,21 @@ function keyAt(buf: Buffer, s: number, n: number): number {
     case 1:
       return c === 0x74 ? K_T : 0; // t
     case 2:
-      return c === 0x62 && buf[s + 1] === 0x74 ? K_BT : 0; // bt
+      if (c === 0x62 && buf[s + 1] === 0x74) return K_BT; // bt
+      if (c === 0x74 && buf[s + 1] === 0x73) return K_TS; // ts
+      return c === 0x72 && buf[s + 1] === 0x64 ? K_RD : 0; // rd
     case 3:
       if (c === 0x70 && buf[s + 1] === 0x69 && buf[s + 2] === 0x64) return K_PID;
       if (c === 0x73 && buf[s + 1] === 0x65 && buf[s + 2] === 0x71) return K_SEQ;
       if (c === 0x72 && buf[s + 1] === 0x69 && buf[s + 2] === 0x64) return K_RID;
       if (c === 0x74 && buf[s + 1] === 0x74 && buf[s + 2] === 0x6c) return K_TTL;
+      if (c === 0x6d && buf[s + 1] === 0x69 && buf[s + 2] === 0x64) return K_MID;
+      if (c === 0x65 && buf[s + 1] === 0x78 && buf[s + 2] === 0x70) return K_EXP;
       return 0;
     case 4:
       if (c === 0x64 && buf[s + 1] === 0x65 && buf[s + 2] === 0x73 && buf[s + 3] === 0x74) return K_DEST;
       if (c === 0x62 && buf[s + 1] === 0x6f && buf[s + 2] === 0x64 && buf[s + 3] === 0x79) return K_BODY;
+      if (c === 0x70 && buf[s + 1] === 0x61 && buf[s + 2] === 0x74 && buf[s + 3] === 0x68) return K_PATH;
       return 0;
     case 7:
       return same(buf, s, HEADERS) ? K_HEADERS : 0;
@@ -124,6 +135,97 @@ let rid: number | undefined;
 let priority: number | undefined;
 let ttl: number | undefined;
 let headers: Headers | undefined;
+let path: readonly string[] | undefined;
+let mid: string | undefined;
+let ts: number | undefined;
+let exp: number | undefined;
+let rd: boolean | undefined;
+
+/** A forward's broker path, as validate.ts takes it: at most 64 names of 1 to 256 characters. */
+const MAX_PATH = 64;
+/** The last path read and its bytes: a bridge's forwards all carry the same one. */
+let pathBytes: Buffer = Buffer.alloc(0);
+let lastPath: readonly string[] = [];
+/** End of the path {@link readPath} read. */
+let pathEnd = 0;
+
+/** The array of ASCII strings at `buf[p]` (a broker path), or undefined: then the general reader decides. */
+function readPath(buf: Buffer, p: number, stop: number): readonly string[] | undefined {
+  const start = p;
+  const t = buf[p]!;
+  let n: number;
+  if ((t & 0xf0) === 0x90) {
+    n = t & 0x0f;
+    p++;
+  } else if (t === 0xdc && p + 2 < stop) {
+    n = (buf[p + 1]! << 8) | buf[p + 2]!;
+    p += 3;
+  } else return undefined;
+  if (n > MAX_PATH) return undefined;
+  // Bounds first: the cached path is taken when the bytes are the same.
+  let q = p;
+  for (let i = 0; i < n; i++) {
+    if (q >= stop) return undefined;
+    const h = buf[q]!;
+    let len: number;
+    if ((h & 0xe0) === 0xa0) {
+      len = h & 0x1f;
+      q += 1;
+    } else if (h === 0xd9 && q + 1 < stop) {
+      len = buf[q + 1]!;
+      q += 2;
+    } else return undefined;
+    if (len === 0 || len > 256 || q + len > stop) return undefined;
+    q += len;
+  }
+  pathEnd = q;
+  const b = pathBytes;
+  if (b.length === q - start) {
+    let j = 0;
+    while (j < b.length && b[j] === buf[start + j]) j++;
+    if (j === b.length) return lastPath;
+  }
+  const out: string[] = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    const h = buf[p]!;
+    const len = (h & 0xe0) === 0xa0 ? h & 0x1f : buf[p + 1]!;
+    p += (h & 0xe0) === 0xa0 ? 1 : 2;
+    const v = asciiAt(buf, p, len);
+    if (v === undefined) return undefined;
+    out[i] = v;
+    p += len;
+  }
+  pathBytes = Buffer.from(buf.subarray(start, q));
+  lastPath = out;
+  return out;
+}
+
+/** End of the integer {@link readUint} read. */
+let uintEnd = 0;
+
+/** The integer from 0 to 2^53 - 1 at `buf[p]` (as hot-encode.ts writes a timestamp: float64 beyond 32 bits), or -1. */
+function readUint(buf: Buffer, p: number, stop: number): number {
+  const t = buf[p]!;
+  let v: number;
+  if (t < 0x80) {
+    v = t;
+    uintEnd = p + 1;
+  } else if (t === 0xcc && p + 1 < stop) {
+    v = buf[p + 1]!;
+    uintEnd = p + 2;
+  } else if (t === 0xcd && p + 2 < stop) {
+    v = (buf[p + 1]! << 8) | buf[p + 2]!;
+    uintEnd = p + 3;
+  } else if (t === 0xce && p + 4 < stop) {
+    v = buf.readUInt32BE(p + 1);
+    uintEnd = p + 5;
+  } else if (t === 0xcb && p + 8 < stop) {
+    v = buf.readDoubleBE(p + 1);
+    uintEnd = p + 9;
+    if (!Number.isInteger(v) || v < 0 || v > Number.MAX_SAFE_INTEGER) return -1;
+  } else return -1;
+  return v;
+}
 
 /** Read the plain client SEND at `buf[start, stop)` into the fields above; false when it is not one. */
 function readPlainSend(buf: Buffer, start: number, stop: number): boolean {
@@ -143,6 +245,11 @@ function readPlainSend(buf: Buffer, start: number, stop: number): boolean {
   priority = undefined;
   ttl = undefined;
   headers = undefined;
+  path = undefined;
+  mid = undefined;
+  ts = undefined;
+  exp = undefined;
+  rd = undefined;
   let i = 0;
   const l = lead.length;
   let cached = false;
@@ -209,10 +316,47 @@ function readPlainSend(buf: Buffer, start: number, stop: number): boolean {
         break;
       }
       case K_PERSISTENT:
+      case K_RD:
         if (t !== 0xc2 && t !== 0xc3) return false;
-        persistent = t === 0xc3;
+        if (k === K_RD) rd = t === 0xc3;
+        else persistent = t === 0xc3;
         p++;
         break;
+      case K_PATH: {
+        const v = readPath(buf, p, stop);
+        if (v === undefined) return false;
+        path = v;
+        p = pathEnd;
+        break;
+      }
+      case K_MID: {
+        let len: number;
+        if ((t & 0xe0) === 0xa0) {
+          len = t & 0x1f;
+          p += 1;
+        } else if (t === 0xd9 && p + 1 < stop) {
+          len = buf[p + 1]!;
+          p += 2;
+        } else if (t === 0xda && p + 2 < stop) {
+          len = (buf[p + 1]! << 8) | buf[p + 2]!;
+          p += 3;
+        } else return false;
+        if (p + len > stop || len > 512) return false;
+        const v = asciiAt(buf, p, len);
+        if (v === undefined) return false;
+        mid = v;
+        p += len;
+        break;
+      }
+      case K_TS:
+      case K_EXP: {
+        const v = readUint(buf, p, stop);
+        if (v < 0) return false;
+        if (k === K_TS) ts = v;
+        else exp = v;
+        p = uintEnd;
+        break;
+      }
       case K_BT:
       case K_PRIORITY:
         // positive fixints only: bt 0..2, priority 0..9
@@ -342,11 +486,12 @@ export function decodePlainSend(buf: Buffer, start: number, stop: number): SendC
     correlationId: undefined,
     replyTo: undefined,
     tx: undefined,
-    path: undefined,
-    mid: undefined,
-    ts: undefined,
-    exp: undefined,
-    rd: undefined,
+    // A copy: SendCmd's path is a mutable list, and the one read is shared by the forwards that carry the same.
+    path: path === undefined ? undefined : [...path],
+    mid,
+    ts,
+    exp,
+    rd,
   };
 }
 
@@ -366,11 +511,11 @@ export interface PlainSendInput {
   ttl: number | undefined;
   correlationId: undefined;
   replyTo: undefined;
-  path: undefined;
-  id: undefined;
-  timestamp: undefined;
-  expires: undefined;
-  redelivered: undefined;
+  path: readonly string[] | undefined;
+  id: string | undefined;
+  timestamp: number | undefined;
+  expires: number | undefined;
+  redelivered: boolean | undefined;
 }
 
 /** The `rid` of the last SEND {@link decodePlainSendInput} took (undefined: no receipt asked). */
@@ -395,10 +540,10 @@ export function decodePlainSendInput(buf: Buffer, start: number, stop: number): 
     ttl,
     correlationId: undefined,
     replyTo: undefined,
-    path: undefined,
-    id: undefined,
-    timestamp: undefined,
-    expires: undefined,
-    redelivered: undefined,
+    path,
+    id: mid,
+    timestamp: ts,
+    expires: exp,
+    redelivered: rd,
   };
 }

@@ -162,6 +162,16 @@ const plainSend = fc.record(
     ttl: fc.oneof(fc.nat(), fc.constant(2 ** 40)),
     correlationId: fc.constantFrom('c'),
     headers: fc.oneof({ weight: 3, arbitrary: headersLike }, { weight: 1, arbitrary: fc.constant({ 'ferry.run': 'r-0123456789', 'ferry.seq': 12345 }) }),
+    // what a network bridge forwards, with values on both sides of what validate.ts takes
+    path: fc.oneof(
+      { weight: 12, arbitrary: fc.constantFrom(['broker-a'], ['broker-a', 'broker-b']) },
+      { weight: 2, arbitrary: pathLike },
+      { weight: 1, arbitrary: fc.constantFrom([], ['é'], ['b'.repeat(256)], ['b'.repeat(257)], Array.from({ length: 64 }, () => 'a'), Array.from({ length: 65 }, () => 'a')) },
+    ),
+    mid: fc.oneof({ weight: 12, arbitrary: ascii(40) }, { weight: 1, arbitrary: fc.constantFrom('ID:é', 'm'.repeat(512), 'm'.repeat(513)) }),
+    ts: fc.oneof({ weight: 12, arbitrary: fc.nat() }, { weight: 2, arbitrary: fc.constantFrom(1764662400123, 0, 2 ** 53 - 1, 2 ** 53, -1, 1.5) }),
+    exp: fc.oneof({ weight: 12, arbitrary: fc.nat() }, { weight: 2, arbitrary: fc.constantFrom(0, 1764662460123, -5, 0.25) }),
+    rd: fc.oneof({ weight: 12, arbitrary: fc.boolean() }, { weight: 1, arbitrary: fc.constant(1) }),
   },
   { requiredKeys: ['dest', 'body'] },
 ).map((f) => (f.correlationId !== undefined && f.seq !== undefined && f.seq % 5 !== 0 ? { ...f, correlationId: undefined } : f))
@@ -192,7 +202,7 @@ t.test('the plain SEND reader takes only what msgpackr + the validator take, wit
       for (const k of SEND_KEYS) {
         const a = fast[k as keyof SendCmd];
         const b = general[k as keyof SendCmd];
-        if (!(a === b || (k === 'body' && sameBytes(a, b)) || (k === 'headers' && isDeepStrictEqual(a, b)))) {
+        if (!(a === b || (k === 'body' && sameBytes(a, b)) || ((k === 'headers' || k === 'path') && isDeepStrictEqual(a, b)))) {
           throw new Error(`field ${k}: fast ${JSON.stringify(a)}, general ${JSON.stringify(b)}`);
         }
       }
@@ -200,7 +210,7 @@ t.test('the plain SEND reader takes only what msgpackr + the validator take, wit
       if (!isDeepStrictEqual(again && asBuffers(sendInputOf(again)), asBuffers(sendInputOf(general)))) throw new Error('decodeSend disagrees');
       return true;
     }),
-    { numRuns: 2000 },
+    { numRuns: 3500 },
   );
   t.ok(taken > 250 && refused > 100, `taken ${taken}, left to the general readers ${refused}`);
   const plain = packr.pack({ t: 'SEND', dest: 'queue://q', body: Buffer.from('x'), persistent: false, seq: 3 });
@@ -376,7 +386,7 @@ t.test('the plain SEND read straight as the broker\'s input is what sendInputOf 
       }
       return true;
     }),
-    { numRuns: 500 },
+    { numRuns: 900 },
   );
   t.ok(taken > 250, `frames taken (${taken})`);
 });
