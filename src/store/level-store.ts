@@ -8,6 +8,7 @@ import { Compactor } from './level-compactor.js';
 import { COUNT, destPrefix, DURABLE, MARK, type Op, packr, PRODUCER, readState, SEQ, seqKey, UNENCODED, writeRaw } from './level-codec.js';
 import { encodeStoredMessage } from './message-codec.js';
 import { readPage } from './level-pages.js';
+import { readWithJournal } from './journal-pages.js';
 import type { DurableRecord, MessageStore, RecoveredState, StoreCallback, StoreListener } from './store.js';
 
 /** A message put is encoded only when its batch is written: one cancelled by an early ack never is. */
@@ -153,12 +154,12 @@ export class LevelStore implements MessageStore {
   }
 
   async loadChunks(dest: string, afterSeq: number, limit: number, onChunk: (msgs: BrokerMessage[]) => boolean): Promise<void> {
-    // Everything whose callback fired is readable: written to LevelDB, or replayed into it by a reopen. Journaled
-    // deletes of messages at or below afterSeq need not be there first: a queue acks what it has had in memory,
-    // below the page it reads next (a drain waited for each page's acks to reach LevelDB before it read the page).
-    if (this.journal !== null && this.journal.behindAbove(afterSeq)) await this.journal.applyAll();
+    // Everything whose callback fired is readable: in LevelDB, journaled (read from memory, journal-pages.ts), or
+    // replayed into LevelDB by a reopen.
     await this.recovering;
-    await readPage(this.db, seqKey(dest, afterSeq), destPrefix(dest) + '\xff', limit, onChunk);
+    const [gt, lt] = [seqKey(dest, afterSeq), destPrefix(dest) + '\xff'];
+    if (this.journal === null) await readPage(this.db, gt, lt, limit, onChunk);
+    else await readWithJournal(this.db, this.journal, gt, lt, limit, onChunk);
   }
 
   async removeRange(dest: string, afterSeq: number, upToSeq: number): Promise<number> {
