@@ -221,7 +221,7 @@ export class JournaledWrites {
       this.applied = lsn;
       if (this.journal!.releasable(lsn)) await this.checkpoint(lsn);
       // Less than a file's worth since the last time: the spares kept for full speed are not needed.
-      if (this.applyingBytes < JOURNAL_SEGMENT_BYTES) this.journal!.trimSpares(1);
+      if (this.applyingBytes < JOURNAL_SEGMENT_BYTES) this.journal!.trimSpares();
       this.db.applied(msgDeletes, lo, hi);
     } catch (err) {
       this.db.failed(new FerryError('FERRY_STORE', `store write failed: ${(err as Error).message}`, { cause: err }));
