@@ -4,6 +4,7 @@ import type { BrokerCommand, ConnectCmd, ConnectedCmd } from '../protocol/comman
 import { PROTOCOL_VERSIONS } from '../protocol/commands.js';
 import { decodeBody } from '../protocol/codec.js';
 import { decodeMessage } from '../protocol/hot-decode.js';
+import { decodeReceipt } from '../protocol/hot-receipt.js';
 import { FrameDecoder } from '../protocol/frame.js';
 import { InactivityMonitor, nativeInactivity } from '../transport/inactivity.js';
 import { nodeTls, type TlsClientOptions, tlsConnectOptions, tlsReason } from '../transport/tls.js';
@@ -104,8 +105,8 @@ export class ClientTransport {
       this.monitor.lastRead = Date.now();
       try {
         this.decoder.push(chunk, (body) => {
-          // Deliveries in their plain shape are read straight off the frame; the rest through msgpackr.
-          if (!this.closed) handlers.onCommand(decodeMessage(body) ?? (decodeBody(body) as BrokerCommand));
+          // Receipts and deliveries in their plain shape are read straight off the frame; the rest through msgpackr.
+          if (!this.closed) handlers.onCommand(decodeReceipt(body) ?? decodeMessage(body) ?? (decodeBody(body) as BrokerCommand));
         });
       } catch (err) {
         this.fail(err as FerryError);
