@@ -5,6 +5,7 @@ import { PROTOCOL_VERSIONS } from '../protocol/commands.js';
 import { decodeBody } from '../protocol/codec.js';
 import { decodeMessage } from '../protocol/hot-decode.js';
 import { decodePlainMessage } from '../protocol/hot-message.js';
+import { decodeReceipt } from '../protocol/hot-receipt.js';
 import { FrameDecoder } from '../protocol/frame.js';
 import { InactivityMonitor, nativeInactivity } from '../transport/inactivity.js';
 import { nodeTls, type TlsClientOptions, tlsConnectOptions, tlsReason } from '../transport/tls.js';
@@ -101,11 +102,11 @@ export class ClientTransport {
   attach(handlers: TransportHandlers): void {
     this.handlers = handlers;
     const s = this.socket;
-    // Deliveries in their plain shape are read straight off the chunk, without a view of the frame; other shapes
-    // by hot-decode.ts's reader, the rest through msgpackr.
+    // Deliveries and receipts in their plain shape are read straight off the chunk, without a view of the frame;
+    // other shapes by hot-decode.ts's reader, the rest through msgpackr.
     const onSpan = (buf: Buffer, start: number, end: number): void => {
       if (this.closed) return;
-      let cmd: BrokerCommand | undefined = decodePlainMessage(buf, start, end);
+      let cmd: BrokerCommand | undefined = decodePlainMessage(buf, start, end) ?? decodeReceipt(buf, start, end);
       if (cmd === undefined) {
         const body = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
         cmd = decodeMessage(body) ?? (decodeBody(body) as BrokerCommand);

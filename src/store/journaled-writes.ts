@@ -1,6 +1,6 @@
 import { FerryError } from '../errors.js';
 import { Journal, JOURNAL_SEGMENT_BYTES } from './journal.js';
-import { CHECKPOINT, decodeOps, encodeOps, MSG, type Op, packr, seqOfKey } from './level-codec.js';
+import { CHECKPOINT, decodeOps, encodeOps, MSG, type Op, packr } from './level-codec.js';
 
 /**
  * Journaled batches are written to LevelDB once this many bytes wait, or DEFAULT_APPLY_DELAY_MS after the first of them:
@@ -39,7 +39,7 @@ export interface LevelTarget {
 export class JournaledWrites {
   private journal: Journal | null = null;
   /** Journaled batches not yet written to LevelDB, oldest first, and their size. */
-  private behind: { lsn: number; ops: (Op | null)[] }[] = [];
+  private behind: { lsn: number; ops: (Op | null)[]; hi: string }[] = [];
   private behindBytes = 0;
   /** Message puts among them, by key. */
   private unapplied = new Map<string, { ops: (Op | null)[]; i: number }>();
@@ -53,11 +53,6 @@ export class JournaledWrites {
   private timer: NodeJS.Timeout | null = null;
   private applied = 0;
   private applyingBytes = 0;
-  /** The write to LevelDB in progress carries message puts. */
-  private applyingPuts = false;
-  /** Highest sequence of a message delete journaled and not written to LevelDB; the same of the write in progress. */
-  private maxDeleteBehind = 0;
-  private applyingMaxDelete = 0;
 
   /** Journaled bytes not yet written to LevelDB. */
   get pendingBytes(): number {
@@ -73,16 +68,6 @@ export class JournaledWrites {
   /** Nothing journaled waits for LevelDB. */
   get idle(): boolean {
     return this.behind.length === 0 && this.applying === null;
-  }
-
-  /**
-   * LevelDB lacks something journaled that a read of messages with sequences above `afterSeq` would see: a message
-   * put, or the delete of a message above it. Then the read waits for {@link applyAll}.
-   */
-  behindAbove(afterSeq: number): boolean {
-    if (this.unapplied.size > 0) return true;
-    if (this.applying !== null && (this.applyingPuts || this.applyingMaxDelete > afterSeq)) return true;
-    return this.maxDeleteBehind > afterSeq;
   }
 
   /** The last record appended: after a failure, what a reopen replays up to (a failed append left nothing). */
@@ -132,6 +117,8 @@ export class JournaledWrites {
     const record = encodeOps(ops);
     const lsn = await journal.append(record, sync);
     const kept: (Op | null)[] = ops;
+    /** The highest message key in the batch: a page read skips batches below the page (a drain's acks). */
+    let hi = '';
     for (let i = 0; i < ops.length; i++) {
       const o = ops[i]!;
       if (!o.key.startsWith(MSG)) {
@@ -140,9 +127,8 @@ export class JournaledWrites {
         this.latest.set(o.key, { ops: kept, i });
         continue;
       }
+      if (o.key > hi) hi = o.key;
       if (o.type !== 'del') continue;
-      const seq = seqOfKey(o.key);
-      if (seq > this.maxDeleteBehind) this.maxDeleteBehind = seq;
       const put = this.unapplied.get(o.key);
       if (put === undefined) continue;
       put.ops[put.i] = null;
@@ -150,13 +136,50 @@ export class JournaledWrites {
       this.unapplied.delete(o.key);
     }
     for (const i of msgPuts) this.unapplied.set(ops[i]!.key, { ops: kept, i });
-    this.behind.push({ lsn, ops: kept });
+    this.behind.push({ lsn, ops: kept, hi });
     this.behindBytes += record.length;
     if (this.behindBytes >= APPLY_BYTES) void this.applyAll();
     else if (this.timer === null) {
       this.timer = setTimeout(() => void this.applyAll(), this.applyDelayMs);
       this.timer.unref();
     }
+  }
+
+  get isOpen(): boolean {
+    return this.journal !== null;
+  }
+
+  /** Settles when a LevelDB write of journaled batches under way is done; null when none is. */
+  get applyInFlight(): Promise<void> | null {
+    return this.applying;
+  }
+
+  /**
+   * What is journaled and not yet written to LevelDB with keys in (gt, lt): up to `limit` puts in key order, as
+   * [key, value] (values are views into their journal records), and the keys deleted (their puts are in LevelDB:
+   * a put and its delete both journaled cancel out). Together with a LevelDB read started after it, this sees
+   * every message journaled so far, provided no LevelDB write of journaled batches is under way (its operations
+   * are then in neither place: wait for {@link applyInFlight} first, and call this in the same turn).
+   */
+  notYetApplied(gt: string, lt: string, limit: number): { puts: [string, Uint8Array][]; deleted: Set<string> } {
+    const puts: [string, Uint8Array][] = [];
+    const deleted = new Set<string>();
+    let sorted = true;
+    for (const b of this.behind) {
+      if (b.hi <= gt) continue;
+      for (const o of b.ops) {
+        if (o === null || o.key <= gt || o.key >= lt) continue;
+        if (o.type === 'del') {
+          deleted.add(o.key);
+          continue;
+        }
+        if (puts.length > 0 && o.key < puts[puts.length - 1]![0]) sorted = false;
+        puts.push([o.key, o.value]);
+      }
+    }
+    // Messages are usually queued for the store in sequence order; sorted only when they were not.
+    if (!sorted) puts.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    return { puts: puts.length > limit ? puts.slice(0, limit) : puts, deleted };
   }
 
   /** Write everything journaled so far to LevelDB. A failure is the store's to handle (LevelTarget.failed). */
@@ -176,8 +199,6 @@ export class JournaledWrites {
     this.behindBytes = 0;
     // Written from here on: a later write of the same key goes after them, it does not replace them.
     this.latest.clear();
-    this.applyingMaxDelete = this.maxDeleteBehind;
-    this.maxDeleteBehind = 0;
     const ops: Op[] = [];
     let msgDeletes = 0;
     let lo = '';
@@ -186,9 +207,8 @@ export class JournaledWrites {
       for (const o of b.ops) {
         if (o === null) continue;
         ops.push(o);
-        if (o.type === 'put') {
-          if (this.unapplied.delete(o.key)) this.applyingPuts = true;
-        } else if (o.key.startsWith(MSG)) {
+        if (o.type === 'put') this.unapplied.delete(o.key);
+        else if (o.key.startsWith(MSG)) {
           if (msgDeletes++ === 0 || o.key < lo) lo = o.key;
           if (o.key > hi) hi = o.key;
         }
@@ -201,14 +221,12 @@ export class JournaledWrites {
       this.applied = lsn;
       if (this.journal!.releasable(lsn)) await this.checkpoint(lsn);
       // Less than a file's worth since the last time: the spares kept for full speed are not needed.
-      if (this.applyingBytes < JOURNAL_SEGMENT_BYTES) this.journal!.trimSpares(1);
+      if (this.applyingBytes < JOURNAL_SEGMENT_BYTES) this.journal!.trimSpares();
       this.db.applied(msgDeletes, lo, hi);
     } catch (err) {
       this.db.failed(new FerryError('FERRY_STORE', `store write failed: ${(err as Error).message}`, { cause: err }));
     } finally {
       this.applyingBytes = 0;
-      this.applyingPuts = false;
-      this.applyingMaxDelete = 0;
     }
   }
 
@@ -232,7 +250,6 @@ export class JournaledWrites {
     this.behindBytes = 0;
     this.unapplied.clear();
     this.latest.clear();
-    this.maxDeleteBehind = 0;
     await this.journal?.close();
     this.journal = null;
   }

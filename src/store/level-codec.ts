@@ -84,6 +84,16 @@ export function encodeOps(ops: readonly Op[]): Buffer {
   return buf.subarray(0, off);
 }
 
+/** Bytes of keys and values in `ops` (a running estimate of what LevelDB is given). */
+export function bytesOf(ops: readonly Op[]): number {
+  let n = 0;
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i]!;
+    n += o.key.length + (o.type === 'put' ? o.value.byteLength : 0);
+  }
+  return n;
+}
+
 /** The operations of a journal record's payload; values are views into it. */
 export function decodeOps(payload: Buffer): Op[] {
   const ops: Op[] = [];

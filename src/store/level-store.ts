@@ -5,9 +5,10 @@ import { type BrokerMessage, homeOf } from '../model/message.js';
 import { FerryError } from '../errors.js';
 import { JournaledWrites } from './journaled-writes.js';
 import { Compactor } from './level-compactor.js';
-import { COUNT, destPrefix, DURABLE, MARK, type Op, packr, PRODUCER, readState, SEQ, seqKey, UNENCODED, writeRaw } from './level-codec.js';
+import { bytesOf, COUNT, destPrefix, DURABLE, MARK, type Op, packr, PRODUCER, readState, SEQ, seqKey, UNENCODED, writeRaw } from './level-codec.js';
 import { encodeStoredMessage } from './message-codec.js';
 import { readPage } from './level-pages.js';
+import { readWithJournal } from './journal-pages.js';
 import type { DurableRecord, MessageStore, RecoveredState, StoreCallback, StoreListener } from './store.js';
 
 /** A message put is encoded only when its batch is written: one cancelled by an early ack never is. */
@@ -153,12 +154,12 @@ export class LevelStore implements MessageStore {
   }
 
   async loadChunks(dest: string, afterSeq: number, limit: number, onChunk: (msgs: BrokerMessage[]) => boolean): Promise<void> {
-    // Everything whose callback fired is readable: written to LevelDB, or replayed into it by a reopen. Journaled
-    // deletes of messages at or below afterSeq need not be there first: a queue acks what it has had in memory,
-    // below the page it reads next (a drain waited for each page's acks to reach LevelDB before it read the page).
-    if (this.journal !== null && this.journal.behindAbove(afterSeq)) await this.journal.applyAll();
+    // Everything whose callback fired is readable: in LevelDB, journaled (read from memory, journal-pages.ts), or
+    // replayed into LevelDB by a reopen.
     await this.recovering;
-    await readPage(this.db, seqKey(dest, afterSeq), destPrefix(dest) + '\xff', limit, onChunk);
+    const [gt, lt] = [seqKey(dest, afterSeq), destPrefix(dest) + '\xff'];
+    if (this.journal === null) await readPage(this.db, gt, lt, limit, onChunk);
+    else await readWithJournal(this.db, this.journal, gt, lt, limit, onChunk);
   }
 
   async removeRange(dest: string, afterSeq: number, upToSeq: number): Promise<number> {
@@ -352,7 +353,8 @@ export class LevelStore implements MessageStore {
     let error: Error | undefined;
     try {
       const fault = this.faults?.write(++this.batches);
-      if (fault !== undefined) throw fault;
+      // Failed later, as a real write does: never before the callbacks of the batch before it.
+      if (fault !== undefined) await Promise.reject(fault);
       if (this.journal !== null) await this.journal.append(ops, msgPuts, sync);
       else if (ops.length > 0) await this.write(ops, sync);
       for (const [dest, n] of counts) {
@@ -367,17 +369,25 @@ export class LevelStore implements MessageStore {
     }
     this.writing = false;
     batchDone();
+    // The next batch goes first, as far as its flush (the journal's fdatasync runs on the thread pool): this one's
+    // callbacks (receipts, dispatch: CPU work for up to a window of messages) then run while the disk flushes.
+    if (this.failure === null) this.writeNext();
     for (const cb of callbacks) cb(error);
     if (this.failure !== null) {
       this.refuseQueued(this.failure);
       this.idle?.();
-    } else if (this.ops.length > 0 || this.callbacks.length > 0) {
-      if (this.journal === null) this.compactor.afterBatch(false);
-      void this.writeBatch();
-    } else {
+    } else if (!this.writing && !this.writeNext()) {
       if (this.journal === null && !this.closed && this.idle === null) this.compactor.afterBatch(true);
       this.idle?.();
     }
+  }
+
+  /** Write what is queued, if anything. */
+  private writeNext(): boolean {
+    if (this.ops.length === 0 && this.callbacks.length === 0) return false;
+    if (this.journal === null) this.compactor.afterBatch(false);
+    void this.writeBatch();
+    return true;
   }
 
   /**
@@ -467,16 +477,8 @@ export class LevelStore implements MessageStore {
   }
 
   private write(ops: Op[], sync: boolean): Promise<void> {
-    this.count(ops);
+    this.bytesWritten += bytesOf(ops);
     return writeRaw(this.db, ops, sync);
-  }
-
-  /** Bytes handed to LevelDB. */
-  private count(ops: Op[]): void {
-    for (let i = 0; i < ops.length; i++) {
-      const o = ops[i]!;
-      this.bytesWritten += o.key.length + (o.type === 'put' ? o.value.byteLength : 0);
-    }
   }
 
   close(): Promise<void> {

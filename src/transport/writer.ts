@@ -3,6 +3,7 @@ import { Packr } from 'msgpackr';
 import type { SendCmd } from '../protocol/commands.js';
 import { FRAME_HEADER_BYTES } from '../protocol/frame.js';
 import { encodeMessage, encodeSend, type MessageFields, messageBound, sendBound } from '../protocol/hot-encode.js';
+import { RECEIPT_HEAD } from '../protocol/hot-receipt.js';
 
 const packr = new Packr({ useRecords: false, structuredClone: false, variableMapSize: true });
 
@@ -11,8 +12,6 @@ export function packCommand(cmd: object): Buffer {
   return packr.pack(cmd);
 }
 
-/** msgpack of `{ t: 'RECEIPT', rid: ` up to the rid's value. */
-const RECEIPT_HEAD = Buffer.from([0x82, 0xa1, 0x74, 0xa7, ...Buffer.from('RECEIPT'), 0xa3, ...Buffer.from('rid')]);
 
 /** Bytes waiting to go out on a connection past which deliveries to it pause (its consumer is not reading). */
 export const CONGESTED_BYTES = 4 * 1024 * 1024;
