@@ -35,7 +35,9 @@ function recorder(name: string, log: string[], hold = 0): Service {
   };
 }
 
-const memConfig = () => parseConfig('<broker brokerName="lc" persistent="false"><transportConnectors><transportConnector uri="tcp://127.0.0.1:0"/></transportConnectors></broker>').config;
+// No web console: its default port (8161) is fixed, and a suite running beside this one may hold it.
+const memConfig = () =>
+  parseConfig('<broker brokerName="lc" persistent="false"><transportConnectors><transportConnector uri="tcp://127.0.0.1:0"/></transportConnectors><webConsole enabled="false"/></broker>').config;
 
 t.test('services start in order and stop in reverse', async (t) => {
   const node = new FerryNode(memConfig(), silentLogger(), new MemoryStore());
@@ -58,7 +60,11 @@ t.test('stop() during start(): the starting service is aborted, later ones never
   const starting = node.start();
   await t.resolves(
     (async () => {
-      while (!log.includes('start slow')) await new Promise((r) => setImmediate(r));
+      const deadline = Date.now() + 5000;
+      while (!log.includes('start slow')) {
+        if (Date.now() > deadline) throw new Error(`the slow service did not start within 5 s (log: ${log.join(', ')})`);
+        await new Promise((r) => setImmediate(r));
+      }
     })(),
   );
   const port = node.connectors[0]!.port; // bound before 'slow' started
@@ -97,7 +103,7 @@ t.test('a node waiting for a locked store: role slave, no listener, stop() ends 
   await holder.open(); // LevelDB's LOCK, as another master would hold it
   t.teardown(() => holder.close());
   const { config } = parseConfig(
-    `<broker brokerName="standby" dataDirectory="${d}"><transportConnectors><transportConnector uri="tcp://127.0.0.1:0"/></transportConnectors></broker>`,
+    `<broker brokerName="standby" dataDirectory="${d}"><transportConnectors><transportConnector uri="tcp://127.0.0.1:0"/></transportConnectors><webConsole enabled="false"/></broker>`,
     { overrides: { lockAcquireSleepIntervalMs: 20 } },
   );
   const node = new FerryNode(config, silentLogger());
