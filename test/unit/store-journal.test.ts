@@ -356,3 +356,46 @@ t.test('spares: two are zeroed ahead; a rotation that finds none ready writes a 
   t.same(seen, Array.from({ length: 10 }, (_, i) => i + 1), 'every record back, in order, across zeroed and new files');
   await again.close();
 });
+
+t.test('back-pressure: an append waits while more than the bound is journaled and not yet in LevelDB', async (t) => {
+  const dir = tmp(t);
+  let release!: () => void;
+  let writes = 0;
+  let gate = new Promise<void>((resolve) => (release = resolve));
+  const w = new JournaledWrites(
+    dir,
+    {
+      get: async () => undefined,
+      write: async () => {
+        writes++;
+        await gate;
+      },
+      failed: (err) => t.fail(err.message),
+      applied: () => {},
+    },
+    60_000,
+    64 * 1024,
+  );
+  await w.open();
+  const batch = (i: number): Op[] => [{ type: 'put', key: `m\x00q\x00${String(i).padStart(6, '0')}`, value: Buffer.alloc(8 * 1024, i) }];
+  // Under the bound: appends do not wait for LevelDB (nothing is written to it yet: the apply delay is a minute).
+  let i = 0;
+  while (w.pendingBytes < 64 * 1024) await w.append(batch(i++), [0], false);
+  t.equal(writes, 0, `${i} appends (${w.pendingBytes} bytes) journaled with no LevelDB write`);
+  // At the bound: the next append starts the LevelDB write and waits for it.
+  let done = false;
+  const next = w.append(batch(i++), [0], false).then(() => (done = true));
+  const deadline = Date.now() + 5000;
+  while (writes === 0) {
+    if (Date.now() > deadline) throw new Error('no LevelDB write started within 5 s');
+    await new Promise((r) => setImmediate(r));
+  }
+  for (let k = 0; k < 20; k++) await new Promise((r) => setImmediate(r));
+  t.notOk(done, 'the append waits while LevelDB has not taken what is behind');
+  release();
+  gate = Promise.resolve();
+  await next;
+  t.ok(done, 'and goes on once it has');
+  t.ok(w.pendingBytes < 64 * 1024, `what waits for LevelDB is under the bound again (${w.pendingBytes} bytes)`);
+  await w.close(false);
+});
