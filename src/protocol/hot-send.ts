@@ -293,7 +293,8 @@ function readPlainSend(buf: Buffer, start: number, stop: number): boolean {
         p += 5;
         break;
       case K_DEST:
-      case K_PID: {
+      case K_PID:
+      case K_MID: {
         let len: number;
         if ((t & 0xe0) === 0xa0) {
           len = t & 0x1f;
@@ -305,10 +306,12 @@ function readPlainSend(buf: Buffer, start: number, stop: number): boolean {
           len = (buf[p + 1]! << 8) | buf[p + 2]!;
           p += 3;
         } else return false;
-        if (p + len > stop || len > (k === K_DEST ? 1024 : 256)) return false;
-        const v = (k === K_DEST ? dests : pids).get(buf, p, len);
+        if (p + len > stop || len > (k === K_DEST ? 1024 : k === K_MID ? 512 : 256)) return false;
+        // A forward's message id differs from frame to frame: not worth comparing with the last.
+        const v = k === K_MID ? asciiAt(buf, p, len) : (k === K_DEST ? dests : pids).get(buf, p, len);
         if (v === undefined) return false;
-        if (k === K_DEST) {
+        if (k === K_MID) mid = v;
+        else if (k === K_DEST) {
           dest = v;
           hasDest = true;
         } else pid = v;
@@ -327,25 +330,6 @@ function readPlainSend(buf: Buffer, start: number, stop: number): boolean {
         if (v === undefined) return false;
         path = v;
         p = pathEnd;
-        break;
-      }
-      case K_MID: {
-        let len: number;
-        if ((t & 0xe0) === 0xa0) {
-          len = t & 0x1f;
-          p += 1;
-        } else if (t === 0xd9 && p + 1 < stop) {
-          len = buf[p + 1]!;
-          p += 2;
-        } else if (t === 0xda && p + 2 < stop) {
-          len = (buf[p + 1]! << 8) | buf[p + 2]!;
-          p += 3;
-        } else return false;
-        if (p + len > stop || len > 512) return false;
-        const v = asciiAt(buf, p, len);
-        if (v === undefined) return false;
-        mid = v;
-        p += len;
         break;
       }
       case K_TS:
