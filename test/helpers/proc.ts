@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Teardown } from './broker.js';
 
@@ -52,14 +53,45 @@ export function runToEnd(
   });
 }
 
-/** A TCP port free on 127.0.0.1 right now (for scripts that need a literal port rather than 0). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Where the kernel picks the local ports of outgoing connections (and of `listen(0)`): Linux's
+ * net.ipv4.ip_local_port_range, 32768–60999 by default.
+ */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 2048 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+/** Try binding `port` on 127.0.0.1: resolves it when that worked (and the listener is closed again), else null. */
+function tryPort(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
     const s = createServer();
-    s.once('error', reject);
-    s.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
+    s.once('error', () => resolve(null));
+    s.listen({ host: '127.0.0.1', port }, () => {
+      const bound = (s.address() as { port: number }).port;
+      s.close(() => resolve(bound));
     });
   });
+}
+
+/**
+ * A TCP port free on 127.0.0.1 right now, for scripts and configs that need a literal port rather than 0. Taken
+ * below the kernel's ephemeral range: a port pinned for a broker that is down for a while (a standby, one killed and
+ * restarted on the same port) could otherwise become the local port of any outgoing connection on the machine
+ * meanwhile, and the broker then fails to start with EADDRINUSE (seen in CI's replicated test).
+ */
+export async function freePort(): Promise<number> {
+  const high = ephemeralLow() - 1;
+  const low = Math.max(1025, high - 12000);
+  for (let i = 0; i < 50; i++) {
+    const port = await tryPort(low + Math.floor(Math.random() * (high - low + 1)));
+    if (port !== null) return port;
+  }
+  const port = await tryPort(0);
+  if (port === null) throw new Error('no free TCP port on 127.0.0.1');
+  return port;
 }
