@@ -20,7 +20,8 @@ const MAX_KEY = 1024;
 export let headersEnd = 0;
 let at = 0;
 
-function asciiAt(buf: Buffer, s: number, n: number): string | undefined {
+/** A string at `buf[s, s + n)` if it is ASCII, else undefined (shared by the plain SEND and MESSAGE readers). */
+export function asciiAt(buf: Buffer, s: number, n: number): string | undefined {
   for (let i = s; i < s + n; i++) if (buf[i]! > 0x7f) return undefined;
   return proto.latin1Slice !== undefined ? proto.latin1Slice.call(buf, s, s + n) : buf.toString('latin1', s, s + n);
 }

@@ -1,5 +1,5 @@
 import type { BodyType, Headers, MessageCmd } from './commands.js';
-import { headersEnd, readHeaders } from './hot-headers.js';
+import { asciiAt, headersEnd, readHeaders } from './hot-headers.js';
 
 /**
  * The MESSAGE the broker writes (hot-encode.ts `encodeMessage`), read on the client in one function with the cursor
@@ -16,15 +16,7 @@ import { headersEnd, readHeaders } from './hot-headers.js';
  * reader (and from there, perhaps, to msgpackr), which gives it the meaning it always had.
  */
 
-type Latin1 = (start: number, end: number) => string;
-const proto = Buffer.prototype as Buffer & { latin1Slice?: Latin1 };
 const EMPTY = Buffer.alloc(0);
-
-/** A string at `buf[s, s + n)` if it is ASCII, else undefined. */
-function asciiAt(buf: Buffer, s: number, n: number): string | undefined {
-  for (let i = s; i < s + n; i++) if (buf[i]! > 0x7f) return undefined;
-  return proto.latin1Slice !== undefined ? proto.latin1Slice.call(buf, s, s + n) : buf.toString('latin1', s, s + n);
-}
 
 /** Where the value just read ends (the readers below return the value and leave its end here). */
 let at = 0;

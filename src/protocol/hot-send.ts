@@ -1,5 +1,5 @@
 import type { Headers, SendCmd } from './commands.js';
-import { headersEnd, readHeaders } from './hot-headers.js';
+import { asciiAt, headersEnd, readHeaders } from './hot-headers.js';
 
 /**
  * The SEND the bundled client writes for a plain message (hot-encode.ts `encodeSend`: t, dest, bt, persistent,
@@ -13,15 +13,6 @@ import { headersEnd, readHeaders } from './hot-headers.js';
  * to msgpackr and validate.ts), which gives it the meaning it always had. What is taken here is what validate.ts
  * accepts, with the same fields.
  */
-
-type Latin1 = (start: number, end: number) => string;
-const proto = Buffer.prototype as Buffer & { latin1Slice?: Latin1 };
-
-/** A string at `buf[s, s + n)` if it is ASCII, else undefined. */
-function asciiAt(buf: Buffer, s: number, n: number): string | undefined {
-  for (let i = s; i < s + n; i++) if (buf[i]! > 0x7f) return undefined;
-  return proto.latin1Slice !== undefined ? proto.latin1Slice.call(buf, s, s + n) : buf.toString('latin1', s, s + n);
-}
 
 /** The last destination and producer id read, by their bytes: they repeat frame after frame. */
 class Repeated {
